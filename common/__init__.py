@@ -1,0 +1,1 @@
+"""Shared package of every ConvoInsight function: settings, errors, HTTP, auth, ports and services."""

@@ -1,0 +1,112 @@
+"""The composition root: settings become concrete adapters here, lazily, once per instance.
+
+Nothing connects at import time. A function asks ``context()`` for what it needs when a request needs it,
+so the health function never builds a storage client and no cold start pays for an unused backend.
+Tests build their own ``Context`` (``build(...)``) and install it with ``use(...)``.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from common.clock import Clock, SystemClock
+from common.config import Settings
+
+log = logging.getLogger("convoinsight.bootstrap")
+
+
+def _local_blobs(settings: Settings) -> Any:
+    from common.storage.local import LocalBlobStore
+
+    return LocalBlobStore(os.path.join(settings.data_dir, "blobs"))
+
+
+def _gcs_blobs(settings: Settings) -> Any:
+    from common.storage.gcs import GcsBlobStore
+
+    return GcsBlobStore(settings.gcs_bucket)
+
+
+def _sql_metadata(settings: Settings, clock: Clock) -> Any:
+    from common.metadata.sql import SqlMetadataStore, create_engine_for
+
+    engine = create_engine_for(settings.database_url, cloud_sql_instance=settings.cloud_sql_instance,
+                               data_dir=settings.data_dir)
+    return SqlMetadataStore(engine, clock=clock, table_prefix=settings.collection_prefix)
+
+
+def _firestore_metadata(settings: Settings, clock: Clock) -> Any:
+    from common.metadata.firestore import FirestoreMetadataStore
+
+    return FirestoreMetadataStore(clock=clock, collection_prefix=settings.collection_prefix)
+
+
+BLOB_STORES: dict[str, Callable[[Settings], Any]] = {"local": _local_blobs, "gcs": _gcs_blobs}
+METADATA_STORES: dict[str, Callable[[Settings, Clock], Any]] = {
+    "sql": _sql_metadata,
+    "firestore": _firestore_metadata,
+}
+
+
+class Context:
+    """Everything a request may need, each part built on first use."""
+
+    def __init__(self, settings: Settings, *, clock: Clock | None = None, blobs: Any = None, metadata: Any = None):
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self._given = {"blobs": blobs, "metadata": metadata}
+        self._lock = threading.Lock()
+
+    @functools.cached_property
+    def blobs(self) -> Any:
+        """The blob store chosen by ``STORAGE_BACKEND``."""
+        with self._lock:
+            return self._given["blobs"] or BLOB_STORES[self.settings.storage_backend](self.settings)
+
+    @functools.cached_property
+    def metadata(self) -> Any:
+        """The metadata store chosen by ``METADATA_BACKEND``."""
+        with self._lock:
+            return self._given["metadata"] or METADATA_STORES[self.settings.metadata_backend](
+                self.settings, self.clock)
+
+    def backends(self) -> dict[str, Callable[[], Any]]:
+        """Name -> accessor of each configured backend, for readiness checks."""
+        return {
+            f"storage:{self.settings.storage_backend}": lambda: self.blobs,
+            f"metadata:{self.settings.metadata_backend}": lambda: self.metadata,
+        }
+
+
+_current: Context | None = None
+_current_lock = threading.Lock()
+
+
+def context() -> Context:
+    """Return this instance's context, building it from the environment on first call."""
+    global _current
+    if _current is None:
+        with _current_lock:
+            if _current is None:
+                _current = build(Settings.from_env())
+    return _current
+
+
+def build(settings: Settings, **parts: Any) -> Context:
+    """Build a context from settings, with optional ready-made parts (clock, blobs, metadata)."""
+    logging.basicConfig(level=settings.log_level)
+    if settings.auth_mode == "dev":
+        log.warning("AUTH_MODE=dev: callers are trusted to say who they are (X-User-Id). Never use in the cloud.")
+    return Context(settings, **parts)
+
+
+def use(ctx: Context | None) -> None:
+    """Install ``ctx`` as this instance's context (tests, the local emulator); None resets it."""
+    global _current
+    with _current_lock:
+        _current = ctx

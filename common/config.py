@@ -1,0 +1,137 @@
+"""Settings: every configuration value, declared once, read from the environment once.
+
+Nothing else in the code base reads ``os.environ``. Each ``Setting`` names its environment variable,
+its default and a one-line help text; ``tests/unit/test_config.py`` checks that the README's
+configuration table documents every one of them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from typing import Any, Callable
+
+from common.errors import ConfigurationError
+
+
+@dataclasses.dataclass(frozen=True)
+class Setting:
+    name: str
+    env: str
+    default: Any
+    help: str
+    parse: Callable[[str], Any] = str
+    choices: tuple[str, ...] = ()
+
+
+def _bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"expected true or false, got {raw!r}")
+
+
+def _csv(raw: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("environment", "ENVIRONMENT", "local", "Deployment name, shown by health; `local`, `dev`, `prod`."),
+    Setting("auth_mode", "AUTH_MODE", "dev", "How callers are identified: `gateway`, `token` or `dev`.",
+            choices=("gateway", "token", "dev")),
+    Setting("auth_token_secret", "AUTH_TOKEN_SECRET", "",
+            "HS256 secret that signs bearer tokens in `token` mode (`make token USER=alice`)."),
+    Setting("dev_user", "DEV_USER", "",
+            "In `dev` mode, the user assumed when a request names none (lets an unmodified frontend run locally)."),
+    Setting("cors_origins", "CORS_ORIGINS", ("*",), "Comma-separated allowed browser origins, or `*`.", _csv),
+    Setting("storage_backend", "STORAGE_BACKEND", "local", "Blob store: `local` filesystem or `gcs`.",
+            choices=("local", "gcs")),
+    Setting("data_dir", "DATA_DIR", "./.local_data", "Root of local blobs and the default SQLite file."),
+    Setting("gcs_bucket", "GCS_BUCKET", "", "Bucket for blobs when `STORAGE_BACKEND=gcs`."),
+    Setting("metadata_backend", "METADATA_BACKEND", "sql", "Record store: `sql` (SQLite or Postgres) or `firestore`.",
+            choices=("sql", "firestore")),
+    Setting("database_url", "DATABASE_URL", "",
+            "SQLAlchemy URL of the metadata database; empty means SQLite in `DATA_DIR`."),
+    Setting("cloud_sql_instance", "CLOUD_SQL_INSTANCE", "",
+            "`project:region:instance`; when set, the SQL store connects through the Cloud SQL connector."),
+    Setting("firestore_database", "FIRESTORE_DATABASE", "(default)", "Firestore database id."),
+    Setting("collection_prefix", "COLLECTION_PREFIX", "",
+            "Prefix of every metadata collection or table name (lets tests and environments share a database)."),
+    Setting("gcp_project", "GOOGLE_CLOUD_PROJECT", "", "Google Cloud project id."),
+    Setting("cache_backend", "CACHE_BACKEND", "memory", "Cache: `memory` (per instance) or `redis`.",
+            choices=("memory", "redis")),
+    Setting("redis_url", "REDIS_URL", "redis://127.0.0.1:6379/0", "Redis URL when `CACHE_BACKEND=redis`."),
+    Setting("max_upload_bytes", "MAX_UPLOAD_BYTES", 200 * 1024 * 1024,
+            "Largest accepted upload, per file, in bytes; larger is 413, checked while streaming.", int),
+    Setting("max_columns", "MAX_COLUMNS", 2000, "Most columns a tabular upload may have.", int),
+    Setting("ragged_row_tolerance", "RAGGED_ROW_TOLERANCE", 0.01,
+            "Largest share of CSV rows whose field count differs from the header before an upload is refused.",
+            float),
+    Setting("excel_max_uncompressed_bytes", "EXCEL_MAX_UNCOMPRESSED_BYTES", 1024 * 1024 * 1024,
+            "Largest total uncompressed size of an .xlsx/.docx archive (zip-bomb guard).", int),
+    Setting("preview_rows", "PREVIEW_ROWS", 1000, "Rows kept in the fast preview copy written at upload.", int),
+    Setting("attachment_text_chars", "ATTACHMENT_TEXT_CHARS", 20000, "Characters of text kept from a PDF/DOCX.",
+            int),
+    Setting("log_level", "LOG_LEVEL", "INFO", "Python logging level."),
+)
+
+_BY_NAME = {setting.name: setting for setting in SETTINGS}
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """The resolved configuration of one instance. Build it with ``Settings.from_env``."""
+
+    values: Mapping[str, Any]
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.values[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Resolve every setting from ``environ`` (default: the process environment), then apply overrides."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for setting in SETTINGS:
+            raw = environ.get(setting.env)
+            values[setting.name] = setting.default if raw is None else _parse(setting, raw)
+        for name, value in overrides.items():
+            if name not in _BY_NAME:
+                raise ConfigurationError(f"unknown setting {name!r}")
+            values[name] = value
+        settings = cls(values)
+        settings.validate()
+        return settings
+
+    def replace(self, **overrides: Any) -> Settings:
+        """Return a copy with some values changed (tests use this)."""
+        unknown = set(overrides) - set(_BY_NAME)
+        if unknown:
+            raise ConfigurationError(f"unknown setting(s): {sorted(unknown)}")
+        settings = Settings({**self.values, **overrides})
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        """Refuse combinations that cannot work, with the variable to fix."""
+        for setting in SETTINGS:
+            value = self.values[setting.name]
+            if setting.choices and value not in setting.choices:
+                raise ConfigurationError(f"{setting.env} must be one of {', '.join(setting.choices)}, got {value!r}")
+        if self.auth_mode == "token" and len(self.auth_token_secret) < 32:
+            raise ConfigurationError("AUTH_MODE=token needs AUTH_TOKEN_SECRET of at least 32 characters")
+        if self.storage_backend == "gcs" and not self.gcs_bucket:
+            raise ConfigurationError("STORAGE_BACKEND=gcs needs GCS_BUCKET")
+
+
+def _parse(setting: Setting, raw: str) -> Any:
+    try:
+        return setting.parse(raw)
+    except ValueError as exc:
+        raise ConfigurationError(f"{setting.env}: {exc}") from None

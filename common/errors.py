@@ -1,0 +1,86 @@
+"""The one error hierarchy. Each class carries its HTTP status and a stable machine-readable code.
+
+Services and adapters raise these; the HTTP layer turns them into the one error body
+``{"error": {"code", "message", "details"}}`` (or the legacy ``{"detail", "code"}``). Adapters translate
+vendor exceptions into these at their boundary, so no service ever imports a vendor's exception.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class AppError(Exception):
+    status = 500
+    code = "INTERNAL"
+
+    def __init__(self, message: str = "", *, code: str | None = None, details: Any = None):
+        super().__init__(message or self.__class__.__name__)
+        self.message = message or self.__class__.__name__
+        if code:
+            self.code = code
+        self.details = details
+
+
+class BadRequest(AppError):
+    status, code = 400, "BAD_REQUEST"
+
+
+class Unauthorized(AppError):
+    status, code = 401, "UNAUTHENTICATED"
+
+
+class Forbidden(AppError):
+    status, code = 403, "FORBIDDEN"
+
+
+class NotFound(AppError):
+    status, code = 404, "NOT_FOUND"
+
+
+class MethodNotAllowed(AppError):
+    status, code = 405, "METHOD_NOT_ALLOWED"
+
+    def __init__(self, message: str = "", *, allowed: tuple[str, ...] = (), **kwargs: Any):
+        super().__init__(message, **kwargs)
+        self.allowed = allowed
+
+
+class Conflict(AppError):
+    """A write lost a race (compare-and-set) or the target already exists."""
+
+    status, code = 409, "CONFLICT"
+
+
+class Gone(AppError):
+    status, code = 410, "GONE"
+
+
+class PayloadTooLarge(AppError):
+    status, code = 413, "PAYLOAD_TOO_LARGE"
+
+
+class UnsupportedMediaType(AppError):
+    status, code = 415, "UNSUPPORTED_MEDIA_TYPE"
+
+
+class RateLimited(AppError):
+    status, code = 429, "RATE_LIMITED"
+
+    def __init__(self, message: str = "", *, retry_after: int = 1, **kwargs: Any):
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+
+class UpstreamError(AppError):
+    status, code = 502, "UPSTREAM_ERROR"
+
+
+class ServiceUnavailable(AppError):
+    status, code = 503, "UNAVAILABLE"
+
+
+class ConfigurationError(AppError):
+    """The instance is misconfigured; raised at start-up, never because of a request."""
+
+    status, code = 500, "CONFIGURATION"

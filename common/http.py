@@ -1,0 +1,199 @@
+"""The in-function router, the one error body, CORS and JSON responses.
+
+functions-framework hands each function every path and method, so each function routes for itself with a
+``Router`` (werkzeug ``Map``/``Rule``). The router answers 404/405 and CORS preflights, adds CORS headers to
+every response (errors included: browsers hide bodies without them), and turns every exception into the
+canonical error body. Unknown exceptions become a 500 carrying only a request id; the traceback is logged.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import flask
+from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import MethodNotAllowed as RoutingMethodNotAllowed
+from werkzeug.exceptions import NotFound as RoutingNotFound
+from werkzeug.routing import Map, Rule
+from werkzeug.routing.exceptions import RequestRedirect
+
+from common import errors
+
+log = logging.getLogger("convoinsight.http")
+
+Handler = Callable[..., Any]
+ErrorBody = Callable[[errors.AppError, str], dict]
+
+
+def v1_error_body(error: errors.AppError, request_id: str) -> dict:
+    """Build the v1 error body: ``{"error": {"code", "message", "details"}}``."""
+    details = error.details if error.details is not None else {}
+    if error.status >= 500 and isinstance(details, dict):
+        details = {**details, "request_id": request_id}
+    return {"error": {"code": error.code, "message": error.message, "details": details}}
+
+
+def legacy_detail_body(error: errors.AppError, request_id: str) -> dict:
+    """Build the original API's error body: ``{"detail": message, "code": code}``."""
+    return {"detail": error.message, "code": error.code}
+
+
+class Router:
+    """Routes one function's requests by path and method, and translates errors."""
+
+    def __init__(self, function_name: str, *, error_body: ErrorBody = v1_error_body):
+        self.function_name = function_name
+        self.error_body = error_body
+        self._map = Map(strict_slashes=False, merge_slashes=False)
+        self._handlers: dict[str, tuple[Handler, ErrorBody, dict[str, str]]] = {}
+        self.cors_origins: Callable[[], tuple[str, ...]] = _configured_cors_origins
+
+    def route(self, path: str, methods: list[str], *, error_body: ErrorBody | None = None,
+              headers: dict[str, str] | None = None) -> Callable[[Handler], Handler]:
+        """Register ``handler(request, **path_params)`` for ``path`` and ``methods``."""
+
+        def register(handler: Handler) -> Handler:
+            endpoint = f"{handler.__name__}:{len(self._handlers)}"
+            self._map.add(Rule(path, methods=methods, endpoint=endpoint))
+            self._handlers[endpoint] = (handler, error_body or self.error_body, headers or {})
+            return handler
+
+        return register
+
+    def rules(self) -> list[tuple[str, tuple[str, ...]]]:
+        """List (path, methods) of every route, for documentation and tests."""
+        return [(rule.rule, tuple(sorted(rule.methods - {"HEAD", "OPTIONS"}))) for rule in self._map.iter_rules()]
+
+    def __call__(self, request: flask.Request) -> flask.Response:
+        """Answer one request; this is what each function's entry point returns."""
+        request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex
+        error_body, extra_headers = self.error_body, {}
+        try:
+            adapter = self._map.bind("", path_info=request.path, url_scheme=request.scheme)
+            if request.method == "OPTIONS":
+                response = self._preflight(adapter, request)
+            else:
+                endpoint, params = adapter.match(request.path, method=request.method)
+                handler, error_body, extra_headers = self._handlers[endpoint]
+                response = to_response(handler(request, **params))
+        except Exception as exc:  # noqa: BLE001 - the one place every error becomes a response
+            response = self._error_response(exc, request, request_id, error_body)
+        response.headers.update(extra_headers)
+        response.headers["X-Request-Id"] = request_id
+        self._add_cors(request, response)
+        return response
+
+    def _preflight(self, adapter: Any, request: flask.Request) -> flask.Response:
+        allowed = adapter.allowed_methods(request.path)
+        if not allowed:
+            raise errors.NotFound(f"no route for {request.path}")
+        response = flask.Response(status=204)
+        response.headers["Access-Control-Allow-Methods"] = ", ".join(sorted(set(allowed) | {"OPTIONS"}))
+        requested = request.headers.get("Access-Control-Request-Headers")
+        response.headers["Access-Control-Allow-Headers"] = requested or "Content-Type, Authorization, X-User-Id"
+        response.headers["Access-Control-Max-Age"] = "86400"
+        return response
+
+    def _error_response(self, exc: Exception, request: flask.Request, request_id: str,
+                        error_body: ErrorBody) -> flask.Response:
+        error = _as_app_error(exc, request)
+        if error.status >= 500:
+            log.exception("%s %s failed (request %s)", request.method, request.path, request_id,
+                          exc_info=exc)
+        response = json_response(error_body(error, request_id), error.status)
+        if isinstance(error, errors.MethodNotAllowed) and error.allowed:
+            response.headers["Allow"] = ", ".join(error.allowed)
+        if isinstance(error, errors.RateLimited):
+            response.headers["Retry-After"] = str(error.retry_after)
+        return response
+
+    def _add_cors(self, request: flask.Request, response: flask.Response) -> None:
+        origin = request.headers.get("Origin")
+        allowed = self.cors_origins()
+        if "*" in allowed:
+            response.headers["Access-Control-Allow-Origin"] = "*"
+        elif origin and origin in allowed:
+            response.headers["Access-Control-Allow-Origin"] = origin
+            response.headers.add("Vary", "Origin")
+        response.headers["Access-Control-Expose-Headers"] = "X-Request-Id, Deprecation, Link, Content-Disposition"
+
+
+def _configured_cors_origins() -> tuple[str, ...]:
+    from common import bootstrap
+
+    return bootstrap.context().settings.cors_origins
+
+
+def _as_app_error(exc: Exception, request: flask.Request) -> errors.AppError:
+    if isinstance(exc, errors.AppError):
+        return exc
+    if isinstance(exc, RoutingNotFound):
+        return errors.NotFound(f"no route for {request.method} {request.path}")
+    if isinstance(exc, RoutingMethodNotAllowed):
+        allowed = tuple(sorted(set(exc.valid_methods or ()) - {"HEAD", "OPTIONS"}))
+        return errors.MethodNotAllowed(f"{request.method} is not allowed on {request.path}", allowed=allowed)
+    if isinstance(exc, RequestRedirect):
+        return errors.NotFound(f"no route for {request.path}")
+    if isinstance(exc, HTTPException) and exc.code and exc.code < 500:
+        status_class = {413: errors.PayloadTooLarge, 415: errors.UnsupportedMediaType}.get(exc.code, errors.BadRequest)
+        return status_class(exc.description or exc.name)
+    return errors.AppError("internal error")
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> flask.Response:
+    """Serialise ``body`` as compact UTF-8 JSON, keeping key order."""
+    payload = json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=_json_default)
+    return flask.Response(payload, status=status, mimetype="application/json", headers=headers)
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+def to_response(result: Any) -> flask.Response:
+    """Turn a handler's return value (Response, body, or (body, status)) into a Response."""
+    if isinstance(result, flask.Response):
+        return result
+    if isinstance(result, tuple):
+        body, status = result
+        return json_response(body, status)
+    return json_response(result)
+
+
+def json_body(request: flask.Request, *, required: bool = True) -> dict:
+    """Return the request's JSON object body, whatever its Content-Type (as the original API accepted)."""
+    raw = request.get_data(cache=True)
+    if not raw.strip():
+        if required:
+            raise errors.BadRequest("a JSON object body is required")
+        return {}
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise errors.BadRequest(f"the body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise errors.BadRequest("the JSON body must be an object")
+    return body
+
+
+def int_arg(request: flask.Request, name: str, default: int, *, minimum: int | None = None,
+            maximum: int | None = None) -> int:
+    """Read an integer query parameter, with bounds, as a 400 when malformed."""
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise errors.BadRequest(f"query parameter {name!r} must be an integer, got {raw!r}") from None
+    if minimum is not None and value < minimum:
+        raise errors.BadRequest(f"query parameter {name!r} must be at least {minimum}")
+    if maximum is not None and value > maximum:
+        raise errors.BadRequest(f"query parameter {name!r} must be at most {maximum}")
+    return value

@@ -1,0 +1,75 @@
+"""The metadata store port: small JSON records, always scoped to a tenant.
+
+A record lives at (collection, tenant, key). ``parent`` groups records for listing (a dataset's domain, a
+turn's session). ``data`` is a JSON-serialisable dict (str, int, float, bool, None, list, dict; datetimes
+are stored by callers as ISO strings). Every write bumps ``revision``; writes can be made conditional on
+it (compare-and-set), which is how jobs, uploads and fan-in move state without locks.
+
+Invariants every adapter keeps (``tests/contract/test_metadata_store.py`` checks them on every backend):
+- a record is only ever visible to calls that name its tenant; there is no cross-tenant read.
+- ``get``/``delete`` of a missing record raise ``NotFound``.
+- ``put(..., expected_revision=None)`` creates or raises ``Conflict`` if the record exists;
+  ``put(..., expected_revision=n)`` replaces only if the stored revision is ``n``, else ``Conflict``
+  (also when the record does not exist); the default ``ANY`` upserts.
+- ``created_at`` is set on creation and kept by later writes; ``updated_at`` is set by every write.
+- ``list`` returns records ordered by key (or by ``updated_at``/``created_at`` when asked), with a limit.
+- Keys and parents are arbitrary strings up to 512 characters (``/`` included); adapters encode them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Iterator
+from typing import Any, Literal, Protocol
+
+OrderBy = Literal["key", "-key", "created_at", "-created_at", "updated_at", "-updated_at"]
+
+
+class _Any:
+    """Sentinel: the write does not care about the stored revision."""
+
+    def __repr__(self) -> str:
+        return "ANY"
+
+
+ANY: Any = _Any()
+
+
+@dataclasses.dataclass(frozen=True)
+class Record:
+    collection: str
+    tenant: str
+    key: str
+    parent: str
+    data: dict[str, Any]
+    revision: int
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class MetadataStore(Protocol):
+    """Tenant-scoped JSON records with compare-and-set; see the module docstring for invariants."""
+
+    def get(self, collection: str, tenant: str, key: str) -> Record:
+        """Return the record, or raise ``NotFound``."""
+
+    def put(self, collection: str, tenant: str, key: str, data: dict[str, Any], *, parent: str = "",
+            expected_revision: int | None | Any = ANY) -> Record:
+        """Create or replace the record (conditionally, see the module docstring); return what was stored."""
+
+    def delete(self, collection: str, tenant: str, key: str, *, expected_revision: int | Any = ANY) -> None:
+        """Remove the record, or raise ``NotFound`` (``Conflict`` when the revision does not match)."""
+
+    def list(self, collection: str, tenant: str, *, parent: str | None = None, order_by: OrderBy = "key",
+             limit: int | None = None) -> list[Record]:
+        """Return the tenant's records in ``collection`` (only those under ``parent`` when given)."""
+
+    def scan(self, collection: str) -> Iterator[Record]:
+        """Yield every record of ``collection`` across tenants; only for maintenance jobs (cleanup)."""
+
+    def ping(self) -> None:
+        """Raise ``ServiceUnavailable`` when the backend cannot be reached."""
+
+
+MAX_KEY_LENGTH = 512

@@ -1,0 +1,1 @@
+"""Business logic per resource: plain arguments in, plain data out; no flask.Request."""

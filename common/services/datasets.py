@@ -1,0 +1,254 @@
+"""Datasets: upload, commit, list and delete a tenant's files, domain by domain.
+
+A dataset is one uploaded file, named exactly as uploaded, in a domain. Its blobs live under a version
+prefix that is never written twice (``tenants/<ns>/datasets/<domain>/<name>/<version>/...``); the metadata
+record names the current version. An upload writes every blob of a new version first and then moves the
+record to it with compare-and-set, so a reader follows the record to a complete version, old or new, never
+a mix. Whatever fails before the record moves removes its own blobs; the replaced version's blobs are
+removed after it. Reads live in ``dataset_reads``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import secrets
+import shutil
+import tempfile
+from typing import Any
+
+from common import errors, names
+from common.auth import Tenant
+from common.clock import Clock
+from common.config import Settings
+from common.metadata import MetadataStore
+from common.storage import BlobStore
+from common.uploads import ReceivedFile
+
+log = logging.getLogger("convoinsight.datasets")
+
+COLLECTION = "datasets"
+MAX_FILES_PER_UPLOAD = 20
+_COMMIT_ATTEMPTS = 8
+
+
+@dataclasses.dataclass
+class DatasetStore:
+    """The ports and settings every dataset operation works with."""
+
+    blobs: BlobStore
+    metadata: MetadataStore
+    settings: Settings
+    clock: Clock
+
+    def dataset_prefix(self, tenant: Tenant, domain: str, name: str) -> str:
+        """Key prefix of every version of one dataset."""
+        return f"tenants/{tenant.namespace}/datasets/{names.key_segment(domain)}/{names.key_segment(name)}"
+
+    def domain_prefix(self, tenant: Tenant, domain: str) -> str:
+        return f"tenants/{tenant.namespace}/datasets/{names.key_segment(domain)}"
+
+    def record(self, tenant: Tenant, domain: str, name: str) -> Any:
+        """Return the dataset's metadata record, or raise a 404 that names it."""
+        try:
+            return self.metadata.get(COLLECTION, tenant.user_id, record_key(domain, name))
+        except errors.NotFound:
+            raise errors.NotFound(f"dataset {name!r} not found in domain {domain!r}",
+                                  code="DATASET_NOT_FOUND") from None
+
+    def new_version(self) -> str:
+        millis = int(self.clock.now().timestamp() * 1000)
+        return f"{millis:013d}-{secrets.token_hex(4)}"
+
+
+def record_key(domain: str, name: str) -> str:
+    return f"{domain}/{name}"
+
+
+def upload(store: DatasetStore, tenant: Tenant, domain: str, files: list[ReceivedFile]) -> list[dict]:
+    """Validate every file first, then commit each as a new dataset version; return the datasets."""
+    domain = names.domain_name(domain)
+    if not files:
+        raise errors.BadRequest("no file was uploaded: send one or more 'file' parts", code="NO_FILE")
+    if len(files) > MAX_FILES_PER_UPLOAD:
+        raise errors.BadRequest(f"at most {MAX_FILES_PER_UPLOAD} files per upload")
+    seen: set[str] = set()
+    for received in files:
+        name = names.dataset_name(os.path.basename(received.filename))
+        if name in seen:
+            raise errors.BadRequest(f"the file {name!r} appears twice in this upload")
+        seen.add(name)
+    workdir = tempfile.mkdtemp(prefix="ingest-")
+    try:
+        # Parse and validate everything before anything is stored: one bad file changes nothing.
+        parsed = [(received, _ingest(store, received, workdir)) for received in files]
+        return [_commit_new_version(store, tenant, domain, received, result) for received, result in parsed]
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _ingest(store: DatasetStore, received: ReceivedFile, workdir: str) -> Any:
+    from common.analysis.ingest import IngestLimits, ingest
+
+    settings = store.settings
+    if received.size == 0:
+        raise errors.BadRequest(f"the file {received.filename!r} is empty", code="EMPTY_FILE")
+    limits = IngestLimits(max_columns=settings.max_columns, ragged_row_tolerance=settings.ragged_row_tolerance,
+                          max_uncompressed_bytes=settings.excel_max_uncompressed_bytes,
+                          preview_rows=settings.preview_rows, attachment_text_chars=settings.attachment_text_chars)
+    file_workdir = tempfile.mkdtemp(dir=workdir)
+    name = os.path.basename(received.filename)
+    try:
+        return ingest(received.path, name, limits, file_workdir)
+    except errors.AppError as exc:
+        if exc.status < 500 and name not in exc.message:
+            exc.message = f"{name}: {exc.message}"
+        raise
+
+
+def _commit_new_version(store: DatasetStore, tenant: Tenant, domain: str, received: ReceivedFile,
+                        result: Any) -> dict:
+    name = os.path.basename(received.filename)
+    version = store.new_version()
+    prefix = f"{store.dataset_prefix(tenant, domain, name)}/{version}"
+    try:
+        data = _write_version_blobs(store, prefix, received, result)
+        data.update(domain=domain, name=name, version=version, uploaded_by=tenant.user_id)
+        record, replaced = _move_record(store, tenant, domain, name, data)
+    except BaseException:
+        # A write that reached the store but reported a failure may still have committed: keep its blobs then.
+        if not _is_current(store, tenant, domain, name, version):
+            _remove_quietly(store, prefix + "/")
+        raise
+    if replaced and replaced != version:
+        _remove_quietly(store, f"{store.dataset_prefix(tenant, domain, name)}/{replaced}/")
+    return dataset_view(record)
+
+
+def _write_version_blobs(store: DatasetStore, prefix: str, received: ReceivedFile, result: Any) -> dict:
+    blobs = store.blobs
+    blobs.put_file(f"{prefix}/original", received.path, content_type=result.content_type)
+    tables = []
+    for index, table in enumerate(result.tables):
+        table_prefix = f"{prefix}/table-{index}"
+        blobs.put_file(f"{table_prefix}.parquet", table.parquet_path, content_type="application/vnd.apache.parquet")
+        blobs.put_file(f"{table_prefix}.preview.parquet", table.preview_path,
+                       content_type="application/vnd.apache.parquet")
+        blobs.put(f"{table_prefix}.profile.json", json.dumps(table.profile, ensure_ascii=False).encode("utf-8"),
+                  content_type="application/json")
+        tables.append({"name": table.name, "sheet": table.sheet, "rows": table.rows, "columns": table.columns,
+                       "parquet_key": f"{table_prefix}.parquet", "preview_key": f"{table_prefix}.preview.parquet",
+                       "profile_key": f"{table_prefix}.profile.json"})
+    data: dict[str, Any] = {"kind": result.kind, "format": result.format, "content_type": result.content_type,
+                            "size_bytes": received.size, "original_key": f"{prefix}/original",
+                            "tables": tables, "warnings": list(result.warnings)}
+    if result.text is not None:
+        blobs.put(f"{prefix}/text.txt", result.text.encode("utf-8"), content_type="text/plain; charset=utf-8")
+        data.update(text_key=f"{prefix}/text.txt", text_chars=len(result.text))
+    return data
+
+
+def _move_record(store: DatasetStore, tenant: Tenant, domain: str, name: str, data: dict) -> tuple[Any, str | None]:
+    """Point the record at the new version (compare-and-set); return it and the version it replaced."""
+    key = record_key(domain, name)
+    for _ in range(_COMMIT_ATTEMPTS):
+        try:
+            current = store.metadata.get(COLLECTION, tenant.user_id, key)
+            expected, replaced = current.revision, current.data.get("version")
+            # Notes the user wrote about the dataset survive a re-upload of the same file.
+            for kept in ("description", "column_notes"):
+                if kept in current.data:
+                    data.setdefault(kept, current.data[kept])
+        except errors.NotFound:
+            expected, replaced = None, None
+        try:
+            record = store.metadata.put(COLLECTION, tenant.user_id, key, data, parent=domain,
+                                        expected_revision=expected)
+            return record, replaced
+        except errors.Conflict:
+            continue  # another upload of the same name committed first; ours replaces it
+    raise errors.Conflict(f"{name!r} is being uploaded concurrently; try again")
+
+
+def _is_current(store: DatasetStore, tenant: Tenant, domain: str, name: str, version: str) -> bool:
+    try:
+        return store.metadata.get(COLLECTION, tenant.user_id, record_key(domain, name)).data["version"] == version
+    except Exception:  # noqa: BLE001 - unknown means "not ours"; cleanup sweeps what is unreferenced
+        return False
+
+
+def _remove_quietly(store: DatasetStore, prefix: str) -> None:
+    try:
+        store.blobs.delete_prefix(prefix)
+    except Exception:  # noqa: BLE001 - the cleanup job removes what this leaves behind
+        log.warning("could not remove blobs under %s; cleanup will", prefix, exc_info=True)
+
+
+def delete(store: DatasetStore, tenant: Tenant, domain: str, name: str) -> dict:
+    """Remove one dataset: first its record (readers stop finding it), then every version's blobs."""
+    domain, name = names.domain_name(domain), names.dataset_name(name)
+    record = store.record(tenant, domain, name)
+    try:
+        store.metadata.delete(COLLECTION, tenant.user_id, record.key, expected_revision=record.revision)
+    except errors.NotFound:
+        pass  # a concurrent delete won; the outcome is the same
+    _remove_quietly(store, store.dataset_prefix(tenant, domain, name) + "/")
+    return dataset_view(record)
+
+
+def delete_domain(store: DatasetStore, tenant: Tenant, domain: str) -> list[str]:
+    """Remove every dataset of a domain; return the names removed."""
+    domain = names.domain_name(domain)
+    deleted = []
+    for record in store.metadata.list(COLLECTION, tenant.user_id, parent=domain):
+        try:
+            store.metadata.delete(COLLECTION, tenant.user_id, record.key)
+        except errors.NotFound:
+            continue
+        deleted.append(record.data["name"])
+    _remove_quietly(store, store.domain_prefix(tenant, domain) + "/")
+    return deleted
+
+
+def update_notes(store: DatasetStore, tenant: Tenant, domain: str, name: str, description: Any,
+                 columns: Any) -> dict:
+    """Save the user's description and column notes on a dataset (kept across re-uploads)."""
+    if not isinstance(description, str) or len(description) > 10_000:
+        raise errors.BadRequest("'description' must be a string of at most 10000 characters")
+    if not isinstance(columns, list) or not all(isinstance(c, dict) and isinstance(c.get("name"), str)
+                                                for c in columns):
+        raise errors.BadRequest("'columns' must be a list of objects with a 'name'")
+    notes = [{"name": c["name"][:256], "type": str(c.get("type", ""))[:32],
+              "description": str(c.get("description", ""))[:2000]} for c in columns[:5000]]
+    domain, name = names.domain_name(domain), names.dataset_name(name)
+    for _ in range(_COMMIT_ATTEMPTS):
+        record = store.record(tenant, domain, name)
+        try:
+            updated = store.metadata.put(COLLECTION, tenant.user_id, record.key,
+                                         {**record.data, "description": description, "column_notes": notes},
+                                         parent=domain, expected_revision=record.revision)
+            return dataset_view(updated)
+        except errors.Conflict:
+            continue
+    raise errors.Conflict("the dataset changed while saving; try again")
+
+
+def dataset_view(record: Any) -> dict:
+    """The public description of a dataset (no storage keys)."""
+    data = record.data
+    view = {
+        "domain": data["domain"], "name": data["name"], "kind": data["kind"], "format": data["format"],
+        "version": data["version"], "size_bytes": data["size_bytes"], "content_type": data["content_type"],
+        "created_at": record.created_at.isoformat(), "updated_at": record.updated_at.isoformat(),
+        "tables": [{"name": t["name"], "sheet": t["sheet"], "rows": t["rows"], "columns": t["columns"]}
+                   for t in data.get("tables", [])],
+        "warnings": data.get("warnings", []),
+        "description": data.get("description", ""),
+    }
+    if "text_chars" in data:
+        view["text_chars"] = data["text_chars"]
+    if data.get("column_notes"):
+        view["column_notes"] = data["column_notes"]
+    return view

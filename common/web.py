@@ -1,0 +1,47 @@
+"""Request helpers shared by the function files: who is calling, and file responses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import flask
+
+from common import bootstrap
+from common.auth import Tenant, authenticate
+from common.services.datasets import DatasetStore
+from common.services.dataset_reads import ExportedFile
+
+
+def tenant_of(request: flask.Request, *, legacy_user_id: str | None = None) -> Tenant:
+    """Authenticate the request with this instance's settings."""
+    return authenticate(request.headers, bootstrap.context().settings, legacy_user_id=legacy_user_id)
+
+
+def dataset_store() -> DatasetStore:
+    """The dataset store of this instance."""
+    ctx = bootstrap.context()
+    return DatasetStore(blobs=ctx.blobs, metadata=ctx.metadata, settings=ctx.settings, clock=ctx.clock)
+
+
+def send_export(exported: ExportedFile, *, as_attachment: bool = True) -> flask.Response:
+    """Stream an exported temporary file, removing it once sent."""
+    response = flask.send_file(exported.path, mimetype=exported.content_type, as_attachment=as_attachment,
+                               download_name=exported.download_name, conditional=False, etag=False)
+    response.call_on_close(exported.remove)
+    return response
+
+
+def send_stream(stream: Any, content_type: str, filename: str, *, inline: bool = True) -> flask.Response:
+    """Stream an open binary file object, closing it when done."""
+
+    def chunks() -> Any:
+        try:
+            while chunk := stream.read(256 * 1024):
+                yield chunk
+        finally:
+            stream.close()
+
+    disposition = "inline" if inline else "attachment"
+    response = flask.Response(chunks(), mimetype=content_type, direct_passthrough=True)
+    response.headers.set("Content-Disposition", disposition, filename=filename)
+    return response

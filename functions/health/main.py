@@ -1,0 +1,52 @@
+"""Function `health`: liveness, readiness of each configured backend, and the original API's /health."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import flask
+
+from common import bootstrap
+from common.http import Router, json_response
+
+router = Router("health")
+
+
+@router.route("/api/v1/health", methods=["GET"])
+def status(request: flask.Request):
+    settings = bootstrap.context().settings
+    return {"status": "ok", "service": "convoinsight", "environment": settings.environment}
+
+
+@router.route("/api/v1/health/live", methods=["GET"])
+def live(request: flask.Request):
+    return {"status": "alive"}
+
+
+@router.route("/api/v1/health/ready", methods=["GET"])
+def ready(request: flask.Request):
+    checks, failed = {}, []
+    for name, backend in bootstrap.context().backends().items():
+        try:
+            backend().ping()
+            checks[name] = {"ok": True}
+        except Exception as exc:  # noqa: BLE001 - any failure means "not ready"; say which and why
+            checks[name] = {"ok": False, "error": getattr(exc, "message", None) or type(exc).__name__}
+            failed.append(name)
+    body = {"status": "unavailable" if failed else "ready", "checks": checks, "failed": failed}
+    return json_response(body, 503 if failed else 200)
+
+
+@router.route("/health", methods=["GET"])
+def legacy_health(request: flask.Request):
+    return {"status": "healthy", "ts": dt.datetime.now(dt.timezone.utc).replace(tzinfo=None).isoformat()}
+
+
+@router.route("/", methods=["GET"])
+def legacy_root(request: flask.Request):
+    return {"ok": True, "service": "ConvoInsight BE", "health": "/health"}
+
+
+def health(request: flask.Request) -> flask.Response:
+    """Entry point (functions-framework target `health`)."""
+    return router(request)

@@ -1,0 +1,153 @@
+"""Function `legacy`: the original API's routes, same paths and response shapes, over the v1 services.
+
+Every answer carries a ``Deprecation`` header and a ``Link`` to its v1 successor. The original's defects are
+not kept: every route is scoped to the authenticated caller, names cannot traverse paths, and errors never
+echo internals (see LEGACY_API.md §6).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from typing import Any
+
+import flask
+
+from common import bootstrap, errors, names
+from common.http import Router, int_arg, json_body, legacy_detail_body
+from common.services import dataset_reads, datasets as dataset_writes
+from common.uploads import receive_multipart, receive_raw_body
+from common.web import dataset_store, send_export, send_stream, tenant_of
+
+router = Router("legacy", error_body=legacy_detail_body)
+
+DATASETS_V1 = {"Deprecation": "true", "Link": '</api/v1/datasets>; rel="successor-version"'}
+DOMAINS_V1 = {"Deprecation": "true", "Link": '</api/v1/domains>; rel="successor-version"'}
+LEGACY_PREVIEW_ROWS = 50
+
+
+def _caller(request: flask.Request, form: dict | None = None):
+    """The authenticated caller; a ``userId`` in the query or form must be that caller."""
+    claimed = request.args.get("userId") or (form or {}).get("userId")
+    return tenant_of(request, legacy_user_id=claimed or None)
+
+
+def _gs_uri(record: Any) -> str:
+    settings = bootstrap.context().settings
+    return f"gs://{settings.gcs_bucket}/{record.data['original_key']}" if settings.storage_backend == "gcs" else ""
+
+
+def _upload_result(record_view: dict, record: Any) -> dict:
+    return {"filename": record_view["name"], "gs_uri": _gs_uri(record), "signed_url": "",
+            "size_bytes": record_view["size_bytes"]}
+
+
+def _list_item(record: Any) -> dict:
+    data = record.data
+    updated = record.updated_at.isoformat()
+    return {"domain": data["domain"], "filename": data["name"], "gs_uri": _gs_uri(record),
+            "size_bytes": data["size_bytes"], "size": data["size_bytes"], "updated": updated,
+            "updated_at": updated, "created_at": record.created_at.isoformat(), "signed_url": "",
+            "kind": data["kind"]}
+
+
+def _upload(request: flask.Request, domain: str | None, *, raw_body_allowed: bool) -> list[dict]:
+    settings = bootstrap.context().settings
+    store = dataset_store()
+    with tempfile.TemporaryDirectory(prefix="upload-") as workdir:
+        if request.mimetype == "multipart/form-data" or not raw_body_allowed:
+            form, files = receive_multipart(request, workdir, max_file_bytes=settings.max_upload_bytes,
+                                            max_files=dataset_writes.MAX_FILES_PER_UPLOAD,
+                                            file_fields=("file", "files", "files[]"))
+        else:
+            form, files = {}, [receive_raw_body(request, workdir, max_file_bytes=settings.max_upload_bytes)]
+        tenant = _caller(request, form)
+        domain = domain if domain is not None else names.form_domain_name(form.get("domain") or "")
+        if not domain or not files:
+            raise errors.BadRequest("Missing 'domain' or 'file'", code="MISSING_FIELD")
+        views = dataset_writes.upload(store, tenant, domain, files)
+    records = {r.data["name"]: r for r in dataset_reads.list_records(store, tenant, views[0]["domain"])}
+    return [_upload_result(view, records[view["name"]]) for view in views]
+
+
+@router.route("/datasets/upload", methods=["POST"], headers=DATASETS_V1)
+def upload_dataset(request: flask.Request):
+    return _upload(request, None, raw_body_allowed=False)[0], 201
+
+
+@router.route("/upload_datasets/<domain>", methods=["POST"], headers=DATASETS_V1)
+def upload_datasets(request: flask.Request, domain: str):
+    if request.mimetype != "multipart/form-data" and not request.content_length and not request.args.get("filename"):
+        raise errors.BadRequest("No file provided", code="NO_FILE")
+    return {"items": _upload(request, domain, raw_body_allowed=True)}, 201
+
+
+def _listing(request: flask.Request, domain: str | None) -> dict:
+    items = [_list_item(r) for r in dataset_reads.list_records(dataset_store(), _caller(request), domain)]
+    return {"items": items, "datasets": items}
+
+
+@router.route("/datasets", methods=["GET"], headers=DATASETS_V1)
+def list_datasets(request: flask.Request):
+    return _listing(request, request.args.get("domain") or None)
+
+
+@router.route("/datasets/<domain>/all", methods=["GET"], headers=DATASETS_V1)
+def list_domain_datasets(request: flask.Request, domain: str):
+    return _listing(request, domain)
+
+
+@router.route("/datasets/<domain>/all", methods=["DELETE"], headers=DATASETS_V1)
+def delete_domain(request: flask.Request, domain: str):
+    deleted = dataset_writes.delete_domain(dataset_store(), _caller(request), domain)
+    return {"deleted": deleted, "count": len(deleted)}
+
+
+@router.route("/datasets/<domain>/<path:filename>", methods=["GET"], headers=DATASETS_V1)
+def read_dataset(request: flask.Request, domain: str, filename: str):
+    tenant, store = _caller(request), dataset_store()
+    as_format = request.args.get("as", "json")
+    if as_format not in {"json", "csv", "text"}:
+        raise errors.BadRequest("'as' must be json, csv or text")
+    record, _ = dataset_reads.resolve(store, tenant, domain, filename)
+    if record.data["kind"] == "attachment":
+        if as_format == "text":
+            text = dataset_reads.attachment_text(store, tenant, domain, filename)
+            return {"domain": record.data["domain"], "filename": record.data["name"], "text": text}
+        return send_stream(*dataset_reads.original(store, tenant, domain, filename))
+    if as_format == "csv":
+        # The whole table unless n is asked for: the frontend caches this as the dataset itself.
+        limit = int_arg(request, "n", 0)
+        exported = dataset_reads.export(store, tenant, domain, filename, "csv", limit=limit if limit > 0 else None)
+        return send_export(exported, as_attachment=False)
+    rows = int_arg(request, "n", LEGACY_PREVIEW_ROWS)
+    return {"records": dataset_reads.preview(store, tenant, domain, filename, rows)["rows"]}
+
+
+@router.route("/datasets/<domain>/<path:filename>", methods=["DELETE"], headers=DATASETS_V1)
+def delete_dataset(request: flask.Request, domain: str, filename: str):
+    dataset_writes.delete(dataset_store(), _caller(request), domain, filename)
+    return {"deleted": True, "domain": names.domain_name(domain), "filename": filename}
+
+
+@router.route("/datasets/<domain>/<path:filename>/metadata", methods=["PUT"], headers=DATASETS_V1)
+def update_metadata(request: flask.Request, domain: str, filename: str):
+    body = json_body(request)
+    view = dataset_writes.update_notes(dataset_store(), _caller(request), domain, filename,
+                                       body.get("description", ""), body.get("columns", []))
+    return {"saved": True, "domain": view["domain"], "filename": view["name"]}
+
+
+@router.route("/domains", methods=["GET"], headers=DOMAINS_V1)
+def list_domains(request: flask.Request):
+    domains = dataset_reads.list_domains(dataset_store(), _caller(request))
+    return {entry["domain"]: entry["datasets"] for entry in domains}
+
+
+@router.route("/domains/<domain>/datasets", methods=["GET"], headers=DOMAINS_V1)
+def domain_datasets(request: flask.Request, domain: str):
+    return _listing(request, domain)
+
+
+def legacy(request: flask.Request) -> flask.Response:
+    """Entry point (functions-framework target `legacy`)."""
+    return router(request)

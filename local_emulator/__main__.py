@@ -1,0 +1,49 @@
+"""Run every ConvoInsight function on one port: ``python -m local_emulator --help``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+# Before anything imports a Google or LiteLLM client: never probe the cloud metadata server, never download.
+os.environ.setdefault("NO_GCE_CHECK", "true")
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m local_emulator",
+        description="Serve every ConvoInsight function on one port with API Gateway's routing. Backends are "
+                    "chosen by the same settings as in the cloud (STORAGE_BACKEND, METADATA_BACKEND, "
+                    "DATABASE_URL, ...); the defaults need no cloud account: filesystem blobs, SQLite "
+                    "metadata, in-memory cache, AUTH_MODE=dev.")
+    parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8080, help="port to listen on (default: 8080)")
+    parser.add_argument("--data-dir", default=None,
+                        help="where blobs and the SQLite file live (default: DATA_DIR, else ./.local_data)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    from werkzeug.serving import run_simple
+
+    from common import bootstrap
+    from common.config import Settings
+    from local_emulator.server import build_gateway
+
+    overrides = {"data_dir": os.path.abspath(args.data_dir)} if args.data_dir else {}
+    settings = Settings.from_env(**overrides)
+    bootstrap.use(bootstrap.build(settings))
+    gateway = build_gateway()
+    logging.getLogger("convoinsight.emulator").warning(
+        "serving %s on http://%s:%d (data in %s)", ", ".join(gateway.apps), args.host, args.port,
+        os.path.abspath(settings.data_dir))
+    run_simple(args.host, args.port, gateway, threaded=True, use_reloader=False)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,50 @@
+"""Build the emulator's WSGI app: one functions-framework app per function, dispatched by path."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from common.gateway import RouteTable, route_table
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FUNCTIONS_DIR = os.path.join(REPO_ROOT, "functions")
+
+
+def function_source(name: str) -> str:
+    return os.path.join(FUNCTIONS_DIR, name, "main.py")
+
+
+def load_function_apps(names: Iterable[str]) -> dict[str, Any]:
+    """Create each function's app through its real functions-framework entry point."""
+    import functions_framework
+
+    return {name: functions_framework.create_app(target=name, source=function_source(name), signature_type="http")
+            for name in names if os.path.exists(function_source(name))}
+
+
+class GatewayDispatcher:
+    """A WSGI app that hands each request to the function API Gateway would pick for its path."""
+
+    def __init__(self, apps: dict[str, Any], table: RouteTable):
+        self.apps = apps
+        self.table = table
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        name = self.table.resolve(environ.get("PATH_INFO", "/"))
+        app = self.apps.get(name)
+        if app is None:
+            body = json.dumps({"error": {"code": "NOT_FOUND", "message": f"function {name!r} is not deployed",
+                                         "details": {}}}).encode()
+            start_response("404 NOT FOUND", [("Content-Type", "application/json"),
+                                             ("Content-Length", str(len(body)))])
+            return [body]
+        return app(environ, start_response)
+
+
+def build_gateway() -> GatewayDispatcher:
+    """Load every function in the route table and return the dispatcher."""
+    table = route_table()
+    return GatewayDispatcher(load_function_apps(table.functions), table)
