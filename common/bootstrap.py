@@ -33,7 +33,8 @@ def _gcs_blobs(settings: Settings) -> Any:
 
 
 def _sql_metadata(settings: Settings, clock: Clock) -> Any:
-    from common.metadata.sql import SqlMetadataStore, create_engine_for
+    from common.metadata.sql import SqlMetadataStore
+    from common.metadata.sql_engine import create_engine_for
 
     engine = create_engine_for(settings.database_url, cloud_sql_instance=settings.cloud_sql_instance,
                                data_dir=settings.data_dir)
@@ -41,9 +42,24 @@ def _sql_metadata(settings: Settings, clock: Clock) -> Any:
 
 
 def _firestore_metadata(settings: Settings, clock: Clock) -> Any:
+    from google.cloud import firestore
+
     from common.metadata.firestore import FirestoreMetadataStore
 
-    return FirestoreMetadataStore(clock=clock, collection_prefix=settings.collection_prefix)
+    client = firestore.Client(project=settings.gcp_project or None, database=settings.firestore_database)
+    return FirestoreMetadataStore(client, clock=clock, collection_prefix=settings.collection_prefix)
+
+
+def _memory_cache(settings: Settings, clock: Clock) -> Any:
+    from common.cache import MemoryCache
+
+    return MemoryCache(clock=clock)
+
+
+def _redis_cache(settings: Settings, clock: Clock) -> Any:
+    from common.cache import RedisCache
+
+    return RedisCache(settings.redis_url, prefix=settings.collection_prefix)
 
 
 BLOB_STORES: dict[str, Callable[[Settings], Any]] = {"local": _local_blobs, "gcs": _gcs_blobs}
@@ -51,15 +67,17 @@ METADATA_STORES: dict[str, Callable[[Settings, Clock], Any]] = {
     "sql": _sql_metadata,
     "firestore": _firestore_metadata,
 }
+CACHES: dict[str, Callable[[Settings, Clock], Any]] = {"memory": _memory_cache, "redis": _redis_cache}
 
 
 class Context:
     """Everything a request may need, each part built on first use."""
 
-    def __init__(self, settings: Settings, *, clock: Clock | None = None, blobs: Any = None, metadata: Any = None):
+    def __init__(self, settings: Settings, *, clock: Clock | None = None, blobs: Any = None, metadata: Any = None,
+                 cache: Any = None):
         self.settings = settings
         self.clock = clock or SystemClock()
-        self._given = {"blobs": blobs, "metadata": metadata}
+        self._given = {"blobs": blobs, "metadata": metadata, "cache": cache}
         self._lock = threading.Lock()
 
     @functools.cached_property
@@ -75,11 +93,18 @@ class Context:
             return self._given["metadata"] or METADATA_STORES[self.settings.metadata_backend](
                 self.settings, self.clock)
 
+    @functools.cached_property
+    def cache(self) -> Any:
+        """The cache chosen by ``CACHE_BACKEND``."""
+        with self._lock:
+            return self._given["cache"] or CACHES[self.settings.cache_backend](self.settings, self.clock)
+
     def backends(self) -> dict[str, Callable[[], Any]]:
         """Name -> accessor of each configured backend, for readiness checks."""
         return {
             f"storage:{self.settings.storage_backend}": lambda: self.blobs,
             f"metadata:{self.settings.metadata_backend}": lambda: self.metadata,
+            f"cache:{self.settings.cache_backend}": lambda: self.cache,
         }
 
 
@@ -98,7 +123,7 @@ def context() -> Context:
 
 
 def build(settings: Settings, **parts: Any) -> Context:
-    """Build a context from settings, with optional ready-made parts (clock, blobs, metadata)."""
+    """Build a context from settings, with optional ready-made parts (clock, blobs, metadata, cache)."""
     logging.basicConfig(level=settings.log_level)
     if settings.auth_mode == "dev":
         log.warning("AUTH_MODE=dev: callers are trusted to say who they are (X-User-Id). Never use in the cloud.")

