@@ -45,7 +45,7 @@ test-e2e: install
 	$(PYTEST) tests/e2e
 
 bench: install
-	$(BIN)/python -m benchmarks
+	$(BIN)/python -m tests.benchmarks
 
 lint: install
 	$(BIN)/ruff check .

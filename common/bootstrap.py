@@ -125,6 +125,8 @@ def context() -> Context:
 def build(settings: Settings, **parts: Any) -> Context:
     """Build a context from settings, with optional ready-made parts (clock, blobs, metadata, cache)."""
     logging.basicConfig(level=settings.log_level)
+    # Polars reads its thread count from the environment when its pool starts (first use, lazily).
+    os.environ["POLARS_MAX_THREADS"] = str(settings.polars_max_threads)
     if settings.auth_mode == "dev":
         log.warning("AUTH_MODE=dev: callers are trusted to say who they are (X-User-Id). Never use in the cloud.")
     return Context(settings, **parts)

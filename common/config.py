@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Mapping
-from typing import Any, Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from common.errors import ConfigurationError
 
@@ -68,13 +68,15 @@ SETTINGS: tuple[Setting, ...] = (
             "Largest accepted upload, per file, in bytes; larger is 413, checked while streaming.", int),
     Setting("max_columns", "MAX_COLUMNS", 2000, "Most columns a tabular upload may have.", int),
     Setting("ragged_row_tolerance", "RAGGED_ROW_TOLERANCE", 0.01,
-            "Largest share of CSV rows whose field count differs from the header before an upload is refused.",
+            "Largest share of CSV rows with more fields than the header before an upload is refused.",
             float),
     Setting("excel_max_uncompressed_bytes", "EXCEL_MAX_UNCOMPRESSED_BYTES", 1024 * 1024 * 1024,
             "Largest total uncompressed size of an .xlsx/.docx archive (zip-bomb guard).", int),
     Setting("preview_rows", "PREVIEW_ROWS", 1000, "Rows kept in the fast preview copy written at upload.", int),
     Setting("attachment_text_chars", "ATTACHMENT_TEXT_CHARS", 20000, "Characters of text kept from a PDF/DOCX.",
             int),
+    Setting("polars_max_threads", "POLARS_MAX_THREADS", 1,
+            "Threads Polars may use; each one buffers its own chunk, so this bounds upload memory.", int),
     Setting("log_level", "LOG_LEVEL", "INFO", "Python logging level."),
 )
 

@@ -166,9 +166,16 @@ def to_response(result: Any) -> flask.Response:
     return json_response(result)
 
 
+MAX_JSON_BYTES = 1024 * 1024
+
+
 def json_body(request: flask.Request, *, required: bool = True) -> dict:
     """Return the request's JSON object body, whatever its Content-Type (as the original API accepted)."""
-    raw = request.get_data(cache=True)
+    if (request.content_length or 0) > MAX_JSON_BYTES:
+        raise errors.PayloadTooLarge(f"a JSON body may be at most {MAX_JSON_BYTES} bytes")
+    raw = request.stream.read(MAX_JSON_BYTES + 1)
+    if len(raw) > MAX_JSON_BYTES:
+        raise errors.PayloadTooLarge(f"a JSON body may be at most {MAX_JSON_BYTES} bytes")
     if not raw.strip():
         if required:
             raise errors.BadRequest("a JSON object body is required")

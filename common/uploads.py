@@ -66,7 +66,7 @@ def receive_multipart(request: Any, workdir: str, *, max_file_bytes: int, max_fi
         raise errors.PayloadTooLarge(f"the upload is larger than the limit of {max_file_bytes} bytes per file")
     parts: list[_LimitedTempFile] = []
 
-    def stream_factory(total_length: Any, content_type: Any, filename: Any, content_length: Any = None) -> IO:
+    def stream_factory(**_: Any) -> IO:
         part = _LimitedTempFile(workdir, max_file_bytes)
         parts.append(part)
         return part  # type: ignore[return-value]

@@ -8,8 +8,8 @@ import flask
 
 from common import bootstrap
 from common.auth import Tenant, authenticate
-from common.services.datasets import DatasetStore
 from common.services.dataset_reads import ExportedFile
+from common.services.datasets import DatasetStore
 
 
 def tenant_of(request: flask.Request, *, legacy_user_id: str | None = None) -> Tenant:

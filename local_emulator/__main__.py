@@ -24,6 +24,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=8080, help="port to listen on (default: 8080)")
     parser.add_argument("--data-dir", default=None,
                         help="where blobs and the SQLite file live (default: DATA_DIR, else ./.local_data)")
+    parser.add_argument("--cleanup-interval", type=float, default=3600,
+                        help="seconds between runs of the cleanup function, as Cloud Scheduler calls it "
+                             "(default: 3600; 0 disables)")
     return parser.parse_args(argv)
 
 
@@ -33,12 +36,15 @@ def main(argv: list[str] | None = None) -> None:
 
     from common import bootstrap
     from common.config import Settings
+    from local_emulator.scheduler import start_cleanup_timer
     from local_emulator.server import build_gateway
 
     overrides = {"data_dir": os.path.abspath(args.data_dir)} if args.data_dir else {}
     settings = Settings.from_env(**overrides)
     bootstrap.use(bootstrap.build(settings))
     gateway = build_gateway()
+    if args.cleanup_interval > 0 and "cleanup" in gateway.apps:
+        start_cleanup_timer(gateway.apps["cleanup"], args.cleanup_interval)
     logging.getLogger("convoinsight.emulator").warning(
         "serving %s on http://%s:%d (data in %s)", ", ".join(gateway.apps), args.host, args.port,
         os.path.abspath(settings.data_dir))

@@ -17,12 +17,17 @@ def function_source(name: str) -> str:
     return os.path.join(FUNCTIONS_DIR, name, "main.py")
 
 
-def load_function_apps(names: Iterable[str]) -> dict[str, Any]:
+def deployed_functions() -> list[str]:
+    """Every function in the source tree, as Terraform deploys them (``functions/*/main.py``)."""
+    return sorted(name for name in os.listdir(FUNCTIONS_DIR) if os.path.exists(function_source(name)))
+
+
+def load_function_apps(names: Iterable[str] | None = None) -> dict[str, Any]:
     """Create each function's app through its real functions-framework entry point."""
     import functions_framework
 
     return {name: functions_framework.create_app(target=name, source=function_source(name), signature_type="http")
-            for name in names if os.path.exists(function_source(name))}
+            for name in (deployed_functions() if names is None else names) if os.path.exists(function_source(name))}
 
 
 class GatewayDispatcher:
@@ -45,6 +50,5 @@ class GatewayDispatcher:
 
 
 def build_gateway() -> GatewayDispatcher:
-    """Load every function in the route table and return the dispatcher."""
-    table = route_table()
-    return GatewayDispatcher(load_function_apps(table.functions), table)
+    """Load every function and return the dispatcher that routes to them."""
+    return GatewayDispatcher(load_function_apps(), route_table())

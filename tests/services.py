@@ -174,6 +174,8 @@ def main(argv: list[str]) -> int:
         print(__doc__, file=sys.stderr)
         return 2
     command = argv[argv.index("--") + 1:]
+    # A terminated run still stops what it started: turn SIGTERM into an exception that `finally` sees.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     try:
         env = service_env()
         for name, value in sorted(env.items()):

@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import os
 import secrets
 import shutil
 import tempfile
@@ -76,7 +75,7 @@ def upload(store: DatasetStore, tenant: Tenant, domain: str, files: list[Receive
         raise errors.BadRequest(f"at most {MAX_FILES_PER_UPLOAD} files per upload")
     seen: set[str] = set()
     for received in files:
-        name = names.dataset_name(os.path.basename(received.filename))
+        name = names.dataset_name(received.filename)
         if name in seen:
             raise errors.BadRequest(f"the file {name!r} appears twice in this upload")
         seen.add(name)
@@ -92,14 +91,11 @@ def upload(store: DatasetStore, tenant: Tenant, domain: str, files: list[Receive
 def _ingest(store: DatasetStore, received: ReceivedFile, workdir: str) -> Any:
     from common.analysis.ingest import IngestLimits, ingest
 
-    settings = store.settings
     if received.size == 0:
         raise errors.BadRequest(f"the file {received.filename!r} is empty", code="EMPTY_FILE")
-    limits = IngestLimits(max_columns=settings.max_columns, ragged_row_tolerance=settings.ragged_row_tolerance,
-                          max_uncompressed_bytes=settings.excel_max_uncompressed_bytes,
-                          preview_rows=settings.preview_rows, attachment_text_chars=settings.attachment_text_chars)
+    limits = IngestLimits.from_settings(store.settings)
     file_workdir = tempfile.mkdtemp(dir=workdir)
-    name = os.path.basename(received.filename)
+    name = received.filename
     try:
         return ingest(received.path, name, limits, file_workdir)
     except errors.AppError as exc:
@@ -110,7 +106,7 @@ def _ingest(store: DatasetStore, received: ReceivedFile, workdir: str) -> Any:
 
 def _commit_new_version(store: DatasetStore, tenant: Tenant, domain: str, received: ReceivedFile,
                         result: Any) -> dict:
-    name = os.path.basename(received.filename)
+    name = received.filename
     version = store.new_version()
     prefix = f"{store.dataset_prefix(tenant, domain, name)}/{version}"
     try:

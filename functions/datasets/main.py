@@ -8,7 +8,8 @@ import flask
 
 from common import bootstrap, errors
 from common.http import Router, int_arg
-from common.services import dataset_reads, datasets as dataset_writes
+from common.services import dataset_reads
+from common.services import datasets as dataset_writes
 from common.uploads import receive_multipart
 from common.web import dataset_store, send_export, send_stream, tenant_of
 

@@ -39,7 +39,7 @@ def ready(request: flask.Request):
 
 @router.route("/health", methods=["GET"])
 def legacy_health(request: flask.Request):
-    return {"status": "healthy", "ts": dt.datetime.now(dt.timezone.utc).replace(tzinfo=None).isoformat()}
+    return {"status": "healthy", "ts": dt.datetime.now(dt.UTC).replace(tzinfo=None).isoformat()}
 
 
 @router.route("/", methods=["GET"])

@@ -14,7 +14,8 @@ import flask
 
 from common import bootstrap, errors, names
 from common.http import Router, int_arg, json_body, legacy_detail_body
-from common.services import dataset_reads, datasets as dataset_writes
+from common.services import dataset_reads
+from common.services import datasets as dataset_writes
 from common.uploads import receive_multipart, receive_raw_body
 from common.web import dataset_store, send_export, send_stream, tenant_of
 

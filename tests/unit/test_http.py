@@ -85,6 +85,11 @@ def test_malformed_json_is_400_with_reason():
     assert "not valid JSON" in response.get_json()["error"]["message"]
 
 
+def test_oversize_json_is_413():
+    response = call("POST", "/items", data=b"[" + b"1," * 600_000 + b"1]", content_type="application/json")
+    assert response.status_code == 413
+
+
 def test_non_object_json_is_400():
     assert call("POST", "/items", data="[1]", content_type="application/json").status_code == 400
 

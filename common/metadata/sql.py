@@ -1,0 +1,231 @@
+"""``MetadataStore`` on SQL (SQLite locally, Postgres deployed) through SQLAlchemy Core: one table of records."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import threading
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import sqlalchemy as sa
+
+from common.clock import Clock, SystemClock
+from common.errors import AppError, BadRequest, Conflict, NotFound, ServiceUnavailable
+from common.metadata import ANY, MAX_KEY_LENGTH, OrderBy, Record
+from common.metadata.sql_engine import create_engine_for
+
+__all__ = ["SqlMetadataStore", "create_engine_for"]
+
+SCAN_PAGE_SIZE = 500
+_UPSERT_ATTEMPTS = 10
+_ID_LENGTH = 255
+
+
+class _UtcDateTime(sa.TypeDecorator):
+    """Aware UTC datetimes on every dialect (SQLite keeps naive text, Postgres returns its session zone)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: sa.Dialect) -> dt.datetime | None:
+        return None if value is None else value.astimezone(dt.UTC)
+
+    def process_result_value(self, value: dt.datetime | None, dialect: sa.Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+def _text(length: int) -> sa.types.TypeEngine:
+    # Byte-order collation on Postgres, so listings sort by code point exactly as SQLite and Firestore do.
+    return sa.String(length).with_variant(sa.String(length, collation="C"), "postgresql")
+
+
+def _records_table(name: str) -> sa.Table:
+    return sa.Table(
+        name, sa.MetaData(),
+        sa.Column("collection", _text(_ID_LENGTH), primary_key=True),
+        sa.Column("tenant", _text(_ID_LENGTH), primary_key=True),
+        sa.Column("key", _text(MAX_KEY_LENGTH), primary_key=True),
+        sa.Column("parent", _text(MAX_KEY_LENGTH), nullable=False),
+        sa.Column("data", sa.Text, nullable=False),
+        sa.Column("revision", sa.Integer, nullable=False),
+        sa.Column("created_at", _UtcDateTime, nullable=False),
+        sa.Column("updated_at", _UtcDateTime, nullable=False),
+        sa.Index(f"{name}_by_parent", "collection", "tenant", "parent"),
+    )
+
+
+@contextlib.contextmanager
+def _translated_errors() -> Iterator[None]:
+    try:
+        yield
+    except sa.exc.IntegrityError as exc:
+        raise Conflict("the record was written concurrently") from exc
+    except (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.DisconnectionError, sa.exc.TimeoutError) as exc:
+        raise ServiceUnavailable("the metadata database is unavailable") from exc
+    except sa.exc.DataError as exc:
+        raise BadRequest("a value does not fit the metadata database") from exc
+    except sa.exc.SQLAlchemyError as exc:
+        raise AppError("metadata database error") from exc
+
+
+def _check_lengths(key: str, parent: str) -> None:
+    for name, value in (("key", key), ("parent", parent)):
+        if len(value) > MAX_KEY_LENGTH:
+            raise BadRequest(f"{name} is longer than {MAX_KEY_LENGTH} characters")
+
+
+class SqlMetadataStore:
+    """Records in ``<table_prefix>records``, keyed by (collection, tenant, key); writes compare-and-set revision."""
+
+    def __init__(self, engine: sa.Engine, *, clock: Clock | None = None, table_prefix: str = ""):
+        self._engine = engine
+        self._clock = clock or SystemClock()
+        self._table = _records_table(f"{table_prefix}records")
+        self._table_ready = False
+        self._table_lock = threading.Lock()
+
+    def get(self, collection: str, tenant: str, key: str) -> Record:
+        """Return the record, or raise ``NotFound``."""
+        with _translated_errors():
+            self._ensure_table()
+            with self._engine.connect() as connection:
+                row = connection.execute(sa.select(self._table).where(*self._identity(collection, tenant, key)))
+                found = row.one_or_none()
+        if found is None:
+            raise NotFound(f"no {collection} record {key!r}")
+        return self._record(found._mapping)
+
+    def put(self, collection: str, tenant: str, key: str, data: dict[str, Any], *, parent: str = "",
+            expected_revision: int | None | Any = ANY) -> Record:
+        """Create or replace the record (conditionally on ``expected_revision``); return what was stored."""
+        _check_lengths(key, parent)
+        values = {"parent": parent, "data": json.dumps(data, ensure_ascii=False), "updated_at": self._clock.now()}
+        with _translated_errors():
+            self._ensure_table()
+            if expected_revision is None:
+                return self._insert(collection, tenant, key, values)
+            if expected_revision is ANY:
+                return self._upsert(collection, tenant, key, values)
+            return self._replace(collection, tenant, key, values, expected_revision)
+
+    def delete(self, collection: str, tenant: str, key: str, *, expected_revision: int | Any = ANY) -> None:
+        """Remove the record, or raise ``NotFound`` (``Conflict`` when the revision does not match)."""
+        conditions = list(self._identity(collection, tenant, key))
+        if expected_revision is not ANY:
+            conditions.append(self._table.c.revision == expected_revision)
+        with _translated_errors():
+            self._ensure_table()
+            with self._engine.begin() as connection:
+                deleted = connection.execute(sa.delete(self._table).where(*conditions)).rowcount
+        if deleted:
+            return
+        self.get(collection, tenant, key)  # raises NotFound when the record is missing
+        raise Conflict(f"{collection} record {key!r} is not at revision {expected_revision}")
+
+    def list(self, collection: str, tenant: str, *, parent: str | None = None, order_by: OrderBy = "key",
+             limit: int | None = None) -> list[Record]:
+        """Return the tenant's records in ``collection`` (only those under ``parent`` when given)."""
+        columns = self._table.c
+        query = sa.select(self._table).where(columns.collection == collection, columns.tenant == tenant)
+        if parent is not None:
+            query = query.where(columns.parent == parent)
+        field = order_by.removeprefix("-")
+        direction = sa.desc if order_by.startswith("-") else sa.asc
+        # Equal timestamps are common (one request writes several records): the key makes the order total.
+        ordering = [direction(columns[field])] + ([direction(columns.key)] if field != "key" else [])
+        query = query.order_by(*ordering).limit(limit)
+        with _translated_errors():
+            self._ensure_table()
+            with self._engine.connect() as connection:
+                return [self._record(row._mapping) for row in connection.execute(query)]
+
+    def scan(self, collection: str) -> Iterator[Record]:
+        """Yield every record of ``collection`` across tenants; only for maintenance jobs (cleanup)."""
+        columns = self._table.c
+        query = (sa.select(self._table).where(columns.collection == collection)
+                 .order_by(columns.tenant, columns.key).limit(SCAN_PAGE_SIZE))
+        page_query = query
+        while True:
+            # Pages by keyset, holding no connection between pages, so the caller may delete as it goes.
+            with _translated_errors():
+                self._ensure_table()
+                with self._engine.connect() as connection:
+                    page = [self._record(row._mapping) for row in connection.execute(page_query)]
+            yield from page
+            if len(page) < SCAN_PAGE_SIZE:
+                return
+            last = page[-1]
+            page_query = query.where(sa.tuple_(columns.tenant, columns.key) > (last.tenant, last.key))
+
+    def ping(self) -> None:
+        """Raise ``ServiceUnavailable`` when the backend cannot be reached."""
+        try:
+            with self._engine.connect() as connection:
+                connection.execute(sa.select(1))
+        except sa.exc.SQLAlchemyError as exc:
+            raise ServiceUnavailable("the metadata database is unavailable") from exc
+
+    def _insert(self, collection: str, tenant: str, key: str, values: dict[str, Any]) -> Record:
+        now = values["updated_at"]
+        row = {"collection": collection, "tenant": tenant, "key": key, **values, "revision": 1, "created_at": now}
+        try:
+            with self._engine.begin() as connection:
+                connection.execute(sa.insert(self._table).values(row))
+        except sa.exc.IntegrityError as exc:
+            raise Conflict(f"{collection} record {key!r} already exists") from exc
+        return self._record(row)
+
+    def _replace(self, collection: str, tenant: str, key: str, values: dict[str, Any], expected: int) -> Record:
+        columns = self._table.c
+        statement = (sa.update(self._table)
+                     .where(*self._identity(collection, tenant, key), columns.revision == expected)
+                     .values(**values, revision=expected + 1).returning(columns.created_at))
+        with self._engine.begin() as connection:
+            stored = connection.execute(statement).one_or_none()
+        if stored is None:
+            raise Conflict(f"{collection} record {key!r} is not at revision {expected}")
+        return self._record({"collection": collection, "tenant": tenant, "key": key, **values,
+                             "revision": expected + 1, "created_at": stored.created_at})
+
+    def _upsert(self, collection: str, tenant: str, key: str, values: dict[str, Any]) -> Record:
+        columns = self._table.c
+        statement = (sa.update(self._table).where(*self._identity(collection, tenant, key))
+                     .values(**values, revision=columns.revision + 1)
+                     .returning(columns.revision, columns.created_at))
+        for _ in range(_UPSERT_ATTEMPTS):
+            with self._engine.begin() as connection:
+                stored = connection.execute(statement).one_or_none()
+            if stored is not None:
+                return self._record({"collection": collection, "tenant": tenant, "key": key, **values,
+                                     "revision": stored.revision, "created_at": stored.created_at})
+            with contextlib.suppress(Conflict):  # created meanwhile by another writer: update it instead
+                return self._insert(collection, tenant, key, values)
+        raise Conflict(f"{collection} record {key!r} kept changing; try again")
+
+    def _identity(self, collection: str, tenant: str, key: str) -> tuple[sa.ColumnElement[bool], ...]:
+        columns = self._table.c
+        return columns.collection == collection, columns.tenant == tenant, columns.key == key
+
+    def _ensure_table(self) -> None:
+        if self._table_ready:
+            return
+        with self._table_lock:
+            if self._table_ready:
+                return
+            try:
+                self._table.create(self._engine, checkfirst=True)
+            except (sa.exc.ProgrammingError, sa.exc.OperationalError, sa.exc.IntegrityError):
+                # Another process created it between our check and our CREATE; check again, this time finding it.
+                self._table.create(self._engine, checkfirst=True)
+            self._table_ready = True
+
+    @staticmethod
+    def _record(fields: Mapping[str, Any]) -> Record:
+        return Record(collection=fields["collection"], tenant=fields["tenant"], key=fields["key"],
+                      parent=fields["parent"], data=json.loads(fields["data"]), revision=fields["revision"],
+                      created_at=fields["created_at"].astimezone(dt.UTC),
+                      updated_at=fields["updated_at"].astimezone(dt.UTC))

@@ -1,0 +1,28 @@
+"""Function `cleanup`: the Cloud Scheduler target that sweeps what failed writes left behind.
+
+Not routed through the API Gateway: in the cloud only the scheduler's service account may invoke it;
+locally the emulator runs it on a timer.
+"""
+
+from __future__ import annotations
+
+import flask
+
+from common import bootstrap
+from common.http import Router
+from common.services.cleanup import sweep_dataset_blobs
+
+router = Router("cleanup")
+
+
+@router.route("/", methods=["POST"])
+@router.route("/cleanup", methods=["POST"])
+def run_cleanup(request: flask.Request):
+    ctx = bootstrap.context()
+    dry_run = request.args.get("dry_run", "").lower() in {"1", "true", "yes"}
+    return {"datasets": sweep_dataset_blobs(ctx.blobs, ctx.metadata, ctx.clock.now(), dry_run=dry_run)}
+
+
+def cleanup(request: flask.Request) -> flask.Response:
+    """Entry point (functions-framework target `cleanup`)."""
+    return router(request)

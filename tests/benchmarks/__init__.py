@@ -1,0 +1,1 @@
+"""`make bench`: cold starts, upload throughput and memory, preview latency."""

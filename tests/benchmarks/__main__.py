@@ -1,0 +1,57 @@
+"""`make bench`: the figures BENCHMARKS.md records. Prints a Markdown report; touches nothing but a temp dir.
+
+Each figure is measured in this run on this machine, so compare ratios, not absolute numbers, across runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import tempfile
+
+from tests.benchmarks import cold_start, upload
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def machine() -> str:
+    cores = os.cpu_count()
+    with open("/proc/meminfo", encoding="utf-8") as handle:
+        mem_kb = int(handle.readline().split()[1])
+    return f"{platform.node()}: {cores} cores, {mem_kb / 2**20:.0f} GiB, Python {platform.python_version()}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m tests.benchmarks")
+    parser.add_argument("--rows", type=int, default=1_000_000, help="rows of the upload benchmark's CSV")
+    parser.add_argument("--repeat", type=int, default=5, help="cold starts per function")
+    parser.add_argument("--legacy-python", default=os.environ.get("LEGACY_PYTHON", ""),
+                        help="a Python with the original's import set (pandasai) for the comparison")
+    args = parser.parse_args()
+
+    print(f"# make bench\n\nMachine: {machine()}\n")
+    print("## Cold start (import + first request, fresh process; median of "
+          f"{args.repeat})\n\n| function | median s | min s |\n|---|---|---|")
+    for name, samples in cold_start.measure_functions(args.repeat):
+        print(f"| {name} | {statistics.median(samples):.3f} | {min(samples):.3f} |")
+    for label, samples in cold_start.measure_legacy_imports(args.repeat, args.legacy_python or sys.executable):
+        print(f"| {label} | {statistics.median(samples):.3f} | {min(samples):.3f} |")
+
+    with tempfile.TemporaryDirectory(prefix="bench-") as workdir:
+        result = upload.measure(workdir, rows=args.rows)
+    print(f"\n## Upload of a {args.rows:,}-row, 10-column CSV through the emulator\n")
+    print("| figure | value |\n|---|---|")
+    print(f"| file size | {result.file_bytes / 1e6:.1f} MB |")
+    print(f"| upload wall time | {result.upload_seconds:.2f} s |")
+    print(f"| server peak RSS | {result.peak_rss_bytes / 1e6:.0f} MB ({result.peak_rss_bytes / result.file_bytes:.2f}x "
+          f"the file; baseline before upload {result.baseline_rss_bytes / 1e6:.0f} MB) |")
+    print(f"| 1,000-row preview, median of {len(result.preview_seconds)} | "
+          f"{statistics.median(result.preview_seconds) * 1000:.1f} ms |")
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, ROOT)
+    main()

@@ -1,0 +1,169 @@
+"""The v1 datasets API end to end through the function: formats, reads, deletes, and bad input."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import openpyxl
+import polars as pl
+import pytest
+
+SALES = b"region;month;revenue\nNorth;2024-01;120.5\nSouth;2024-01;80\nNorth;2024-02;130\n"
+
+
+def xlsx_bytes() -> bytes:
+    book = openpyxl.Workbook()
+    first = book.active
+    first.title = "Q1"
+    first.append(["sku", "units"])
+    first.append(["A", 3])
+    second = book.create_sheet("Q2")
+    second.append(["sku", "units"])
+    second.append(["B", 5])
+    second.append(["C", 7])
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+def all_blob_keys(ctx) -> list[str]:
+    return [info.key for info in ctx.blobs.list("")]
+
+
+def test_upload_parses_semicolon_csv_into_real_columns(alice):
+    response = alice.upload("Sales Team", ("sales.csv", SALES))
+    assert response.status_code == 201, response.get_json()
+    item = response.get_json()["items"][0]
+    assert item["domain"] == "sales-team" and item["name"] == "sales.csv" and item["kind"] == "table"
+    table = item["tables"][0]
+    assert table["rows"] == 3
+    assert [c["name"] for c in table["columns"]] == ["region", "month", "revenue"]
+    assert item["version"] and item["size_bytes"] == len(SALES)
+
+
+def test_list_preview_download_and_domains(alice):
+    alice.upload("sales", ("sales.csv", SALES))
+    listing = alice.get("/api/v1/datasets?domain=sales").get_json()["items"]
+    assert [d["name"] for d in listing] == ["sales.csv"]
+
+    preview = alice.get("/api/v1/datasets/sales/sales.csv?n=2").get_json()
+    assert preview["rows"] == [{"region": "North", "month": "2024-01", "revenue": 120.5},
+                               {"region": "South", "month": "2024-01", "revenue": 80.0}]
+    assert preview["row_count"] == 3
+
+    csv = alice.get("/api/v1/datasets/sales/sales.csv?format=csv")
+    assert csv.status_code == 200 and csv.mimetype == "text/csv"
+    assert csv.get_data(as_text=True).splitlines()[0] == "region,month,revenue"
+    as_json = json.loads(alice.get("/api/v1/datasets/sales/sales.csv?format=json").get_data())
+    assert len(as_json) == 3 and as_json[2]["revenue"] == 130.0
+    parquet = alice.get("/api/v1/datasets/sales/sales.csv?format=parquet").get_data()
+    assert pl.read_parquet(io.BytesIO(parquet)).shape == (3, 3)
+    assert alice.get("/api/v1/datasets/sales/sales.csv?format=original").get_data() == SALES
+
+    domains = alice.get("/api/v1/domains").get_json()["items"]
+    assert [(d["domain"], d["datasets"]) for d in domains] == [("sales", ["sales.csv"])]
+
+
+def test_excel_every_sheet_is_a_table(alice):
+    response = alice.upload("stock", ("book.xlsx", xlsx_bytes()))
+    assert response.status_code == 201, response.get_json()
+    tables = response.get_json()["items"][0]["tables"]
+    assert [(t["name"], t["rows"]) for t in tables] == [("book.xlsx#Q1", 1), ("book.xlsx#Q2", 2)]
+    sheet = alice.get("/api/v1/datasets/stock/book.xlsx%23Q2?n=10").get_json()
+    assert [row["sku"] for row in sheet["rows"]] == ["B", "C"]
+
+
+def test_multiple_files_in_one_upload(alice):
+    response = alice.upload("multi", ("a.csv", b"x\n1\n"), ("b.csv", b"y\n2\n"))
+    assert response.status_code == 201
+    assert [i["name"] for i in response.get_json()["items"]] == ["a.csv", "b.csv"]
+
+
+def test_reupload_replaces_version_and_leaves_no_orphan_blob(alice, ctx):
+    first = alice.upload("sales", ("sales.csv", SALES)).get_json()["items"][0]
+    keys_after_first = all_blob_keys(ctx)
+    second = alice.upload("sales", ("sales.csv", SALES + b"West;2024-03;10\n")).get_json()["items"][0]
+    assert second["version"] != first["version"]
+    assert second["created_at"] == first["created_at"]
+    assert alice.get("/api/v1/datasets/sales/sales.csv?n=10").get_json()["row_count"] == 4
+    keys = all_blob_keys(ctx)
+    assert len(keys) == len(keys_after_first)
+    assert all(second["version"] in key for key in keys)
+
+
+def test_delete_one_then_domain(alice, ctx):
+    alice.upload("sales", ("a.csv", b"x\n1\n"), ("b.csv", b"x\n2\n"))
+    assert alice.delete("/api/v1/datasets/sales/a.csv").status_code == 200
+    assert alice.get("/api/v1/datasets/sales/a.csv").status_code == 404
+    deleted = alice.delete("/api/v1/datasets/sales").get_json()
+    assert deleted == {"deleted": ["b.csv"], "count": 1}
+    assert alice.get("/api/v1/datasets?domain=sales").get_json()["items"] == []
+    assert all_blob_keys(ctx) == []
+
+
+def test_attachment_keeps_text(alice):
+    from tests.documents import pdf_with_text
+
+    response = alice.upload("docs", ("report.pdf", pdf_with_text(["Revenue grew 12 percent"])))
+    assert response.status_code == 201, response.get_json()
+    item = response.get_json()["items"][0]
+    assert item["kind"] == "attachment" and item["tables"] == [] and item["text_chars"] > 0
+    text = alice.get("/datasets/docs/report.pdf?as=text").get_json()["text"]
+    assert "Revenue grew 12 percent" in text
+    assert alice.get("/datasets/docs/report.pdf").get_data().startswith(b"%PDF")
+
+
+@pytest.mark.parametrize("domain,files,status,code", [
+    (None, [("a.csv", b"x\n1\n")], 400, "MISSING_FIELD"),
+    ("d", [], 400, "NO_FILE"),
+    ("d", [("empty.csv", b"")], 400, "EMPTY_FILE"),
+    ("d", [("a.exe", b"MZ\x90\x00")], 400, "UNSUPPORTED_FORMAT"),
+    ("d", [("fake.xlsx", b"a,b\n1,2\n")], 400, "CONTENT_MISMATCH"),
+    ("d", [("../../etc/passwd.csv", b"a\n1\n")], 400, "INVALID_NAME"),
+    ("d", [("sub/dir.csv", b"a\n1\n")], 400, "INVALID_NAME"),
+    ("d", [("x" * 125 + ".csv", b"a\n1\n")], 400, "INVALID_NAME"),
+    ("..", [("a.csv", b"a\n1\n")], 400, "INVALID_NAME"),
+    ("d" * 129, [("a.csv", b"a\n1\n")], 400, "INVALID_NAME"),
+    ("d", [("good.csv", b"a\n1\n"), ("bad.csv", b"")], 400, "EMPTY_FILE"),
+])
+def test_bad_uploads_are_4xx_and_change_nothing(alice, ctx, domain, files, status, code):
+    response = alice.upload(domain, *files)
+    assert response.status_code == status, response.get_json()
+    error = response.get_json()["error"]
+    assert error["code"] == code and error["message"]
+    assert alice.get("/api/v1/datasets").get_json()["items"] == []
+    assert all_blob_keys(ctx) == []
+
+
+def test_oversize_upload_is_413_while_streaming(alice, ctx):
+    bootstrap_settings = ctx.settings
+    ctx.settings = bootstrap_settings.replace(max_upload_bytes=1000)
+    response = alice.upload("d", ("big.csv", b"a,b\n" + b"1,2\n" * 1000))
+    assert response.status_code == 413
+    assert response.get_json()["error"]["code"] == "PAYLOAD_TOO_LARGE"
+    assert all_blob_keys(ctx) == []
+
+
+def test_non_multipart_upload_is_415(alice):
+    response = alice.request("POST", "/api/v1/datasets", data=b"a,b", content_type="text/csv")
+    assert response.status_code == 415
+
+
+@pytest.mark.parametrize("path", ["/api/v1/datasets/sales/nope.csv", "/api/v1/datasets/nope/x.csv?format=csv"])
+def test_missing_dataset_is_404(alice, path):
+    response = alice.get(path)
+    assert response.status_code == 404
+    assert response.get_json()["error"]["code"] == "DATASET_NOT_FOUND"
+
+
+def test_bad_query_parameters_are_400(alice):
+    alice.upload("sales", ("sales.csv", SALES))
+    assert alice.get("/api/v1/datasets/sales/sales.csv?n=abc").status_code == 400
+    assert alice.get("/api/v1/datasets/sales/sales.csv?format=xml").status_code == 400
+
+
+def test_no_identity_is_401(client):
+    response = client.get("/api/v1/datasets")
+    assert response.status_code == 401
+    assert response.get_json()["error"]["code"] == "UNAUTHENTICATED"

@@ -1,0 +1,37 @@
+"""Health: liveness, readiness per backend (and which one failed), the original's /health and /."""
+
+from __future__ import annotations
+
+from common import bootstrap
+
+
+def test_health_and_live(client):
+    assert client.get("/api/v1/health").get_json()["status"] == "ok"
+    assert client.get("/api/v1/health/live").get_json() == {"status": "alive"}
+
+
+def test_ready_checks_each_backend(client, ctx):
+    response = client.get("/api/v1/health/ready")
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    assert body["status"] == "ready" and body["failed"] == []
+    assert set(body["checks"]) == set(ctx.backends())
+
+
+def test_ready_names_the_failed_backend(client, ctx, tmp_path):
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("x")
+    broken = bootstrap.build(ctx.settings.replace(data_dir=str(blocked), storage_backend="local"),
+                             metadata=ctx.metadata)
+    bootstrap.use(broken)
+    response = client.get("/api/v1/health/ready")
+    assert response.status_code == 503
+    body = response.get_json()
+    assert body["failed"] == ["storage:local"]
+    assert body["checks"]["storage:local"]["ok"] is False
+
+
+def test_original_health_routes(client):
+    body = client.get("/health").get_json()
+    assert body["status"] == "healthy" and body["ts"]
+    assert client.get("/").get_json() == {"ok": True, "service": "ConvoInsight BE", "health": "/health"}

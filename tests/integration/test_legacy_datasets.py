@@ -1,0 +1,110 @@
+"""The original API's dataset routes: the frontend's calls, in its order, with the shapes it reads."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+SALES = b"region\trevenue\nNorth\t120\nSouth\t80\n"
+
+
+def test_frontend_upload_flow_twice_then_list(alice):
+    first = alice.upload(None, ("sales.csv", SALES), path="/upload_datasets/Campaign", field="files")
+    assert first.status_code == 201, first.get_json()
+    assert first.headers["Deprecation"] == "true" and "successor-version" in first.headers["Link"]
+    assert first.get_json()["items"][0]["filename"] == "sales.csv"
+    # The same file again through the second route, with a percent-encoded domain field: must overwrite.
+    second = alice.upload("Campaign", ("sales.csv", SALES), path="/datasets/upload")
+    assert second.status_code == 201
+    assert set(second.get_json()) == {"filename", "gs_uri", "signed_url", "size_bytes"}
+
+    body = alice.get("/datasets?domain=Campaign").get_json()
+    assert body["items"] == body["datasets"] and len(body["items"]) == 1
+    item = body["items"][0]
+    assert item["filename"] == "sales.csv" and item["domain"] == "campaign"
+    assert item["size_bytes"] == item["size"] == len(SALES)
+    assert item["updated"].startswith("20") and isinstance(item["signed_url"], str)
+
+
+def test_percent_encoded_form_domain_is_the_same_domain(alice):
+    alice.upload("My%20Domain", ("a.csv", b"x\n1\n"), path="/datasets/upload")
+    assert [i["filename"] for i in alice.get("/datasets?domain=My Domain").get_json()["items"]] == ["a.csv"]
+
+
+def test_raw_body_upload_uses_filename_parameter(alice):
+    response = alice.request("POST", "/upload_datasets/raw?filename=raw.csv", data=b"a,b\n1,2\n",
+                             content_type="text/csv")
+    assert response.status_code == 201, response.get_json()
+    assert response.get_json()["items"][0]["filename"] == "raw.csv"
+
+
+def test_raw_body_upload_refuses_traversal_in_filename_header(alice):
+    response = alice.request("POST", "/upload_datasets/raw", data=b"a,b\n1,2\n", content_type="text/csv",
+                             headers={"X-Filename": "../../../tmp/evil.csv"})
+    assert response.status_code == 400
+    assert "detail" in response.get_json()
+
+
+def test_records_csv_and_text_reads(alice):
+    alice.upload("campaign", ("sales.csv", SALES))
+    records = alice.get("/datasets/campaign/sales.csv").get_json()["records"]
+    assert records == [{"region": "North", "revenue": 120}, {"region": "South", "revenue": 80}]
+    assert list(records[0]) == ["region", "revenue"]  # file order, not alphabetical
+    assert len(alice.get("/datasets/campaign/sales.csv?n=1").get_json()["records"]) == 1
+    csv = alice.get("/datasets/campaign/sales.csv?as=csv")
+    assert csv.status_code == 200 and csv.mimetype == "text/csv"
+    assert csv.get_data(as_text=True).splitlines() == ["region,revenue", "North,120", "South,80"]
+
+
+def test_excel_is_readable_as_csv(alice):
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    book.active.append(["a", "b"])
+    book.active.append([1, 2])
+    buffer = io.BytesIO()
+    book.save(buffer)
+    alice.upload("x", ("book.xlsx", buffer.getvalue()), path="/datasets/upload")
+    assert alice.get("/datasets/x/book.xlsx?as=csv").get_data(as_text=True).splitlines() == ["a,b", "1,2"]
+
+
+def test_metadata_put_is_saved(alice):
+    alice.upload("campaign", ("sales.csv", SALES))
+    body = {"description": "Q3 sales", "columns": [{"name": "revenue", "type": "float", "description": "IDR"}]}
+    response = alice.request("PUT", "/datasets/campaign/sales.csv/metadata", json=body)
+    assert response.status_code == 200, response.get_json()
+    view = alice.get("/api/v1/datasets/campaign/sales.csv?n=0").get_json()
+    assert view["description"] == "Q3 sales" and view["column_notes"][0]["description"] == "IDR"
+
+
+def test_domains_and_deletes(alice):
+    alice.upload("campaign", ("a.csv", b"x\n1\n"), ("b.csv", b"x\n2\n"))
+    assert alice.get("/domains").get_json() == {"campaign": ["a.csv", "b.csv"]}
+    assert [i["filename"] for i in alice.get("/domains/campaign/datasets/").get_json()["datasets"]] == \
+        ["a.csv", "b.csv"]
+    assert alice.delete("/datasets/campaign/a.csv").get_json() == \
+        {"deleted": True, "domain": "campaign", "filename": "a.csv"}
+    assert alice.delete("/datasets/campaign/all").get_json() == {"deleted": ["b.csv"], "count": 1}
+    assert alice.get("/domains").get_json() == {}
+
+
+@pytest.mark.parametrize("path", ["/datasets/campaign/nope.csv", "/datasets/campaign/..%2f..%2fetc%2fpasswd"])
+def test_missing_or_traversal_is_4xx_in_legacy_shape(alice, path):
+    response = alice.get(path)
+    assert response.status_code in (400, 404)
+    assert set(response.get_json()) == {"detail", "code"}
+
+
+def test_missing_fields_message_is_the_originals(alice):
+    response = alice.request("POST", "/datasets/upload", data={"domain": "x"}, content_type="multipart/form-data")
+    assert response.status_code == 400
+    assert response.get_json()["detail"] == "Missing 'domain' or 'file'"
+
+
+def test_preflight_for_delete_is_answered(client):
+    response = client.open("/datasets/campaign/a.csv", method="OPTIONS",
+                           headers={"Origin": "http://localhost:5173", "Access-Control-Request-Method": "DELETE"})
+    assert response.status_code == 204
+    assert "DELETE" in response.headers["Access-Control-Allow-Methods"]
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
