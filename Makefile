@@ -17,9 +17,8 @@ export PYTHONPATH := $(CURDIR)
 install: $(VENV)/.installed
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
-	@$(PYTHON) -m venv --help >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq python3-venv)
+	@$(PYTHON) -c "import ensurepip" 2>/dev/null || (apt-get update -qq && apt-get install -y -qq python3-venv)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -r requirements.txt -r requirements-dev.txt
 	@touch $@
 
@@ -44,8 +43,17 @@ test-integration: install
 test-e2e: install
 	$(PYTEST) tests/e2e
 
-bench: install
-	$(BIN)/python -m tests.benchmarks
+# The original monolith's import set, for the cold-start comparison: its own venv, built once.
+LEGACY_VENV := .bench/legacy-venv
+
+$(LEGACY_VENV)/.installed:
+	$(PYTHON) -m venv $(LEGACY_VENV)
+	$(LEGACY_VENV)/bin/pip install -q pandasai==3.0.0 Flask==3.1.3 polars==2.1.0 litellm==1.110.2 \
+		google-cloud-storage==3.17.1 google-cloud-firestore==2.34.1
+	@touch $@
+
+bench: install $(LEGACY_VENV)/.installed
+	$(BIN)/python -m tests.benchmarks --legacy-python $(LEGACY_VENV)/bin/python
 
 lint: install
 	$(BIN)/ruff check .
@@ -57,8 +65,8 @@ plan:
 	cd terraform/environments/$(or $(ENV),dev) && terraform init -backend=false && terraform plan
 
 token: install
-	@$(BIN)/python -c "from common.config import Settings; from common.auth import issue_token; \
-	s = Settings.from_env(); print(issue_token('$(USER)', s.auth_token_secret or 'dev-secret'))"
+	@AUTH_MODE=token $(BIN)/python -c "from common.config import Settings; from common.auth import issue_token; \
+	print(issue_token('$(USER)', Settings.from_env().auth_token_secret))"
 
 clean:
 	rm -rf $(VENV) .services .pytest_cache

@@ -64,10 +64,6 @@ def _translate(exc: Exception) -> AppError | None:
 
     if isinstance(exc, api.NotFound):
         return NotFound("the metadata record does not exist")
-    if isinstance(exc, api.AlreadyExists):
-        return Conflict("the record already exists")
-    if isinstance(exc, api.Aborted):
-        return Conflict("the record was written concurrently")
     if isinstance(exc, (api.ServiceUnavailable, api.DeadlineExceeded, api.RetryError, api.ResourceExhausted,
                         api.InternalServerError, auth.TransportError, auth.RefreshError)):
         return ServiceUnavailable("the metadata database is unavailable")

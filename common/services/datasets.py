@@ -66,8 +66,8 @@ def record_key(domain: str, name: str) -> str:
     return f"{domain}/{name}"
 
 
-def upload(store: DatasetStore, tenant: Tenant, domain: str, files: list[ReceivedFile]) -> list[dict]:
-    """Validate every file first, then commit each as a new dataset version; return the datasets."""
+def upload(store: DatasetStore, tenant: Tenant, domain: str, files: list[ReceivedFile]) -> list[Any]:
+    """Validate every file first, then commit each as a new dataset version; return their records."""
     domain = names.domain_name(domain)
     if not files:
         raise errors.BadRequest("no file was uploaded: send one or more 'file' parts", code="NO_FILE")
@@ -105,7 +105,7 @@ def _ingest(store: DatasetStore, received: ReceivedFile, workdir: str) -> Any:
 
 
 def _commit_new_version(store: DatasetStore, tenant: Tenant, domain: str, received: ReceivedFile,
-                        result: Any) -> dict:
+                        result: Any) -> Any:
     name = received.filename
     version = store.new_version()
     prefix = f"{store.dataset_prefix(tenant, domain, name)}/{version}"
@@ -120,7 +120,7 @@ def _commit_new_version(store: DatasetStore, tenant: Tenant, domain: str, receiv
         raise
     if replaced and replaced != version:
         _remove_quietly(store, f"{store.dataset_prefix(tenant, domain, name)}/{replaced}/")
-    return dataset_view(record)
+    return record
 
 
 def _write_version_blobs(store: DatasetStore, prefix: str, received: ReceivedFile, result: Any) -> dict:

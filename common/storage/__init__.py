@@ -18,7 +18,7 @@ import datetime as dt
 from collections.abc import Iterator
 from typing import BinaryIO, Protocol
 
-from common.errors import BadRequest
+from common.errors import BadRequest, NotFound
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,3 +89,15 @@ def check_prefix(prefix: str) -> str:
         return prefix
     check_key(prefix[:-1] if prefix.endswith("/") else prefix)
     return prefix
+
+
+def delete_listed(store: BlobStore, prefix: str) -> int:
+    """Delete each object ``store.list(prefix)`` yields; return how many this call removed."""
+    removed = 0
+    for info in store.list(prefix):
+        try:
+            store.delete(info.key)
+            removed += 1
+        except NotFound:
+            continue  # a concurrent delete got there first
+    return removed

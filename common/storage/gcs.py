@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from typing import Any, BinaryIO
 
 from common.errors import NotFound, ServiceUnavailable, UpstreamError
-from common.storage import BlobInfo, check_key, check_prefix
+from common.storage import BlobInfo, check_key, check_prefix, delete_listed
 
 # Bound the memory a big transfer holds at once (the client keeps two copies of an upload chunk and three of a
 # read chunk); uploads are chunked in multiples of 256 KiB, as GCS requires.
@@ -104,12 +104,7 @@ class GcsBlobStore:
 
     def delete_prefix(self, prefix: str) -> int:
         """Remove every object under ``prefix``; return how many were removed (0 when none)."""
-        removed = 0
-        for info in self.list(prefix):
-            with contextlib.suppress(NotFound):  # a concurrent delete got there first
-                self.delete(info.key)
-                removed += 1
-        return removed
+        return delete_listed(self, prefix)
 
     def list(self, prefix: str = "") -> Iterator[BlobInfo]:
         """Yield every object whose key starts with ``prefix``, ordered by key."""

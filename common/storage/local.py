@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
 from common.errors import AppError, BadRequest, Conflict, NotFound, ServiceUnavailable
-from common.storage import BlobInfo, check_key, check_prefix
+from common.storage import BlobInfo, check_key, check_prefix, delete_listed
 
 _CONTENT_TYPE_SUFFIX = "\\content-type"
 _COPY_BUFFER_BYTES = 1024 * 1024
@@ -104,12 +104,7 @@ class LocalBlobStore:
 
     def delete_prefix(self, prefix: str) -> int:
         """Remove every object under ``prefix``; return how many were removed (0 when none)."""
-        removed = 0
-        for info in self.list(prefix):
-            with contextlib.suppress(NotFound):  # a concurrent delete got there first
-                self.delete(info.key)
-                removed += 1
-        return removed
+        return delete_listed(self, prefix)
 
     def list(self, prefix: str = "") -> Iterator[BlobInfo]:
         """Yield every object whose key starts with ``prefix``, ordered by key."""

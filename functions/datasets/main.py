@@ -27,8 +27,8 @@ def upload(request: flask.Request):
                                         max_files=dataset_writes.MAX_FILES_PER_UPLOAD, file_fields=FILE_FIELDS)
         if not form.get("domain"):
             raise errors.BadRequest("the form field 'domain' is required", code="MISSING_FIELD")
-        items = dataset_writes.upload(dataset_store(), tenant, form["domain"], files)
-    return {"items": items}, 201
+        records = dataset_writes.upload(dataset_store(), tenant, form["domain"], files)
+    return {"items": [dataset_writes.dataset_view(record) for record in records]}, 201
 
 
 @router.route("/api/v1/datasets", methods=["GET"])

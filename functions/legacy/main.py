@@ -37,9 +37,9 @@ def _gs_uri(record: Any) -> str:
     return f"gs://{settings.gcs_bucket}/{record.data['original_key']}" if settings.storage_backend == "gcs" else ""
 
 
-def _upload_result(record_view: dict, record: Any) -> dict:
-    return {"filename": record_view["name"], "gs_uri": _gs_uri(record), "signed_url": "",
-            "size_bytes": record_view["size_bytes"]}
+def _upload_result(record: Any) -> dict:
+    return {"filename": record.data["name"], "gs_uri": _gs_uri(record), "signed_url": "",
+            "size_bytes": record.data["size_bytes"]}
 
 
 def _list_item(record: Any) -> dict:
@@ -65,9 +65,8 @@ def _upload(request: flask.Request, domain: str | None, *, raw_body_allowed: boo
         domain = domain if domain is not None else names.form_domain_name(form.get("domain") or "")
         if not domain or not files:
             raise errors.BadRequest("Missing 'domain' or 'file'", code="MISSING_FIELD")
-        views = dataset_writes.upload(store, tenant, domain, files)
-    records = {r.data["name"]: r for r in dataset_reads.list_records(store, tenant, views[0]["domain"])}
-    return [_upload_result(view, records[view["name"]]) for view in views]
+        records = dataset_writes.upload(store, tenant, domain, files)
+    return [_upload_result(record) for record in records]
 
 
 @router.route("/datasets/upload", methods=["POST"], headers=DATASETS_V1)

@@ -29,6 +29,7 @@ def write_csv(path: str, rows: int) -> None:
 
     index = pl.col("order_id")
     regions = ["North", "South", "East", "West", "Central", "Coastal", "Highlands"]
+    channels = ["online-store", "retail-store", "partner-store"]
     frame = pl.DataFrame({"order_id": pl.int_range(0, rows, eager=True)}).with_columns(
         order_date=pl.date(2020, 1, 1) + pl.duration(days=(index * 7919) % 1826),
         region=(index % 7).replace_strict(dict(enumerate(regions)), return_dtype=pl.String),
@@ -38,7 +39,7 @@ def write_csv(path: str, rows: int) -> None:
         revenue=((index * 1299709) % 5000000) / 100.0,
         discount=((index * 15485863) % 30) / 100.0,
         returned=index % 13 == 0,
-        channel=(index % 3).replace_strict({0: "online-store", 1: "retail-store", 2: "partner-store"}, return_dtype=pl.String),
+        channel=(index % 3).replace_strict(dict(enumerate(channels)), return_dtype=pl.String),
     )
     frame.write_csv(path)
 

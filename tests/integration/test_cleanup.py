@@ -14,7 +14,7 @@ def test_sweep_removes_only_old_unreferenced_versions(alice, ctx):
     ctx.blobs.put(f"{orphan}/original", b"left behind by a failed upload")
     ctx.blobs.put("tenants/alice/charts/keep.html", b"not a dataset blob")
 
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     young = sweep_dataset_blobs(ctx.blobs, ctx.metadata, now)
     assert young["removed_versions"] == [] and young["kept_recent"] == 1  # could be an upload in progress
 
