@@ -23,6 +23,8 @@ import datetime as dt
 from collections.abc import Iterator
 from typing import Any, Literal, Protocol
 
+from common.errors import BadRequest
+
 OrderBy = Literal["key", "-key", "created_at", "-created_at", "updated_at", "-updated_at"]
 
 
@@ -73,3 +75,10 @@ class MetadataStore(Protocol):
 
 
 MAX_KEY_LENGTH = 512
+
+
+def check_lengths(key: str, parent: str) -> None:
+    """Refuse a key or parent longer than ``MAX_KEY_LENGTH`` with ``BadRequest``, on every backend alike."""
+    for name, value in (("key", key), ("parent", parent)):
+        if len(value) > MAX_KEY_LENGTH:
+            raise BadRequest(f"{name} is longer than {MAX_KEY_LENGTH} characters")

@@ -18,7 +18,7 @@ from typing import Any
 
 from common.clock import Clock, SystemClock
 from common.errors import AppError, BadRequest, ConfigurationError, Conflict, NotFound, ServiceUnavailable
-from common.metadata import ANY, MAX_KEY_LENGTH, OrderBy, Record
+from common.metadata import ANY, OrderBy, Record, check_lengths
 
 SCAN_PAGE_SIZE = 500
 PING_TIMEOUT_SECONDS = 5.0
@@ -76,12 +76,6 @@ def _translate(exc: Exception) -> AppError | None:
     return None
 
 
-def _check_lengths(key: str, parent: str) -> None:
-    for name, value in (("key", key), ("parent", parent)):
-        if len(value) > MAX_KEY_LENGTH:
-            raise BadRequest(f"{name} is longer than {MAX_KEY_LENGTH} characters")
-
-
 def _utc(value: dt.datetime) -> dt.datetime:
     # The client returns its own datetime subclass (with nanoseconds); records hold plain UTC datetimes.
     utc = value.astimezone(dt.UTC)
@@ -108,7 +102,7 @@ class FirestoreMetadataStore:
     def put(self, collection: str, tenant: str, key: str, data: dict[str, Any], *, parent: str = "",
             expected_revision: int | None | Any = ANY) -> Record:
         """Create or replace the record (conditionally on ``expected_revision``); return what was stored."""
-        _check_lengths(key, parent)
+        check_lengths(key, parent)
         now = self._clock.now().astimezone(dt.UTC)
         fields = {"tenant": tenant, "key": key, "parent": parent, "parent_digest": _digest(parent),
                   "data": json.dumps(data, ensure_ascii=False), "updated_at": now}

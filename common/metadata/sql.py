@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from common.clock import Clock, SystemClock
 from common.errors import AppError, BadRequest, Conflict, NotFound, ServiceUnavailable
-from common.metadata import ANY, MAX_KEY_LENGTH, OrderBy, Record
+from common.metadata import ANY, MAX_KEY_LENGTH, OrderBy, Record, check_lengths
 from common.metadata.sql_engine import create_engine_for
 
 __all__ = ["SqlMetadataStore", "create_engine_for"]
@@ -72,12 +72,6 @@ def _translated_errors() -> Iterator[None]:
         raise AppError("metadata database error") from exc
 
 
-def _check_lengths(key: str, parent: str) -> None:
-    for name, value in (("key", key), ("parent", parent)):
-        if len(value) > MAX_KEY_LENGTH:
-            raise BadRequest(f"{name} is longer than {MAX_KEY_LENGTH} characters")
-
-
 class SqlMetadataStore:
     """Records in ``<table_prefix>records``, keyed by (collection, tenant, key); writes compare-and-set revision."""
 
@@ -102,7 +96,7 @@ class SqlMetadataStore:
     def put(self, collection: str, tenant: str, key: str, data: dict[str, Any], *, parent: str = "",
             expected_revision: int | None | Any = ANY) -> Record:
         """Create or replace the record (conditionally on ``expected_revision``); return what was stored."""
-        _check_lengths(key, parent)
+        check_lengths(key, parent)
         values = {"parent": parent, "data": json.dumps(data, ensure_ascii=False), "updated_at": self._clock.now()}
         with _translated_errors():
             self._ensure_table()

@@ -26,9 +26,11 @@ DOMAINS_V1 = {"Deprecation": "true", "Link": '</api/v1/domains>; rel="successor-
 LEGACY_PREVIEW_ROWS = 50
 
 
-def _caller(request: flask.Request, form: dict | None = None):
-    """The authenticated caller; a ``userId`` in the query or form must be that caller."""
-    claimed = request.args.get("userId") or (form or {}).get("userId")
+def _caller(request: flask.Request, fields: dict | None = None):
+    """The authenticated caller; a ``userId`` in the query, form or JSON body must be that caller."""
+    claimed = request.args.get("userId") or (fields or {}).get("userId")
+    if claimed is not None and not isinstance(claimed, str):
+        raise errors.BadRequest("userId must be a string")
     return tenant_of(request, legacy_user_id=claimed or None)
 
 
@@ -132,7 +134,7 @@ def delete_dataset(request: flask.Request, domain: str, filename: str):
 @router.route("/datasets/<domain>/<path:filename>/metadata", methods=["PUT"], headers=DATASETS_V1)
 def update_metadata(request: flask.Request, domain: str, filename: str):
     body = json_body(request)
-    view = dataset_writes.update_notes(dataset_store(), _caller(request), domain, filename,
+    view = dataset_writes.update_notes(dataset_store(), _caller(request, body), domain, filename,
                                        body.get("description", ""), body.get("columns", []))
     return {"saved": True, "domain": view["domain"], "filename": view["name"]}
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
 
 SALES = b"region,revenue\nNorth,120\nSouth,80\n"
@@ -78,3 +80,11 @@ def test_bob_cannot_edit_alices_metadata(alice, bob, alice_has_sales):
 @pytest.mark.parametrize("path", ["/datasets?domain=sales&userId=alice", "/domains?userId=alice"])
 def test_claiming_to_be_alice_is_forbidden(bob, alice_has_sales, path):
     assert bob.get(path).status_code == 403
+
+
+def test_claiming_to_be_alice_in_a_body_or_form_is_forbidden(alice, bob, alice_has_sales):
+    body = {"userId": "alice", "description": "mine", "columns": []}
+    assert bob.request("PUT", "/datasets/sales/sales.csv/metadata", json=body).status_code == 403
+    form = {"userId": "alice", "domain": "sales", "file": (io.BytesIO(b"x\n1\n"), "sales.csv")}
+    assert bob.request("POST", "/datasets/upload", data=form, content_type="multipart/form-data").status_code == 403
+    alice_still_has_everything(alice)
