@@ -2,8 +2,9 @@
 
 No provider can be downloaded here, so ``terraform init/validate/plan`` cannot run. What can:
 - every ``.tf`` file is parsed with python-hcl2 and checked for the house rules (descriptions, module
-  layout, one service account per function, no broad or public grants, environments call every module,
-  the gateway document comes from ``common/gateway_routes.yaml``);
+  layout, one service account per function, no broad or public grants, the stack module calls every
+  module and each environment is a thin call of the stack, the gateway document comes from
+  ``common/gateway_routes.yaml``);
 - the two provider-free modules (the OpenAPI document and a function's zip file list) are rendered by a
   real ``terraform`` binary when one (>= 1.5) is on PATH, and the rendered gateway paths are checked
   against ``common/gateway.py``, the router the local emulator uses;
@@ -37,6 +38,9 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 TERRAFORM = ROOT / "terraform"
 MODULES = TERRAFORM / "modules"
 ENVIRONMENTS = TERRAFORM / "environments"
+# The one composition of the modules; every environment calls it once.
+STACK = MODULES / "stack"
+STACK_SOURCE = "../../modules/stack"
 ROUTES_FILE = ROOT / "common" / "gateway_routes.yaml"
 
 FORBIDDEN_ROLES = {"roles/owner", "roles/editor", "roles/viewer"}
@@ -165,14 +169,62 @@ def missing_module_files(directory: pathlib.Path) -> list[str]:
     return [name for name in ("main.tf", "variables.tf") if not (directory / name).is_file()]
 
 
-def modules_not_called(env_doc: dict[str, Any], module_names: list[str]) -> list[str]:
-    """Top-level modules that an environment's main.tf never calls."""
+def modules_not_called(doc: dict[str, Any], module_names: list[str]) -> list[str]:
+    """Top-level modules that a configuration's main.tf never calls (by a local ``../`` source)."""
     called = {
         body["source"].rstrip("/").split("/")[-1]
-        for _, body in blocks(env_doc, "module")
-        if str(body.get("source", "")).startswith("../../modules/")
+        for _, body in blocks(doc, "module")
+        if str(body.get("source", "")).startswith("../")
     }
     return sorted(set(module_names) - called)
+
+
+def variables_of(directory: pathlib.Path) -> dict[str, dict[str, Any]]:
+    """Name -> body of every variable declared in ``directory``."""
+    return {name: body for doc in dir_docs(directory) for name, body in blocks(doc, "variable")}
+
+
+def thin_environment_problems(env: pathlib.Path, stack: pathlib.Path = STACK) -> list[str]:
+    """An environment holds no wiring of its own: it calls the stack once, names itself, passes every
+    variable it declares (a declared but unpassed variable would drop an operator's value), and an unset
+    (null) optional variable must reach the stack as its default, not as null."""
+    problems = []
+    docs = dir_docs(env)
+    for kind in ("resource", "data", "locals"):
+        if any(doc.get(kind) for doc in docs):
+            problems.append(f"{env.name}: declares {kind}; that belongs in modules/stack")
+    calls = {name: body for doc in docs for name, body in blocks(doc, "module")}
+    if list(calls) != ["stack"] or calls["stack"].get("source") != STACK_SOURCE:
+        return problems + [f"{env.name}: must call only module \"stack\" (source {STACK_SOURCE}), calls {calls}"]
+    call = calls["stack"]
+    if call.get("environment") != env.name:
+        problems.append(f"{env.name}: passes environment = {call.get('environment')!r}")
+    stack_variables = variables_of(stack)
+    for name, body in variables_of(env).items():
+        if call.get(name) != f"${{var.{name}}}":
+            problems.append(f"{env.name}: variable {name} is not passed to the stack as {name} = var.{name}")
+        elif ("default" in body and body["default"] is None and stack_variables.get(name, {}).get("default")
+              is not None and stack_variables[name].get("nullable") is not False):
+            problems.append(f"{env.name}: {name} defaults to null but the stack's {name} is nullable, "
+                            "so null would replace its default")
+    return problems
+
+
+def effective_default(env: pathlib.Path, name: str, stack: pathlib.Path = STACK) -> Any:
+    """The value the stack gets for ``name`` when the operator's terraform.tfvars leaves it unset."""
+    call = dict(blocks(parse_file(env / "main.tf"), "module"))["stack"]
+    stack_variable = variables_of(stack)[name]
+    if name not in call:
+        return stack_variable.get("default")
+    passed = re.fullmatch(r"\$\{var\.(\w+)\}", str(call[name]))
+    if passed is None:
+        assert "${" not in json.dumps(call[name]), f"{env.name}: cannot evaluate {name} = {call[name]}"
+        return call[name]
+    env_variable = variables_of(env)[passed.group(1)]
+    assert "default" in env_variable, f"{env.name}: {name} is required, it has no default"
+    if env_variable["default"] is None and stack_variable.get("nullable") is False:
+        return stack_variable.get("default")
+    return env_variable["default"]
 
 
 def bad_grants(doc: dict[str, Any]) -> list[str]:
@@ -295,14 +347,20 @@ def test_every_module_has_main_and_variables(directory: pathlib.Path) -> None:
     assert missing_module_files(directory) == []
 
 
+def test_the_stack_calls_every_module() -> None:
+    others = [name for name in top_level_modules() if name != STACK.name]
+    assert modules_not_called(parse_file(STACK / "main.tf"), others) == []
+
+
 @pytest.mark.parametrize("env", environments(), ids=lambda p: p.name)
-def test_each_environment_calls_every_module(env: pathlib.Path) -> None:
-    assert modules_not_called(parse_file(env / "main.tf"), top_level_modules()) == []
+def test_each_environment_is_a_thin_call_of_the_stack(env: pathlib.Path) -> None:
+    assert thin_environment_problems(env) == []
 
 
 @pytest.mark.parametrize("env", environments(), ids=lambda p: p.name)
 def test_environment_has_the_expected_files(env: pathlib.Path) -> None:
-    for name in ("main.tf", "variables.tf", "outputs.tf", "versions.tf", "backend.tf", "terraform.tfvars.example"):
+    for name in ("main.tf", "variables.tf", "outputs.tf", "versions.tf", "backend.tf",
+                 "terraform.tfvars.example"):
         assert (env / name).is_file(), f"{env.name}/{name} is missing"
     required = parse_file(env / "versions.tf")["terraform"][0]["required_providers"][0]
     for provider in ("google", "google-beta", "archive"):
@@ -319,13 +377,12 @@ def test_no_owner_editor_or_public_grants(path: pathlib.Path) -> None:
 
 def test_each_function_gets_its_own_service_account() -> None:
     assert shared_service_account_problems(parse_file(MODULES / "function" / "main.tf")) == []
-    for env in environments():
-        calls = dict(blocks(parse_file(env / "main.tf"), "module"))
-        function_calls = [body for body in calls.values() if body.get("source") == "../../modules/function"]
-        assert len(function_calls) == 1, f"{env.name}: call modules/function once, with for_each over the functions"
-        call = function_calls[0]
-        assert call.get("for_each") == "${local.function_names}", f"{env.name}: one instance per function"
-        assert not [key for key in call if "service_account_email" in key], f"{env.name}: SA passed in from outside"
+    calls = dict(blocks(parse_file(STACK / "main.tf"), "module"))
+    function_calls = [body for body in calls.values() if body.get("source") == "../function"]
+    assert len(function_calls) == 1, "stack: call modules/function once, with for_each over the functions"
+    call = function_calls[0]
+    assert call.get("for_each") == "${local.function_names}", "stack: one instance per function"
+    assert not [key for key in call if "service_account_email" in key], "stack: SA passed in from outside"
     variables = dict(blocks(parse_file(MODULES / "function" / "variables.tf"), "variable"))
     assert "service_account_email" not in variables
 
@@ -342,16 +399,14 @@ def test_service_account_ids_are_distinct() -> None:
 
 
 def test_functions_are_enumerated_from_the_source_tree() -> None:
-    for env in environments():
-        local = locals_of(parse_file(env / "main.tf"))
-        assert "fileset(" in local["function_names"] and '"*/main.py"' in local["function_names"], env.name
-        assert "/functions" in local["function_names"], env.name
+    local = locals_of(parse_file(STACK / "main.tf"))
+    assert "fileset(" in local["function_names"] and '"*/main.py"' in local["function_names"]
+    assert '"${local.repo_root}/functions"' in local["function_names"]
 
 
 def test_invokers_are_service_accounts_only() -> None:
-    for env in environments():
-        invokers = locals_of(parse_file(env / "main.tf"))["invoker_members"]
-        assert "allUsers" not in invokers and "allAuthenticatedUsers" not in invokers
+    invokers = locals_of(parse_file(STACK / "main.tf"))["invoker_members"]
+    assert "allUsers" not in invokers and "allAuthenticatedUsers" not in invokers
     function_main = parse_file(MODULES / "function" / "main.tf")
     invoker = [body for rtype, _, body in resources(function_main) if rtype == "google_cloud_run_service_iam_member"]
     assert invoker and invoker[0]["role"] == "roles/run.invoker" and invoker[0]["member"] == "${each.value}"
@@ -366,9 +421,8 @@ def _memory_mib(text: str) -> int:
 
 @pytest.mark.parametrize("env", environments(), ids=lambda p: p.name)
 def test_heavy_functions_get_more_memory_and_time_than_health(env: pathlib.Path) -> None:
-    variables = dict(blocks(parse_file(env / "variables.tf"), "variable"))
-    defaults = variables["function_defaults"]["default"]
-    overrides = variables["function_overrides"]["default"]
+    defaults = effective_default(env, "function_defaults")
+    overrides = effective_default(env, "function_overrides")
 
     def setting(function: str, key: str) -> Any:
         return overrides.get(function, {}).get(key, defaults[key])
@@ -376,6 +430,10 @@ def test_heavy_functions_get_more_memory_and_time_than_health(env: pathlib.Path)
     for heavy in ("agents", "datasets"):
         assert _memory_mib(setting(heavy, "memory")) > _memory_mib(setting("health", "memory")), heavy
         assert setting(heavy, "timeout_seconds") > setting("health", "timeout_seconds"), heavy
+
+
+def test_prod_refuses_to_delete_its_firestore_database() -> None:
+    assert effective_default(ENVIRONMENTS / "prod", "firestore_delete_protection") is True
 
 
 def test_every_secret_named_in_an_access_profile_exists() -> None:
@@ -423,15 +481,18 @@ def test_gateway_document_is_built_from_the_routes_file() -> None:
     assert openapi["routes_doc"] == "${yamldecode(file(var.routes_file))}"
     gateway_calls = dict(blocks(parse_file(MODULES / "api_gateway" / "main.tf"), "module"))
     assert gateway_calls["openapi"]["routes_file"] == "${var.routes_file}"
-    for env in environments():
-        doc = parse_file(env / "main.tf")
-        local = locals_of(doc)
-        assert dict(blocks(doc, "module"))["api_gateway"]["routes_file"] == "${local.routes_file}"
-        # Resolve the two locals the way Terraform does: path.root is the environment directory.
-        repo_root = re.fullmatch(r'\$\{abspath\("\$\{path\.root\}/(.*)"\)\}', local["repo_root"]).group(1)
-        resolved_root = (env / repo_root).resolve()
-        routes = local["routes_file"].replace("${local.repo_root}", str(resolved_root))
-        assert pathlib.Path(routes).resolve() == ROUTES_FILE.resolve(), env.name
+    doc = parse_file(STACK / "main.tf")
+    local = locals_of(doc)
+    calls = dict(blocks(doc, "module"))
+    assert calls["api_gateway"]["routes_file"] == "${local.routes_file}"
+    assert calls["functions"]["repo_root"] == "${local.repo_root}"
+    # Resolve the two locals the way Terraform does: path.module is the stack's own directory, whichever
+    # environment calls it (path.root would be the caller's).
+    repo_root = re.fullmatch(r'\$\{abspath\("\$\{path\.module\}/(.*)"\)\}', local["repo_root"]).group(1)
+    resolved_root = (STACK / repo_root).resolve()
+    assert resolved_root == ROOT, "functions/, common/ and prompts/ are read under local.repo_root"
+    routes = local["routes_file"].replace("${local.repo_root}", str(resolved_root))
+    assert pathlib.Path(routes).resolve() == ROUTES_FILE.resolve()
     # No v1 path is spelled out in Terraform (the YAML is the only routing table), except the list of
     # health paths that are public.
     for path, doc in all_docs():
@@ -475,8 +536,103 @@ def test_interface_problems_catches_wrong_arguments_and_references(tmp_path: pat
 
 
 def test_modules_not_called_catches_a_forgotten_module() -> None:
-    doc = parse_hcl('module "storage" {\n  source = "../../modules/storage"\n}\n')
+    doc = parse_hcl('module "storage" {\n  source = "../storage"\n}\n')
     assert modules_not_called(doc, ["storage", "tasks"]) == ["tasks"]
+
+
+def _write_config(directory: pathlib.Path, text: str) -> pathlib.Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "main.tf").write_text(textwrap.dedent(text), encoding="utf-8")
+    return directory
+
+
+def test_thin_environment_problems_catches_wiring_a_wrong_name_and_a_dropped_variable(tmp_path: pathlib.Path) -> None:
+    stack = _write_config(tmp_path / "stack", """
+        variable "environment" {
+          description = "x"
+        }
+        variable "redis_url" {
+          description = "x"
+          default     = ""
+        }
+        variable "log_level" {
+          description = "x"
+          default     = "INFO"
+        }
+    """)
+    env = _write_config(tmp_path / "dev", """
+        variable "redis_url" {
+          description = "x"
+          default     = null
+        }
+        variable "log_level" {
+          description = "x"
+          default     = null
+        }
+        module "stack" {
+          source      = "../../modules/stack"
+          environment = "prod"
+          redis_url   = var.redis_url
+        }
+        resource "google_storage_bucket" "extra" {
+          name = "x"
+        }
+    """)
+    assert thin_environment_problems(env, stack) == [
+        "dev: declares resource; that belongs in modules/stack",
+        "dev: passes environment = 'prod'",
+        "dev: redis_url defaults to null but the stack's redis_url is nullable, so null would replace its default",
+        "dev: variable log_level is not passed to the stack as log_level = var.log_level",
+    ]
+    extra_call = _write_config(tmp_path / "prod", """
+        module "stack" {
+          source      = "../../modules/stack"
+          environment = "prod"
+        }
+        module "storage" {
+          source = "../../modules/storage"
+        }
+    """)
+    assert "must call only module" in "\n".join(thin_environment_problems(extra_call, stack))
+
+
+def test_effective_default_follows_literals_variables_and_nullable(tmp_path: pathlib.Path) -> None:
+    stack = _write_config(tmp_path / "stack", """
+        variable "a" {
+          description = "x"
+          default     = 1
+          nullable    = false
+        }
+        variable "b" {
+          description = "x"
+          default     = 2
+        }
+        variable "c" {
+          description = "x"
+          default     = 3
+        }
+        variable "d" {
+          description = "x"
+          default     = false
+        }
+    """)
+    env = _write_config(tmp_path / "prod", """
+        variable "a" {
+          description = "x"
+          default     = null
+        }
+        variable "b" {
+          description = "x"
+          default     = null
+        }
+        module "stack" {
+          source = "../../modules/stack"
+          a      = var.a
+          b      = var.b
+          d      = true
+        }
+    """)
+    assert [effective_default(env, name, stack) for name in "abcd"] == [1, None, 3, True]
 
 
 def test_bad_grants_catches_owner_public_members_and_policies() -> None:

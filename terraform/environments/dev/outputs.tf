@@ -1,29 +1,26 @@
+# The stack's outputs, unchanged (descriptions in modules/stack/outputs.tf).
+
 output "gateway_url" {
-  description = "Base URL of the API (https://<gateway host>); the frontend's API base."
-  value       = "https://${module.api_gateway.hostname}"
+  description = "Base URL of the API; the frontend's API base."
+  value       = module.stack.gateway_url
 }
 
 output "data_bucket" {
   description = "Data bucket (GCS_BUCKET)."
-  value       = module.storage.data_bucket_name
+  value       = module.stack.data_bucket
 }
 
 output "functions" {
-  description = "Deployed functions: name => Cloud Run URL (reachable only by their invokers)."
-  value       = { for name, function in module.functions : name => function.uri }
-
-  precondition {
-    condition     = length(setsubtract(["agents", "cleanup"], local.function_names)) == 0
-    error_message = "functions/agents/main.py and functions/cleanup/main.py must exist: the pipeline queue targets agents and the scheduler calls cleanup."
-  }
+  description = "Deployed functions: name => Cloud Run URL."
+  value       = module.stack.functions
 }
 
 output "functions_without_access_profile" {
-  description = "Functions deployed with no data access (no profile in modules/function_access)."
-  value       = module.function_access.unprofiled_functions
+  description = "Functions deployed with no data access."
+  value       = module.stack.functions_without_access_profile
 }
 
 output "secrets" {
-  description = "Secret ids to fill once with `gcloud secrets versions add <id> --data-file=-`."
-  value       = { for key, secret in module.secrets.secrets : key => secret.secret_id }
+  description = "Secret ids to fill once with `gcloud secrets versions add`."
+  value       = module.stack.secrets
 }

@@ -1,187 +1,25 @@
-# The prod environment: wiring only, the same as dev (differences belong in terraform.tfvars).
-# What each piece is lives in terraform/modules/<piece>/.
+# The prod environment: the stack (terraform/modules/stack/) with the values where prod differs from
+# the house defaults. What an operator sets per project comes from terraform.tfvars (variables.tf).
 
-locals {
+module "stack" {
+  source = "../../modules/stack"
+
   environment = "prod"
-  name_prefix = "convoinsight-${local.environment}"
-  repo_root   = abspath("${path.root}/../../..")
-  routes_file = "${local.repo_root}/common/gateway_routes.yaml"
-  labels      = merge(var.labels, { app = "convoinsight", environment = local.environment })
 
-  # Which functions exist is read from the source tree: every functions/<name>/main.py is deployed.
-  # The routes file cannot be the list: agents (Cloud Tasks) and cleanup (Scheduler) are not routed,
-  # and a function may be deployed before it is routed. A function routed but not present fails the
-  # plan (modules/api_gateway/openapi); a new directory needs no edit here. Sizing comes from
-  # var.function_overrides, data access from modules/function_access.
-  function_names = toset([for main in fileset("${local.repo_root}/functions", "*/main.py") : dirname(main)])
+  # A deleted prod database loses every tenant's records: refuse deletion by the API and terraform destroy.
+  firestore_delete_protection = true
 
-  function_settings = {
-    for name in local.function_names : name => merge(
-      var.function_defaults,
-      { for key, value in try(var.function_overrides[name], {}) : key => value if value != null },
-    )
-  }
-
-  # The settings of common/config.py, identical for every function so each builds the same Settings.
-  function_env = merge(
-    {
-      ENVIRONMENT                  = local.environment
-      AUTH_MODE                    = "gateway"
-      CORS_ORIGINS                 = join(",", var.cors_origins)
-      ADMIN_USERS                  = join(",", var.admin_users)
-      GOOGLE_CLOUD_PROJECT         = var.project_id
-      STORAGE_BACKEND              = "gcs"
-      GCS_BUCKET                   = module.storage.data_bucket_name
-      METADATA_BACKEND             = "firestore"
-      FIRESTORE_DATABASE           = module.firestore.database_id
-      COLLECTION_PREFIX            = var.collection_prefix
-      TASKS_BACKEND                = "cloudtasks"
-      TASKS_QUEUE                  = module.tasks.queue_path
-      TASKS_TARGET_URL             = module.tasks.target_url
-      TASKS_SERVICE_ACCOUNT        = module.tasks.invoker_email
-      CACHE_BACKEND                = var.redis_url == "" ? "memory" : "redis"
-      MAX_UPLOAD_BYTES             = tostring(var.max_upload_bytes)
-      LOG_LEVEL                    = var.log_level
-      LITELLM_LOCAL_MODEL_COST_MAP = "True" # a cold start must not download LiteLLM's price list
-    },
-    var.redis_url == "" ? tomap({}) : tomap({ REDIS_URL = var.redis_url }),
-  )
-
-  # Who may invoke each function: the gateway for routed ones, Cloud Tasks for agents, Scheduler for
-  # cleanup. Keys are static labels so the bindings can be planned before the accounts exist.
-  invoker_members = {
-    for name in local.function_names : name => merge(
-      contains(module.api_gateway.routed_functions, name) ? tomap({ "api-gateway" = module.api_gateway.service_account_member }) : tomap({}),
-      name == "agents" ? tomap({ "cloud-tasks" = module.tasks.invoker_member }) : tomap({}),
-      name == "cleanup" ? tomap({ "cloud-scheduler" = module.scheduler.service_account_member }) : tomap({}),
-    )
-  }
-}
-
-module "project_services" {
-  source = "../../modules/project_services"
-
-  project_id = var.project_id
-}
-
-module "storage" {
-  source = "../../modules/storage"
-
-  project_id    = var.project_id
-  location      = var.region
-  name_prefix   = local.name_prefix
-  cors_origins  = var.cors_origins
-  force_destroy = var.force_destroy_buckets
-  labels        = local.labels
-
-  depends_on = [module.project_services]
-}
-
-module "firestore" {
-  source = "../../modules/firestore"
-
-  project_id        = var.project_id
-  location_id       = var.firestore_location
-  database_id       = var.firestore_database
-  create_database   = var.create_firestore_database
-  delete_protection = var.firestore_delete_protection
-  collection_prefix = var.collection_prefix
-
-  depends_on = [module.project_services]
-}
-
-module "tasks" {
-  source = "../../modules/tasks"
-
-  project_id  = var.project_id
-  region      = var.region
-  name_prefix = local.name_prefix
-  environment = local.environment
-  # The deployed name, spelled out rather than read from module.functions: agents enqueues to itself,
-  # so reading its own output would be a dependency cycle.
-  target_function = "agents-${local.environment}"
-  # No more stages in flight than agents instances can take at once.
-  max_concurrent_dispatches = try(local.function_settings["agents"].max_instances * local.function_settings["agents"].concurrency, 10)
-
-  depends_on = [module.project_services]
-}
-
-module "secrets" {
-  source = "../../modules/secrets"
-
-  project_id  = var.project_id
-  name_prefix = local.name_prefix
-  labels      = local.labels
-
-  depends_on = [module.project_services]
-}
-
-module "function_access" {
-  source = "../../modules/function_access"
-
-  function_names = local.function_names
-}
-
-module "functions" {
-  source   = "../../modules/function"
-  for_each = local.function_names
-
-  project_id            = var.project_id
-  region                = var.region
-  environment           = local.environment
-  name                  = each.key
-  repo_root             = local.repo_root
-  source_bucket         = module.storage.source_bucket_name
-  build_service_account = var.build_service_account
-  labels                = local.labels
-
-  environment_variables = local.function_env
-  secrets               = module.secrets.secrets
-  vpc_connector         = var.vpc_connector
-
-  access                       = module.function_access.grants[each.key]
-  data_bucket_name             = module.storage.data_bucket_name
-  firestore_database           = module.firestore.database_id
-  tasks_queue                  = module.tasks.queue
-  task_invoker_service_account = module.tasks.invoker_name
-  invoker_members              = local.invoker_members[each.key]
-
-  memory          = local.function_settings[each.key].memory
-  cpu             = local.function_settings[each.key].cpu
-  timeout_seconds = local.function_settings[each.key].timeout_seconds
-  min_instances   = local.function_settings[each.key].min_instances
-  max_instances   = local.function_settings[each.key].max_instances
-  concurrency     = local.function_settings[each.key].concurrency
-  ingress         = local.function_settings[each.key].ingress
-
-  depends_on = [module.project_services]
-}
-
-module "api_gateway" {
-  source = "../../modules/api_gateway"
-
-  project_id          = var.project_id
-  region              = var.region
-  environment         = local.environment
-  name_prefix         = local.name_prefix
-  firebase_project_id = coalesce(var.firebase_project_id, var.project_id)
-  routes_file         = local.routes_file
-  backends            = { for name, function in module.functions : name => { url = function.uri, deadline = function.timeout_seconds } }
-  labels              = local.labels
-
-  depends_on = [module.project_services]
-}
-
-module "scheduler" {
-  source = "../../modules/scheduler"
-
-  project_id               = var.project_id
-  region                   = var.region
-  environment              = local.environment
-  name_prefix              = local.name_prefix
-  target_url               = try(module.functions["cleanup"].uri, "")
-  schedule                 = var.cleanup_schedule
-  attempt_deadline_seconds = min(try(local.function_settings["cleanup"].timeout_seconds, 540), 1800)
-
-  depends_on = [module.project_services]
+  project_id                = var.project_id
+  region                    = var.region
+  firebase_project_id       = var.firebase_project_id
+  firestore_location        = var.firestore_location
+  firestore_database        = var.firestore_database
+  create_firestore_database = var.create_firestore_database
+  collection_prefix         = var.collection_prefix
+  cors_origins              = var.cors_origins
+  admin_users               = var.admin_users
+  redis_url                 = var.redis_url
+  vpc_connector             = var.vpc_connector
+  build_service_account     = var.build_service_account
+  function_overrides        = var.function_overrides
 }

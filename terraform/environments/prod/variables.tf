@@ -1,3 +1,7 @@
+# What an operator sets per environment, in terraform.tfvars. An optional variable left unset (null)
+# takes the stack's default (terraform/modules/stack/variables.tf, which also holds what every
+# environment shares: function_defaults, log_level, max_upload_bytes, cleanup_schedule, labels, ...).
+
 variable "project_id" {
   description = "Google Cloud project to deploy into."
   type        = string
@@ -20,27 +24,21 @@ variable "firestore_location" {
 }
 
 variable "firestore_database" {
-  description = "Firestore database id (FIRESTORE_DATABASE): `(default)`, or a named database so several environments can share a project."
+  description = "Firestore database id (FIRESTORE_DATABASE); null means `(default)`. A named database lets several environments share a project."
   type        = string
-  default     = "(default)"
+  default     = null
 }
 
 variable "create_firestore_database" {
-  description = "Create the Firestore database; false when it already exists (e.g. made by Firebase) and only its indexes are managed here."
+  description = "Create the Firestore database (null means true); false when it already exists (e.g. made by Firebase) and only its indexes are managed here."
   type        = bool
-  default     = true
-}
-
-variable "firestore_delete_protection" {
-  description = "Protect the Firestore database from deletion (API and terraform destroy)."
-  type        = bool
-  default     = true
+  default     = null
 }
 
 variable "collection_prefix" {
-  description = "Prefix of every metadata collection (COLLECTION_PREFIX)."
+  description = "Prefix of every metadata collection (COLLECTION_PREFIX); null means none."
   type        = string
-  default     = ""
+  default     = null
 }
 
 variable "cors_origins" {
@@ -49,27 +47,15 @@ variable "cors_origins" {
 }
 
 variable "admin_users" {
-  description = "User ids (Firebase uids) allowed to administer prompts (ADMIN_USERS)."
+  description = "User ids (Firebase uids) allowed to administer prompts (ADMIN_USERS); null means none."
   type        = list(string)
-  default     = []
-}
-
-variable "log_level" {
-  description = "Python logging level of every function (LOG_LEVEL)."
-  type        = string
-  default     = "INFO"
-}
-
-variable "max_upload_bytes" {
-  description = "Largest accepted upload per file (MAX_UPLOAD_BYTES). Requests through API Gateway and Cloud Run are capped at 32 MiB, so the default leaves room for multipart overhead."
-  type        = number
-  default     = 31457280
+  default     = null
 }
 
 variable "redis_url" {
-  description = "Memorystore Redis URL (redis://10.x.x.x:6379/0). Empty keeps the per-instance memory cache; set it together with vpc_connector to switch every function to CACHE_BACKEND=redis."
+  description = "Memorystore Redis URL (redis://10.x.x.x:6379/0); null keeps the per-instance memory cache. Set it together with vpc_connector to switch every function to CACHE_BACKEND=redis."
   type        = string
-  default     = ""
+  default     = null
 }
 
 variable "vpc_connector" {
@@ -84,72 +70,9 @@ variable "build_service_account" {
   default     = null
 }
 
-variable "function_defaults" {
-  description = "Sizing of a function that function_overrides does not mention."
-  type = object({
-    memory          = string
-    cpu             = optional(string)
-    timeout_seconds = number
-    min_instances   = number
-    max_instances   = number
-    concurrency     = number
-    ingress         = string
-  })
-  default = {
-    memory          = "512Mi"
-    timeout_seconds = 60
-    min_instances   = 0
-    max_instances   = 10
-    concurrency     = 1
-    ingress         = "ALLOW_ALL"
-  }
-}
-
 variable "function_overrides" {
-  description = "Per-function sizing, by function name; unset fields fall back to function_defaults. Gateway-routed functions need ingress ALLOW_ALL (API Gateway traffic is external); agents and cleanup are only called by Cloud Tasks and Cloud Scheduler, which count as internal traffic."
-  type = map(object({
-    memory          = optional(string)
-    cpu             = optional(string)
-    timeout_seconds = optional(number)
-    min_instances   = optional(number)
-    max_instances   = optional(number)
-    concurrency     = optional(number)
-    ingress         = optional(string)
-  }))
-  default = {
-    # Liveness answers in milliseconds and imports nothing heavy.
-    health = { memory = "256Mi", timeout_seconds = 10, max_instances = 5 }
-    # Parses uploads (CSV, Excel, Parquet) into Polars, writes Parquet and a profile.
-    datasets = { memory = "2Gi", timeout_seconds = 300 }
-    # Runs LLM stages and DuckDB over the data, renders charts.
-    agents = { memory = "2Gi", cpu = "1", timeout_seconds = 540, max_instances = 20, ingress = "ALLOW_INTERNAL_ONLY" }
-    # Event streams stay open while a query runs.
-    queries = { timeout_seconds = 300 }
-    # Synchronous POST /query waits for the whole pipeline; uploads as in datasets.
-    legacy = { memory = "2Gi", timeout_seconds = 300 }
-    # PDF export renders charts.
-    sessions = { memory = "1Gi", timeout_seconds = 120 }
-    charts   = { memory = "1Gi", timeout_seconds = 120 }
-    postgres = { memory = "1Gi", timeout_seconds = 120 }
-    # One run at a time, hourly; scans every tenant.
-    cleanup = { timeout_seconds = 540, max_instances = 1, ingress = "ALLOW_INTERNAL_ONLY" }
-  }
-}
-
-variable "cleanup_schedule" {
-  description = "Cron schedule of the cleanup job (UTC)."
-  type        = string
-  default     = "0 * * * *"
-}
-
-variable "force_destroy_buckets" {
-  description = "Let terraform destroy delete non-empty buckets (throw-away environments only)."
-  type        = bool
-  default     = false
-}
-
-variable "labels" {
-  description = "Extra labels on every labelled resource."
-  type        = map(string)
-  default     = {}
+  description = "Per-function sizing, by function name: { agents = { memory = \"4Gi\", max_instances = 5 }, ... }. It replaces the stack's whole default map (null keeps it); unset fields fall back to function_defaults. Fields, default and ingress rules: modules/stack/variables.tf."
+  # The stack declares and checks the shape; a copy of it here could drift from it.
+  type    = any
+  default = null
 }

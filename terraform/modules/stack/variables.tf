@@ -1,0 +1,170 @@
+# Everything that can differ between deployments. The defaults are the house defaults; an environment
+# passes only what it sets differently. Variables an environment passes straight from its operator's
+# terraform.tfvars are nullable = false, so an unset (null) value there means the default here.
+
+variable "environment" {
+  description = "Deployment name (dev, prod): ENVIRONMENT of every function, and the suffix of every resource name (convoinsight-<environment>-..., <function>-<environment>), so environments can share a project."
+  type        = string
+}
+
+variable "project_id" {
+  description = "Google Cloud project to deploy into."
+  type        = string
+}
+
+variable "region" {
+  description = "Region of the functions, queue, scheduler job, buckets and gateway (must offer API Gateway, e.g. us-central1, europe-west1, asia-northeast1)."
+  type        = string
+}
+
+variable "firebase_project_id" {
+  description = "Firebase project whose ID tokens the gateway accepts; null means project_id."
+  type        = string
+  default     = null
+}
+
+variable "firestore_location" {
+  description = "Firestore location (region or multi-region such as eur3, nam5); fixed once the database exists."
+  type        = string
+}
+
+variable "firestore_database" {
+  description = "Firestore database id (FIRESTORE_DATABASE): `(default)`, or a named database so several environments can share a project."
+  type        = string
+  nullable    = false
+  default     = "(default)"
+}
+
+variable "create_firestore_database" {
+  description = "Create the Firestore database; false when it already exists (e.g. made by Firebase) and only its indexes are managed here."
+  type        = bool
+  nullable    = false
+  default     = true
+}
+
+variable "firestore_delete_protection" {
+  description = "Protect the Firestore database from deletion (API and terraform destroy)."
+  type        = bool
+  default     = false
+}
+
+variable "collection_prefix" {
+  description = "Prefix of every metadata collection (COLLECTION_PREFIX)."
+  type        = string
+  nullable    = false
+  default     = ""
+}
+
+variable "cors_origins" {
+  description = "Browser origins allowed to call the API and fetch signed URLs (CORS_ORIGINS and the data bucket's CORS), e.g. [\"https://app.example.com\"]."
+  type        = list(string)
+}
+
+variable "admin_users" {
+  description = "User ids (Firebase uids) allowed to administer prompts (ADMIN_USERS)."
+  type        = list(string)
+  nullable    = false
+  default     = []
+}
+
+variable "log_level" {
+  description = "Python logging level of every function (LOG_LEVEL)."
+  type        = string
+  default     = "INFO"
+}
+
+variable "max_upload_bytes" {
+  description = "Largest accepted upload per file (MAX_UPLOAD_BYTES). Requests through API Gateway and Cloud Run are capped at 32 MiB, so the default leaves room for multipart overhead."
+  type        = number
+  default     = 31457280
+}
+
+variable "redis_url" {
+  description = "Memorystore Redis URL (redis://10.x.x.x:6379/0). Empty keeps the per-instance memory cache; set it together with vpc_connector to switch every function to CACHE_BACKEND=redis."
+  type        = string
+  nullable    = false
+  default     = ""
+}
+
+variable "vpc_connector" {
+  description = "Serverless VPC Access connector the functions use to reach Memorystore; null for none."
+  type        = string
+  default     = null
+}
+
+variable "build_service_account" {
+  description = "Service account (projects/<p>/serviceAccounts/<email>) Cloud Build uses to build the functions; null keeps the project default."
+  type        = string
+  default     = null
+}
+
+variable "function_defaults" {
+  description = "Sizing of a function that function_overrides does not mention."
+  type = object({
+    memory          = string
+    cpu             = optional(string)
+    timeout_seconds = number
+    min_instances   = number
+    max_instances   = number
+    concurrency     = number
+    ingress         = string
+  })
+  default = {
+    memory          = "512Mi"
+    timeout_seconds = 60
+    min_instances   = 0
+    max_instances   = 10
+    concurrency     = 1
+    ingress         = "ALLOW_ALL"
+  }
+}
+
+variable "function_overrides" {
+  description = "Per-function sizing, by function name; unset fields fall back to function_defaults. Gateway-routed functions need ingress ALLOW_ALL (API Gateway traffic is external); agents and cleanup are only called by Cloud Tasks and Cloud Scheduler, which count as internal traffic."
+  type = map(object({
+    memory          = optional(string)
+    cpu             = optional(string)
+    timeout_seconds = optional(number)
+    min_instances   = optional(number)
+    max_instances   = optional(number)
+    concurrency     = optional(number)
+    ingress         = optional(string)
+  }))
+  nullable = false
+  default = {
+    # Liveness answers in milliseconds and imports nothing heavy.
+    health = { memory = "256Mi", timeout_seconds = 10, max_instances = 5 }
+    # Parses uploads (CSV, Excel, Parquet) into Polars, writes Parquet and a profile.
+    datasets = { memory = "2Gi", timeout_seconds = 300 }
+    # Runs LLM stages and DuckDB over the data, renders charts.
+    agents = { memory = "2Gi", cpu = "1", timeout_seconds = 540, max_instances = 20, ingress = "ALLOW_INTERNAL_ONLY" }
+    # Event streams stay open while a query runs.
+    queries = { timeout_seconds = 300 }
+    # Synchronous POST /query waits for the whole pipeline; uploads as in datasets.
+    legacy = { memory = "2Gi", timeout_seconds = 300 }
+    # PDF export renders charts.
+    sessions = { memory = "1Gi", timeout_seconds = 120 }
+    charts   = { memory = "1Gi", timeout_seconds = 120 }
+    postgres = { memory = "1Gi", timeout_seconds = 120 }
+    # One run at a time, hourly; scans every tenant.
+    cleanup = { timeout_seconds = 540, max_instances = 1, ingress = "ALLOW_INTERNAL_ONLY" }
+  }
+}
+
+variable "cleanup_schedule" {
+  description = "Cron schedule of the cleanup job (UTC)."
+  type        = string
+  default     = "0 * * * *"
+}
+
+variable "force_destroy_buckets" {
+  description = "Let terraform destroy delete non-empty buckets (throw-away environments only)."
+  type        = bool
+  default     = false
+}
+
+variable "labels" {
+  description = "Extra labels on every labelled resource."
+  type        = map(string)
+  default     = {}
+}
