@@ -14,8 +14,8 @@ from typing import Any
 from common import errors
 from common.metadata import MetadataStore, Record
 
-SESSIONS = "sessions"
-TURNS = "turns"
+SESSIONS_COLLECTION = "sessions"
+TURNS_COLLECTION = "turns"
 MAX_TITLE_CHARS = 120
 
 
@@ -35,7 +35,7 @@ def record_turns(metadata: MetadataStore, tenant_id: str, *, session_id: str, do
     for role, data in turns:
         data.update(query_id=query_id, session_id=session_id, ts=now.timestamp())
         try:
-            metadata.put(TURNS, tenant_id, _turn_key(session_id, query_id, role), data, parent=session_id,
+            metadata.put(TURNS_COLLECTION, tenant_id, _turn_key(session_id, query_id, role), data, parent=session_id,
                          expected_revision=None)
         except errors.Conflict:
             continue  # written by an earlier delivery of the same stage
@@ -47,14 +47,14 @@ def _touch_session(metadata: MetadataStore, tenant_id: str, session_id: str, dom
     chart = answer.get("chart") or {}
     for _ in range(10):
         try:
-            current = metadata.get(SESSIONS, tenant_id, session_id)
+            current = metadata.get(SESSIONS_COLLECTION, tenant_id, session_id)
             data, expected = dict(current.data), current.revision
         except errors.NotFound:
             data, expected = {"session_id": session_id, "domain": domain, "title": prompt[:MAX_TITLE_CHARS]}, None
         data.update(last_query_id=query_id, last_chart_kind=chart.get("kind", ""),
                     last_plan=answer.get("plan_explainer", ""))
         try:
-            metadata.put(SESSIONS, tenant_id, session_id, data, expected_revision=expected)
+            metadata.put(SESSIONS_COLLECTION, tenant_id, session_id, data, expected_revision=expected)
             return
         except errors.Conflict:
             continue
@@ -63,20 +63,20 @@ def _touch_session(metadata: MetadataStore, tenant_id: str, session_id: str, dom
 
 def list_sessions(metadata: MetadataStore, tenant_id: str, *, limit: int = 50) -> list[Record]:
     """Return the tenant's sessions, most recently active first."""
-    return metadata.list(SESSIONS, tenant_id, order_by="-updated_at", limit=limit)
+    return metadata.list(SESSIONS_COLLECTION, tenant_id, order_by="-updated_at", limit=limit)
 
 
 def get_session(metadata: MetadataStore, tenant_id: str, session_id: str) -> Record:
     """Return a session's summary record, or 404 (also for another tenant's session)."""
     try:
-        return metadata.get(SESSIONS, tenant_id, session_id)
+        return metadata.get(SESSIONS_COLLECTION, tenant_id, session_id)
     except errors.NotFound:
         raise errors.NotFound(f"session {session_id!r} not found", code="SESSION_NOT_FOUND") from None
 
 
 def history(metadata: MetadataStore, tenant_id: str, session_id: str, *, last: int | None = None) -> list[dict]:
     """Return the session's turns in order (only the ``last`` ones when given)."""
-    turns = metadata.list(TURNS, tenant_id, parent=session_id, order_by="created_at")
+    turns = metadata.list(TURNS_COLLECTION, tenant_id, parent=session_id, order_by="created_at")
     selected = turns[-last:] if last else turns
     return [turn.data for turn in selected]
 
@@ -85,14 +85,14 @@ def delete_session(metadata: MetadataStore, tenant_id: str, session_id: str) -> 
     """Remove a session and every turn of it; return how many turns went."""
     get_session(metadata, tenant_id, session_id)
     removed = 0
-    for turn in metadata.list(TURNS, tenant_id, parent=session_id):
+    for turn in metadata.list(TURNS_COLLECTION, tenant_id, parent=session_id):
         try:
-            metadata.delete(TURNS, tenant_id, turn.key)
+            metadata.delete(TURNS_COLLECTION, tenant_id, turn.key)
             removed += 1
         except errors.NotFound:
             continue
     try:
-        metadata.delete(SESSIONS, tenant_id, session_id)
+        metadata.delete(SESSIONS_COLLECTION, tenant_id, session_id)
     except errors.NotFound:
         pass
     return removed

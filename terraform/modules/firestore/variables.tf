@@ -41,15 +41,16 @@ variable "collection_prefix" {
 variable "collections" {
   description = "Record collections (without prefix) that are listed, each a Firestore collection of its own (common/metadata/firestore.py): every one gets the indexes below. Add a collection here when a service starts listing it."
   type        = list(string)
-  default     = ["datasets"]
+  default     = ["datasets", "queries", "sessions", "turns"]
 }
 
 variable "record_indexes" {
-  description = "Composite indexes every listed collection needs, as [field, ASCENDING|DESCENDING] pairs, matching the adapter's queries: tenant == t [and parent_digest == digest(parent)], ordered by key, or newest first (updated_at then key as tie-break, same direction)."
+  description = "Composite indexes every listed collection needs, as [field, ASCENDING|DESCENDING] pairs, matching the adapter's queries: tenant == t [and parent_digest == digest(parent)], ordered by key, newest first (updated_at then key as tie-break, same direction), or oldest first within a parent (a session's turns)."
   type        = list(list(tuple([string, string])))
   default = [
     [["tenant", "ASCENDING"], ["parent_digest", "ASCENDING"], ["key", "ASCENDING"]],
     [["tenant", "ASCENDING"], ["parent_digest", "ASCENDING"], ["updated_at", "DESCENDING"], ["key", "DESCENDING"]],
+    [["tenant", "ASCENDING"], ["parent_digest", "ASCENDING"], ["created_at", "ASCENDING"], ["key", "ASCENDING"]],
     [["tenant", "ASCENDING"], ["updated_at", "DESCENDING"], ["key", "DESCENDING"]],
     [["tenant", "ASCENDING"], ["key", "ASCENDING"]],
   ]
