@@ -20,6 +20,8 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@$(PYTHON) -c "import ensurepip" 2>/dev/null || (apt-get update -qq && apt-get install -y -qq python3-venv)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q -r requirements.txt -r requirements-dev.txt
+	# Its protobuf<5 pin is wrong and would break Firestore; its real dependencies are in requirements.txt.
+	$(BIN)/python -m pip install -q --no-deps gcloud-tasks-emulator==0.6.2
 	@touch $@
 
 run: install

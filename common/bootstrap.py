@@ -16,6 +16,7 @@ from typing import Any
 
 from common.clock import Clock, SystemClock
 from common.config import Settings
+from common.errors import ConfigurationError
 
 log = logging.getLogger("convoinsight.bootstrap")
 
@@ -70,14 +71,33 @@ METADATA_STORES: dict[str, Callable[[Settings, Clock], Any]] = {
 CACHES: dict[str, Callable[[Settings, Clock], Any]] = {"memory": _memory_cache, "redis": _redis_cache}
 
 
+def _local_tasks(settings: Settings, clock: Clock) -> Any:
+    # The local dispatcher calls the agents function in process, which only the emulator that loaded it can
+    # reach; the emulator builds the queue and passes it in as the `tasks` part.
+    raise ConfigurationError("TASKS_BACKEND=local: the local task queue is created by the local emulator "
+                             "(python -m local_emulator) and passed to bootstrap.build(settings, tasks=...); "
+                             "outside the emulator set TASKS_BACKEND=cloudtasks")
+
+
+def _cloud_tasks(settings: Settings, clock: Clock) -> Any:
+    from common.tasks.cloud import CloudTasksQueue
+
+    _, project, _, location, _, queue = settings.tasks_queue.split("/")  # the shape Settings.validate checked
+    return CloudTasksQueue(project, location, queue, settings.tasks_target_url, settings.tasks_service_account,
+                           clock=clock)
+
+
+TASK_QUEUES: dict[str, Callable[[Settings, Clock], Any]] = {"local": _local_tasks, "cloudtasks": _cloud_tasks}
+
+
 class Context:
     """Everything a request may need, each part built on first use."""
 
     def __init__(self, settings: Settings, *, clock: Clock | None = None, blobs: Any = None, metadata: Any = None,
-                 cache: Any = None):
+                 cache: Any = None, tasks: Any = None):
         self.settings = settings
         self.clock = clock or SystemClock()
-        self._given = {"blobs": blobs, "metadata": metadata, "cache": cache}
+        self._given = {"blobs": blobs, "metadata": metadata, "cache": cache, "tasks": tasks}
         self._lock = threading.Lock()
 
     @functools.cached_property
@@ -99,13 +119,23 @@ class Context:
         with self._lock:
             return self._given["cache"] or CACHES[self.settings.cache_backend](self.settings, self.clock)
 
+    @functools.cached_property
+    def tasks(self) -> Any:
+        """The task queue chosen by ``TASKS_BACKEND`` (the local one is given by the emulator)."""
+        with self._lock:
+            return self._given["tasks"] or TASK_QUEUES[self.settings.tasks_backend](self.settings, self.clock)
+
     def backends(self) -> dict[str, Callable[[], Any]]:
         """Name -> accessor of each configured backend, for readiness checks."""
-        return {
+        checks = {
             f"storage:{self.settings.storage_backend}": lambda: self.blobs,
             f"metadata:{self.settings.metadata_backend}": lambda: self.metadata,
             f"cache:{self.settings.cache_backend}": lambda: self.cache,
         }
+        # A local queue exists only inside the emulator; elsewhere there is none to check.
+        if self.settings.tasks_backend != "local" or self._given["tasks"] is not None:
+            checks[f"tasks:{self.settings.tasks_backend}"] = lambda: self.tasks
+        return checks
 
 
 _current: Context | None = None
@@ -123,7 +153,7 @@ def context() -> Context:
 
 
 def build(settings: Settings, **parts: Any) -> Context:
-    """Build a context from settings, with optional ready-made parts (clock, blobs, metadata, cache)."""
+    """Build a context from settings, with optional ready-made parts (clock, blobs, metadata, cache, tasks)."""
     logging.basicConfig(level=settings.log_level)
     # Polars reads its thread count from the environment when its pool starts (first use, lazily).
     os.environ["POLARS_MAX_THREADS"] = str(settings.polars_max_threads)

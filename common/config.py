@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -46,6 +47,11 @@ SETTINGS: tuple[Setting, ...] = (
             "HS256 secret that signs bearer tokens in `token` mode (`make token USER=alice`)."),
     Setting("dev_user", "DEV_USER", "",
             "In `dev` mode, the user assumed when a request names none (lets an unmodified frontend run locally)."),
+    Setting("url_signing_secret", "URL_SIGNING_SECRET", "",
+            "Secret (32+ characters) that signs chart URLs served by the `charts` function; comma-separated to "
+            "rotate (the first signs, all verify). Empty: the local emulator generates one at start."),
+    Setting("chart_url_ttl_seconds", "CHART_URL_TTL_SECONDS", 7 * 24 * 3600,
+            "Lifetime of a signed chart URL, in seconds (at most 604800, the GCS V4 limit).", int),
     Setting("cors_origins", "CORS_ORIGINS", ("*",), "Comma-separated allowed browser origins, or `*`.", _csv),
     Setting("storage_backend", "STORAGE_BACKEND", "local", "Blob store: `local` filesystem or `gcs`.",
             choices=("local", "gcs")),
@@ -77,10 +83,31 @@ SETTINGS: tuple[Setting, ...] = (
             int),
     Setting("polars_max_threads", "POLARS_MAX_THREADS", 1,
             "Threads Polars may use; each one buffers its own chunk, so this bounds upload memory.", int),
+    Setting("sql_memory_limit_mb", "SQL_MEMORY_LIMIT_MB", 1024,
+            "DuckDB's memory limit per SQL query, in MB; a query that needs more is refused (SQL_TOO_EXPENSIVE).",
+            int),
+    Setting("sql_threads", "SQL_THREADS", 2, "Threads DuckDB may use per SQL query.", int),
+    Setting("sql_timeout_seconds", "SQL_TIMEOUT_SECONDS", 20.0,
+            "Longest a SQL query may run before it is interrupted (SQL_TIMEOUT).", float),
+    Setting("sql_max_rows", "SQL_MAX_ROWS", 10000, "Most rows a SQL query returns; more are cut (`truncated`).", int),
     Setting("log_level", "LOG_LEVEL", "INFO", "Python logging level."),
+    Setting("tasks_backend", "TASKS_BACKEND", "local",
+            "Task queue of query stages: `local` (the emulator's in-process dispatcher) or `cloudtasks`.",
+            choices=("local", "cloudtasks")),
+    Setting("tasks_queue", "TASKS_QUEUE", "",
+            "Cloud Tasks queue, `projects/<project>/locations/<location>/queues/<queue>`, when "
+            "`TASKS_BACKEND=cloudtasks`."),
+    Setting("tasks_target_url", "TASKS_TARGET_URL", "",
+            "Base URL of the `agents` function that receives each task (`https://...`)."),
+    Setting("tasks_service_account", "TASKS_SERVICE_ACCOUNT", "",
+            "Service account whose OIDC token Cloud Tasks sends with each task; empty sends none."),
+    Setting("tasks_max_attempts", "TASKS_MAX_ATTEMPTS", 5,
+            "Attempts per task before it is dropped, in the local dispatcher (in the cloud, the queue's retry "
+            "config).", int),
 )
 
 _BY_NAME = {setting.name: setting for setting in SETTINGS}
+_QUEUE_PATH = re.compile(r"projects/[^/]+/locations/[^/]+/queues/[^/]+")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -128,8 +155,23 @@ class Settings:
                 raise ConfigurationError(f"{setting.env} must be one of {', '.join(setting.choices)}, got {value!r}")
         if self.auth_mode == "token" and len(self.auth_token_secret) < 32:
             raise ConfigurationError("AUTH_MODE=token needs AUTH_TOKEN_SECRET of at least 32 characters")
+        if any(len(part.strip()) < 32 for part in self.url_signing_secret.split(",") if part.strip()):
+            raise ConfigurationError("URL_SIGNING_SECRET needs secrets of at least 32 characters")
+        if not 1 <= self.chart_url_ttl_seconds <= 7 * 24 * 3600:
+            raise ConfigurationError("CHART_URL_TTL_SECONDS must be from 1 to 604800 (7 days)")
         if self.storage_backend == "gcs" and not self.gcs_bucket:
             raise ConfigurationError("STORAGE_BACKEND=gcs needs GCS_BUCKET")
+        if min(self.sql_memory_limit_mb, self.sql_threads, self.sql_max_rows) < 1 or self.sql_timeout_seconds <= 0:
+            raise ConfigurationError("SQL_MEMORY_LIMIT_MB, SQL_THREADS, SQL_MAX_ROWS and SQL_TIMEOUT_SECONDS "
+                                     "must be positive")
+        if self.tasks_max_attempts < 1:
+            raise ConfigurationError("TASKS_MAX_ATTEMPTS must be at least 1")
+        if self.tasks_backend == "cloudtasks":
+            if not _QUEUE_PATH.fullmatch(self.tasks_queue):
+                raise ConfigurationError("TASKS_BACKEND=cloudtasks needs TASKS_QUEUE="
+                                         "projects/<project>/locations/<location>/queues/<queue>")
+            if not self.tasks_target_url.startswith(("https://", "http://")):
+                raise ConfigurationError("TASKS_BACKEND=cloudtasks needs TASKS_TARGET_URL, the agents function's URL")
 
 
 def _parse(setting: Setting, raw: str) -> Any:

@@ -3,15 +3,16 @@
     python tests/services.py run -- pytest tests/
 
 Postgres and Redis are used where they already listen, else started (and installed with apt-get on a bare
-Debian machine). The Firestore emulator (from the machine image) and the GCS emulator (from PyPI) are
-started on free ports. Only what this script started is stopped. A service this machine cannot provide
-(no Firestore emulator installed) is listed in SERVICES_UNAVAILABLE so the strict CI mode can tell
-"not provided here" from "failed to start".
+Debian machine). The Firestore emulator (from the machine image), the GCS emulator and the Cloud Tasks
+emulator (from PyPI) are started on free ports. Only what this script started is stopped. A service this
+machine cannot provide (no Firestore emulator installed) is listed in SERVICES_UNAVAILABLE so the strict CI
+mode can tell "not provided here" from "failed to start".
 """
 
 from __future__ import annotations
 
 import glob
+import importlib.util
 import os
 import shutil
 import signal
@@ -144,6 +145,33 @@ def ensure_gcs() -> str:
     return f"http://127.0.0.1:{port}"
 
 
+# gcloud-tasks-emulator listens on every interface ([::]:port) whatever it is told; this launcher makes it
+# listen on loopback only. Installed with --no-deps (see the Makefile): its protobuf<5 pin is wrong.
+_TASKS_EMULATOR_LAUNCHER = """
+import grpc
+_server = grpc.server
+def _loopback_server(*args, **kwargs):
+    server = _server(*args, **kwargs)
+    add_port = server.add_insecure_port
+    server.add_insecure_port = lambda address: add_port(address.replace("[::]", "127.0.0.1"))
+    return server
+grpc.server = _loopback_server
+from gcloud_tasks_emulator.__main__ import main
+main()
+"""
+
+
+def ensure_tasks() -> str | None:
+    if importlib.util.find_spec("gcloud_tasks_emulator") is None:
+        log("no Cloud Tasks emulator (`make install` installs it): its contract tests will skip")
+        return None
+    port = free_port()
+    log(f"starting the Cloud Tasks emulator on {port}")
+    spawn("tasks", [sys.executable, "-c", _TASKS_EMULATOR_LAUNCHER, "start", f"--port={port}"])
+    wait_for(lambda: listening(port), "Cloud Tasks emulator")
+    return f"127.0.0.1:{port}"
+
+
 def stop_started() -> None:
     for process in reversed(started):
         try:
@@ -161,6 +189,9 @@ def service_env() -> dict[str, str]:
     env = {"NO_GCE_CHECK": "true", "GOOGLE_CLOUD_PROJECT": "test-proj", "LITELLM_LOCAL_MODEL_COST_MAP": "True",
            "TEST_POSTGRES_URL": ensure_postgres(), "TEST_REDIS_URL": ensure_redis(),
            "STORAGE_EMULATOR_HOST": ensure_gcs()}
+    tasks = ensure_tasks()
+    if tasks:
+        env["TASKS_EMULATOR_HOST"] = tasks
     firestore = ensure_firestore()
     if firestore:
         env["FIRESTORE_EMULATOR_HOST"] = firestore

@@ -1,0 +1,26 @@
+"""Charts: the visualizer's Vega-Lite spec checked and bound to the result (``spec``), rendered offline
+(``render``), and stored, listed, signed and served per tenant (``store``).
+
+Importing this package does not import vl-convert: only a render does.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from common.charts.spec import ChartSpecError, bind_and_validate, chart_kind
+from common.charts.store import ChartContent, ChartRecord, ChartStore
+from common.config import Settings
+from common.signing import HmacUrlSigner
+
+__all__ = ["ChartContent", "ChartRecord", "ChartSpecError", "ChartStore", "bind_and_validate", "build_chart_store",
+           "chart_kind"]
+
+
+def build_chart_store(settings: Settings, blobs: Any, metadata: Any, clock: Any) -> ChartStore:
+    """Build the chart store from settings (for the composition root): HMAC URLs, or the blob store's own."""
+    signer = HmacUrlSigner.from_setting(settings.url_signing_secret) if settings.url_signing_secret else None
+    # On GCS the browser reads charts straight from the bucket (V4 URLs), once the store can sign them.
+    gcs_signer = getattr(blobs, "signed_url", None) if settings.storage_backend == "gcs" else None
+    return ChartStore(blobs, metadata, clock, signer, gcs_signer=gcs_signer,
+                      default_ttl=settings.chart_url_ttl_seconds)

@@ -1,0 +1,246 @@
+"""LLM calls: one request's key and model per call, retries with backoff, fallbacks, and an account of each call.
+
+Every call passes its key and endpoint to ``litellm.completion`` as arguments; nothing is set on LiteLLM's
+module globals or in ``os.environ``, so concurrent questions of two tenants never share a key or a model
+(the original set one process-global PandasAI LLM, LEGACY_API.md §6 D4). The instance holds only its
+immutable settings and is shared by every thread.
+
+Behaviour of ``complete``:
+- each model gets ``1 + max_retries`` attempts; rate limits (429), server errors (5xx), timeouts and
+  connection errors are retried after an exponential backoff with jitter; auth errors (401/403) and bad
+  requests (other 4xx) fail at once, without fallbacks (another model would not fix the key or the request);
+- when the primary model's attempts run out, each fallback model is tried in order. A fallback of the same
+  provider uses the primary's credentials; one of another provider uses ``credentials_for(model_id)``, and
+  is skipped (with the reason recorded) when no ``credentials_for`` was given or it raises: a key is never
+  sent to another provider (the original's compiler did, D7);
+- ``cancelled()`` is checked before every attempt, so a cancel stops before the next paid call;
+- every attempt, failed or not, and every skipped fallback becomes a ``CallRecord`` (model, tokens, cost,
+  latency), on the reply or on the raised error's ``attempts``, so a query can account for all of them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import tenacity
+
+from common.clock import Clock, SystemClock
+from common.errors import AppError, Conflict, UpstreamError
+from common.llm import runtime
+from common.llm.keys import Credentials
+from common.llm.models import provider_of
+
+log = logging.getLogger("convoinsight.llm")
+
+# Arguments the client owns: a caller's params may not replace the key, endpoint, model or retry policy.
+_RESERVED_PARAMS = frozenset({"model", "messages", "api_key", "api_base", "base_url", "timeout", "num_retries",
+                              "max_retries", "fallbacks", "stream", "mock_response"})
+# LiteLLM falls back to provider environment variables (OPENAI_API_KEY...) when api_key is None; a keyless
+# call to a local endpoint must not pick up a server key that way, so it sends this non-secret placeholder.
+NO_KEY = "no-key"
+_CODES = {"rate_limit": "LLM_RATE_LIMITED", "server_error": "LLM_UNAVAILABLE", "connection": "LLM_UNAVAILABLE",
+          "timeout": "LLM_TIMEOUT", "auth": "LLM_AUTH", "bad_request": "LLM_BAD_REQUEST"}
+
+
+@dataclasses.dataclass(frozen=True)
+class CallRecord:
+    """One attempt (or one skipped fallback): what it cost and how it ended."""
+
+    model: str
+    ok: bool
+    error_kind: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    cost_known: bool = False
+    latency_ms: float = 0.0
+    detail: str = ""  # the provider's error class, or why a fallback was skipped; never the provider's text
+
+
+@dataclasses.dataclass(frozen=True)
+class LlmReply:
+    """The answer, with the tokens and cost of the call that gave it, and every attempt on the way."""
+
+    text: str
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float
+    cost_known: bool
+    latency_ms: float  # of the answering call; each attempt's own latency is on its record
+    attempts: tuple[CallRecord, ...]
+
+
+class Cancelled(Conflict):
+    """The query was cancelled before an LLM call; ``attempts`` lists the calls already made."""
+
+    code = "CANCELLED"
+
+    def __init__(self, message: str = "the query was cancelled", *, attempts: Sequence[CallRecord] = ()):
+        super().__init__(message)
+        self.attempts = tuple(attempts)
+
+
+class LlmFailed(UpstreamError):
+    """Every model failed, or one failed in a way retries cannot fix; ``attempts`` lists every call."""
+
+    def __init__(self, message: str, *, code: str, attempts: Sequence[CallRecord]):
+        summary = [{"model": r.model, "error": r.error_kind, "detail": r.detail} for r in attempts if not r.ok]
+        super().__init__(message, code=code, details={"attempts": summary})
+        self.attempts = tuple(attempts)
+
+
+class _AttemptFailed(Exception):
+    """One attempt's provider error, already recorded, with the kind that decides whether to retry."""
+
+    def __init__(self, kind: str, error_class: str):
+        super().__init__(f"{error_class} ({kind})")
+        self.kind = kind
+        self.error_class = error_class
+
+
+class LlmClient:
+    """Calls models through LiteLLM with per-call credentials, bounded retries and fallbacks."""
+
+    def __init__(self, *, clock: Clock | None = None, sleep: Callable[[float], None] = time.sleep,
+                 timeout_seconds: float = 60.0, max_retries: int = 2, backoff_base_seconds: float = 1.0,
+                 backoff_max_seconds: float = 20.0):
+        if timeout_seconds <= 0 or max_retries < 0 or backoff_base_seconds < 0 or backoff_max_seconds < 0:
+            raise ValueError("timeout must be positive; retries and backoff must not be negative")
+        self._clock = clock or SystemClock()
+        self._sleep = sleep
+        self._timeout = timeout_seconds
+        self._max_retries = max_retries
+        self._backoff_base = backoff_base_seconds
+        self._backoff_max = backoff_max_seconds
+
+    def complete(self, messages: list[dict[str, Any]], *, model_id: str, credentials: Credentials,
+                 params: dict[str, Any] | None = None, fallback_models: Sequence[str] = (),
+                 response_format_json: bool = False, cancelled: Callable[[], bool] | None = None,
+                 credentials_for: Callable[[str], Credentials] | None = None) -> LlmReply:
+        """Answer ``messages`` with ``model_id``, retrying and then falling back; raise LlmFailed or Cancelled."""
+        call_params = _call_params(params, response_format_json)
+        models = [model_id, *fallback_models]
+        for model in models:
+            provider_of(model)  # a malformed id is a 400 before any call is paid for
+        records: list[CallRecord] = []
+        for model in models:
+            model_credentials = self._credentials(model, model_id, credentials, credentials_for, records)
+            if model_credentials is None:
+                continue
+            try:
+                return self._with_retries(messages, model, model_credentials, call_params, cancelled, records)
+            except _AttemptFailed as failure:
+                if failure.kind not in runtime.TRANSIENT_KINDS:
+                    raise _final_error(model, model_credentials, failure, records) from None
+        raise _exhausted(model_id, records)
+
+    def _credentials(self, model: str, primary: str, credentials: Credentials,
+                     credentials_for: Callable[[str], Credentials] | None,
+                     records: list[CallRecord]) -> Credentials | None:
+        if provider_of(model) == provider_of(primary):
+            return credentials
+        if credentials_for is None:
+            records.append(CallRecord(model, ok=False, error_kind="skipped",
+                                      detail=f"another provider than {provider_of(primary)}; no credentials given"))
+            return None
+        try:
+            return credentials_for(model)
+        except AppError as exc:
+            records.append(CallRecord(model, ok=False, error_kind="skipped", detail=exc.message))
+            return None
+
+    def _with_retries(self, messages: list[dict[str, Any]], model: str, credentials: Credentials,
+                      params: dict[str, Any], cancelled: Callable[[], bool] | None,
+                      records: list[CallRecord]) -> LlmReply:
+        retrying = tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(self._max_retries + 1),
+            # Full exponential growth plus up to one base of jitter, so retries of many instances spread out.
+            wait=tenacity.wait_exponential_jitter(multiplier=self._backoff_base, max=self._backoff_max,
+                                                  jitter=self._backoff_base),
+            retry=tenacity.retry_if_exception(
+                lambda exc: isinstance(exc, _AttemptFailed) and exc.kind in runtime.TRANSIENT_KINDS),
+            sleep=self._sleep,
+            reraise=True,
+        )
+        return retrying(self._attempt, messages, model, credentials, params, cancelled, records)
+
+    def _attempt(self, messages: list[dict[str, Any]], model: str, credentials: Credentials,
+                 params: dict[str, Any], cancelled: Callable[[], bool] | None,
+                 records: list[CallRecord]) -> LlmReply:
+        if cancelled is not None and cancelled():
+            raise Cancelled(attempts=records)
+        litellm = runtime.load_litellm()
+        started = self._clock.now()
+        try:
+            response = litellm.completion(model=model, messages=messages, api_key=credentials.api_key or NO_KEY,
+                                          api_base=credentials.api_base, timeout=self._timeout, num_retries=0,
+                                          drop_params=True, **params)
+        except Exception as exc:
+            latency = self._elapsed_ms(started)
+            kind = runtime.error_kind(exc)
+            records.append(CallRecord(model, ok=False, error_kind=kind or "error", latency_ms=latency,
+                                      detail=type(exc).__name__))
+            if kind is None:
+                raise
+            log.warning("LLM call to %s failed: %s (%s)", model, type(exc).__name__, kind)
+            raise _AttemptFailed(kind, type(exc).__name__) from None
+        record = _success_record(model, response, self._elapsed_ms(started))
+        records.append(record)
+        return LlmReply(text=_text_of(response), model=model, prompt_tokens=record.prompt_tokens,
+                        completion_tokens=record.completion_tokens, cost_usd=record.cost_usd,
+                        cost_known=record.cost_known, latency_ms=record.latency_ms, attempts=tuple(records))
+
+    def _elapsed_ms(self, started: Any) -> float:
+        return (self._clock.now() - started).total_seconds() * 1000.0
+
+
+def _call_params(params: dict[str, Any] | None, response_format_json: bool) -> dict[str, Any]:
+    params = dict(params or {})
+    reserved = _RESERVED_PARAMS.intersection(params)
+    if reserved:
+        raise ValueError(f"params may not set {sorted(reserved)}: the client owns them")
+    if response_format_json:
+        params["response_format"] = {"type": "json_object"}
+    return params
+
+
+def _success_record(model: str, response: Any, latency_ms: float) -> CallRecord:
+    usage = getattr(response, "usage", None)
+    cost, known = runtime.cost_of(response, model)
+    return CallRecord(model, ok=True, prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
+                      completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0), cost_usd=cost,
+                      cost_known=known, latency_ms=latency_ms)
+
+
+def _text_of(response: Any) -> str:
+    choices = getattr(response, "choices", None) or []
+    message = getattr(choices[0], "message", None) if choices else None
+    return getattr(message, "content", None) or ""
+
+
+def _final_error(model: str, credentials: Credentials, failure: _AttemptFailed,
+                 records: list[CallRecord]) -> LlmFailed:
+    if failure.kind == "auth":
+        message = (f"the provider refused the API key for {model} ({failure.error_class}); "
+                   f"the key came from: {credentials.source}")
+    else:
+        message = f"{model} refused the request ({failure.error_class})"
+    return LlmFailed(message, code=_CODES[failure.kind], attempts=records)
+
+
+def _exhausted(primary: str, records: list[CallRecord]) -> LlmFailed:
+    # The primary model is always tried, so there is a transient failure to report.
+    last = next(r for r in reversed(records) if r.error_kind in runtime.TRANSIENT_KINDS)
+    counts: dict[tuple[str, str], int] = {}
+    for record in records:
+        if not record.ok:
+            counts[record.model, record.detail] = counts.get((record.model, record.detail), 0) + 1
+    tried = "; ".join(f"{model}: {n} x {detail}" if n > 1 else f"{model}: {detail}"
+                      for (model, detail), n in counts.items())
+    return LlmFailed(f"{primary} failed after retries and fallbacks, last with {last.detail} ({tried})",
+                     code=_CODES[last.error_kind], attempts=records)
