@@ -125,6 +125,12 @@ class Context:
         with self._lock:
             return self._given["tasks"] or TASK_QUEUES[self.settings.tasks_backend](self.settings, self.clock)
 
+    def close(self) -> None:
+        """Stop what this context started (the local task dispatcher's threads)."""
+        tasks = self._given["tasks"] or self.__dict__.get("tasks")
+        if tasks is not None and hasattr(tasks, "close"):
+            tasks.close()
+
     def backends(self) -> dict[str, Callable[[], Any]]:
         """Name -> accessor of each configured backend, for readiness checks."""
         checks = {

@@ -23,6 +23,16 @@ def dataset_store() -> DatasetStore:
     return DatasetStore(blobs=ctx.blobs, metadata=ctx.metadata, settings=ctx.settings, clock=ctx.clock)
 
 
+def pipeline_deps():
+    """The question pipeline's dependencies, built once per instance."""
+    from common.services.pipeline.deps import from_context
+
+    ctx = bootstrap.context()
+    if "pipeline" not in ctx.__dict__:
+        ctx.__dict__["pipeline"] = from_context(ctx)
+    return ctx.__dict__["pipeline"]
+
+
 def send_export(exported: ExportedFile, *, as_attachment: bool = True) -> flask.Response:
     """Stream an exported temporary file, removing it once sent."""
     response = flask.send_file(exported.path, mimetype=exported.content_type, as_attachment=as_attachment,

@@ -37,18 +37,22 @@ def main(argv: list[str] | None = None) -> None:
     from common import bootstrap
     from common.config import Settings
     from local_emulator.scheduler import start_cleanup_timer
-    from local_emulator.server import build_gateway
+    from local_emulator.server import build_gateway, local_context
 
     overrides = {"data_dir": os.path.abspath(args.data_dir)} if args.data_dir else {}
     settings = Settings.from_env(**overrides)
-    bootstrap.use(bootstrap.build(settings))
-    gateway = build_gateway()
+    gateway = build_gateway()  # function modules build nothing at import: the context can come after
+    context = local_context(settings, gateway.apps)
+    bootstrap.use(context)
     if args.cleanup_interval > 0 and "cleanup" in gateway.apps:
         start_cleanup_timer(gateway.apps["cleanup"], args.cleanup_interval)
     logging.getLogger("convoinsight.emulator").warning(
         "serving %s on http://%s:%d (data in %s)", ", ".join(gateway.apps), args.host, args.port,
         os.path.abspath(settings.data_dir))
-    run_simple(args.host, args.port, gateway, threaded=True, use_reloader=False)
+    try:
+        run_simple(args.host, args.port, gateway, threaded=True, use_reloader=False)
+    finally:
+        context.close()
 
 
 if __name__ == "__main__":

@@ -52,3 +52,19 @@ class GatewayDispatcher:
 def build_gateway() -> GatewayDispatcher:
     """Load every function and return the dispatcher that routes to them."""
     return GatewayDispatcher(load_function_apps(), route_table())
+
+
+def local_context(settings: Any, apps: dict[str, Any], **parts: Any) -> Any:
+    """The emulator's context: local secrets, and a task queue that delivers to the agents function."""
+    from common import bootstrap
+    from common.clock import SystemClock
+    from common.tasks.local import LocalTaskQueue, wsgi_deliverer
+    from local_emulator.secrets import with_local_secrets
+
+    settings = with_local_secrets(settings)
+    clock = parts.pop("clock", None) or SystemClock()
+    if settings.tasks_backend == "local" and "agents" in apps and "tasks" not in parts:
+        # Straight to the agents function, as Cloud Tasks does: API Gateway does not route /tasks/*.
+        parts["tasks"] = LocalTaskQueue(wsgi_deliverer(apps["agents"]), clock=clock, queue_name="agents",
+                                        max_attempts=settings.tasks_max_attempts)
+    return bootstrap.build(settings, clock=clock, **parts)

@@ -97,7 +97,8 @@ def _require_table(record: Any, table: dict | None) -> dict:
     return table
 
 
-def _local_copy(store: DatasetStore, key: str, workdir: str) -> str:
+def local_copy(store: DatasetStore, key: str, workdir: str) -> str:
+    """Return a local path of the blob: the store's own file, or a download into ``workdir``."""
     path = store.blobs.local_path(key)
     if path:
         if not os.path.exists(path):
@@ -119,7 +120,7 @@ def preview(store: DatasetStore, tenant: Tenant, domain: str, name: str, rows: i
         fits_preview = 0 < rows <= store.settings.preview_rows
         key = table["preview_key"] if fits_preview else table["parquet_key"]
         with tempfile.TemporaryDirectory(prefix="preview-") as workdir:
-            data = read_preview(_local_copy(store, key, workdir), rows if rows > 0 else None)
+            data = read_preview(local_copy(store, key, workdir), rows if rows > 0 else None)
         return {**view, "table": table["name"], "columns": data["columns"], "rows": data["rows"],
                 "row_count": table["rows"]}
 
@@ -140,7 +141,7 @@ def export(store: DatasetStore, tenant: Tenant, domain: str, name: str, fmt: str
         os.close(handle)
         try:
             with tempfile.TemporaryDirectory(prefix="export-src-") as workdir:
-                export_table(_local_copy(store, table["parquet_key"], workdir), fmt, out_path, limit=limit)
+                export_table(local_copy(store, table["parquet_key"], workdir), fmt, out_path, limit=limit)
         except BaseException:
             os.remove(out_path)
             raise

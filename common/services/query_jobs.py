@@ -31,14 +31,16 @@ def new_query_id() -> str:
 
 
 def create_job(metadata: MetadataStore, tenant_id: str, *, query_id: str, session_id: str, domain: str,
-               prompt: str, request: dict[str, Any], now: dt.datetime) -> Record:
-    """Store a new queued job; every stage starts pending."""
+               prompt: str, request: dict[str, Any], now: dt.datetime, secrets: dict[str, str] | None = None) -> Record:
+    """Store a new queued job; every stage starts pending. ``secrets`` (sealed) are dropped when it ends."""
     data = {
         "query_id": query_id, "session_id": session_id, "domain": domain, "prompt": prompt, "request": request,
         "status": "queued", "cancel_requested": False, "created": now.isoformat(),
         "stages": {stage: {"state": "pending"} for stage in STAGES},
         "usage": {"calls": [], "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0},
     }
+    if secrets:
+        data["secrets"] = secrets
     return metadata.put(COLLECTION, tenant_id, query_id, data, parent=session_id, expected_revision=None)
 
 
@@ -95,14 +97,18 @@ def claim_stage(metadata: MetadataStore, tenant_id: str, query_id: str, stage: s
 
 
 def finish_stage(metadata: MetadataStore, tenant_id: str, query_id: str, stage: str, outputs: dict[str, Any], *,
-                 now: dt.datetime, usage: list[dict[str, Any]] = ()) -> Record | None:
-    """Mark ``stage`` done, store its outputs and LLM usage; None when the job ended meanwhile."""
+                 now: dt.datetime, usage: list[dict[str, Any]] = (), skip: list[str] = ()) -> Record | None:
+    """Mark ``stage`` done, store its outputs and LLM usage, and mark ``skip`` stages as not needed.
+
+    Returns None when the job ended (or the stage was taken over) meanwhile.
+    """
 
     def change(data: dict[str, Any]) -> dict[str, Any] | None:
         if data["status"] in TERMINAL or data["stages"][stage]["state"] != "running":
             return None
         data["stages"][stage].update(state="done", finished_at=now.isoformat())
         data.update(outputs)
+        skip_stages(data, list(skip))
         _add_usage(data, usage)
         return data
 
@@ -126,15 +132,30 @@ def finish_job(metadata: MetadataStore, tenant_id: str, query_id: str, status: s
         if data["status"] in TERMINAL:
             return None
         data.update(status=status, finished=now.isoformat())
+        data.pop("secrets", None)  # a request's key is held only while its question runs
         if error:
             data["error"] = error
         for state in data["stages"].values():
             if state["state"] == "running":
                 state.update(state="failed" if status == "failed" else status, finished_at=now.isoformat())
+            elif state["state"] == "pending":
+                state["state"] = "skipped" if status == "succeeded" else status
         _add_usage(data, usage)
         return data
 
     return update_job(metadata, tenant_id, query_id, change)
+
+
+def release_stage(metadata: MetadataStore, tenant_id: str, query_id: str, stage: str) -> None:
+    """Give a claimed stage back (after a transient failure) so the task's retry can claim it at once."""
+
+    def change(data: dict[str, Any]) -> dict[str, Any] | None:
+        if data["status"] in TERMINAL or data["stages"][stage]["state"] != "running":
+            return None
+        data["stages"][stage] = {"state": "pending"}
+        return data
+
+    update_job(metadata, tenant_id, query_id, change)
 
 
 def request_cancel(metadata: MetadataStore, tenant_id: str, query_id: str, *, now: dt.datetime) -> Record:
@@ -159,6 +180,7 @@ def is_cancel_requested(metadata: MetadataStore, tenant_id: str, query_id: str) 
 
 def _cancelled(data: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
     data.update(status="cancelled", finished=now.isoformat())
+    data.pop("secrets", None)
     for state in data["stages"].values():
         if state["state"] in {"pending", "running"}:
             state.update(state="cancelled")

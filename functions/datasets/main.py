@@ -7,8 +7,8 @@ import tempfile
 import flask
 
 from common import bootstrap, errors
-from common.http import Router, int_arg
-from common.services import dataset_reads
+from common.http import Router, int_arg, json_body
+from common.services import dataset_reads, domain_sql
 from common.services import datasets as dataset_writes
 from common.uploads import receive_multipart
 from common.web import dataset_store, send_export, send_stream, tenant_of
@@ -69,6 +69,19 @@ def delete_domain(request: flask.Request, domain: str):
 def list_domains(request: flask.Request):
     tenant = tenant_of(request)
     return {"items": dataset_reads.list_domains(dataset_store(), tenant)}
+
+
+@router.route("/api/v1/domains/<domain>/tables", methods=["GET"])
+def list_domain_tables(request: flask.Request, domain: str):
+    tenant = tenant_of(request)
+    return domain_sql.list_tables(dataset_store(), tenant, domain)
+
+
+@router.route("/api/v1/domains/<domain>/sql", methods=["POST"])
+def run_domain_sql(request: flask.Request, domain: str):
+    tenant = tenant_of(request)
+    body = json_body(request)
+    return domain_sql.query(dataset_store(), tenant, domain, body.get("sql"), body.get("limit"))
 
 
 def datasets(request: flask.Request) -> flask.Response:

@@ -11,6 +11,7 @@ import tempfile
 from typing import Any
 
 import flask
+import legacy_questions  # beside this file: the question, session and chart routes
 
 from common import bootstrap, errors, names
 from common.http import Router, int_arg, json_body, legacy_detail_body
@@ -20,6 +21,7 @@ from common.uploads import receive_multipart, receive_raw_body
 from common.web import dataset_store, send_export, send_stream, tenant_of
 
 router = Router("legacy", error_body=legacy_detail_body)
+legacy_questions.register(router)
 
 DATASETS_V1 = {"Deprecation": "true", "Link": '</api/v1/datasets>; rel="successor-version"'}
 DOMAINS_V1 = {"Deprecation": "true", "Link": '</api/v1/domains>; rel="successor-version"'}

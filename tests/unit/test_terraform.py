@@ -442,9 +442,9 @@ def test_every_secret_named_in_an_access_profile_exists() -> None:
     for function, profile in profiles.items():
         for secret in profile.get("secrets", []):
             assert secret in secrets, f"{function} names unknown secret {secret}"
-    # Only the functions that call an LLM or handle stored keys may read a secret.
+    # Only the functions that call an LLM or handle keys (stored ones, or a request's while it runs) read secrets.
     readers = {function for function, profile in profiles.items() if profile.get("secrets")}
-    assert readers <= {"agents", "llm", "postgres", "legacy"}, readers
+    assert readers <= {"agents", "llm", "postgres", "legacy", "queries"}, readers
     assert "secrets" not in profiles.get("health", {})
 
 
@@ -781,13 +781,13 @@ def test_legacy_paths_go_to_the_fallback(openapi_document: dict) -> None:
     assert "/debug/routes" not in paths  # the original's public debug route stays unreachable
 
 
-def test_gateway_requires_firebase_tokens_except_preflight_and_health(openapi_document: dict) -> None:
+def test_gateway_requires_firebase_tokens_except_preflight_health_and_signed_charts(openapi_document: dict) -> None:
     doc = openapi_document["doc"]
     firebase = doc["securityDefinitions"]["firebase"]
     assert firebase["x-google-issuer"] == "https://securetoken.google.com/fb-proj"
     assert firebase["x-google-audiences"] == "fb-proj"
     assert firebase["x-google-jwks_uri"].endswith("securetoken@system.gserviceaccount.com")
-    public = {"/", "/health", "/api/v1/health", "/api/v1/health/{rest=**}"}
+    public = {"/", "/health", "/api/v1/health", "/api/v1/health/{rest=**}", "/charts/{rest=**}"}
     operation_ids = []
     for path, operations in doc["paths"].items():
         assert "options" in operations, path

@@ -42,6 +42,8 @@ locals {
       delete_tasks = true
       # The task's OIDC token names the task invoker.
       act_as_task_invoker = true
+      # A request's own API key is kept encrypted on the job while the question runs.
+      secrets = ["fernet_keys"]
     }
 
     agents = {

@@ -16,12 +16,12 @@ variable "secrets" {
   }))
   default = {
     fernet_keys = {
-      env_var     = "FERNET_KEYS"
-      description = "Comma-separated Fernet keys, newest first (MultiFernet): encrypt stored provider keys and database passwords; rotate by adding a version with a new key in front."
+      env_var     = "ENCRYPTION_KEYS"
+      description = "Comma-separated Fernet keys, newest first (MultiFernet): encrypt request API keys while a question runs, stored provider keys and database passwords; rotate by adding a version with a new key in front."
     }
     default_llm_api_key = {
-      env_var     = "DEFAULT_LLM_API_KEY"
-      description = "API key of the default LLM provider, used when a user has not configured their own."
+      env_var     = "LLM_DEFAULT_API_KEYS"
+      description = "The server's own LLM provider keys as provider=key pairs separated by commas, used when neither the request nor the user supplies one."
     }
   }
 }

@@ -1,0 +1,116 @@
+"""SQL over a domain: its tables under SQL names, the policy check, and DuckDB, for users and agents alike.
+
+Every tabular dataset of the domain is a table named by ``table_names`` (``Sales 2024.csv`` -> ``sales_2024``,
+``book.xlsx#Q1`` -> ``book_q1``). A query is checked against the domain's schema, only the Parquet copies it
+reads are fetched, and it runs inside the configured limits. A reader that loses a race with a re-upload (its
+version's blobs were just removed) lists the domain again and retries, as ``dataset_reads`` does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tempfile
+from typing import Any
+
+from common import errors, names
+from common.analysis.sql_engine import SqlLimits, run_sql
+from common.analysis.sql_policy import check_sql, referenced_tables
+from common.analysis.table_names import table_names
+from common.auth import Tenant
+from common.services import dataset_reads
+from common.services.datasets import DatasetStore
+
+MAX_SQL_CHARS = 20_000
+DEFAULT_LIMIT = 1000
+_ATTEMPTS = 3
+
+
+@dataclasses.dataclass(frozen=True)
+class DomainTable:
+    sql_name: str
+    dataset: str
+    table: str
+    sheet: str | None
+    rows: int
+    columns: list[dict]
+    parquet_key: str
+    profile_key: str
+
+
+def domain_tables(store: DatasetStore, tenant: Tenant, domain: str) -> list[DomainTable]:
+    """Return the domain's tables under their SQL names, or raise a 404 when it has none."""
+    domain = names.domain_name(domain)
+    records = dataset_reads.list_records(store, tenant, domain)
+    if not records:
+        raise errors.NotFound(f"domain {domain!r} not found", code="DOMAIN_NOT_FOUND")
+    found = [(record.data["name"], table) for record in records if record.data.get("kind") == "table"
+             for table in record.data.get("tables", [])]
+    if not found:
+        raise errors.NotFound(f"domain {domain!r} has no tables to query, only attachments", code="NO_TABLES")
+    sql_names = table_names([(table["name"], table.get("sheet")) for _, table in found])
+    tables = [DomainTable(sql_names[table["name"]], dataset, table["name"], table.get("sheet"), table["rows"],
+                          table["columns"], table["parquet_key"], table["profile_key"]) for dataset, table in found]
+    return sorted(tables, key=lambda table: table.sql_name)
+
+
+def list_tables(store: DatasetStore, tenant: Tenant, domain: str) -> dict:
+    """Return the domain's SQL tables with their columns, for users and the model that writes the SQL."""
+    tables = domain_tables(store, tenant, domain)
+    return {"domain": names.domain_name(domain), "tables": [
+        {"name": table.sql_name, "dataset": table.dataset, "table": table.table, "sheet": table.sheet,
+         "rows": table.rows, "columns": table.columns} for table in tables]}
+
+
+def query(store: DatasetStore, tenant: Tenant, domain: str, sql: Any, limit: Any = None) -> dict:
+    """Check and run ``sql`` over the domain's tables; return its columns, rows and the SQL that ran."""
+    limits = dataclasses.replace(SqlLimits.from_settings(store.settings),
+                                 max_rows=_row_limit(limit, store.settings.sql_max_rows))
+    sql = _sql_text(sql)
+    names.domain_name(domain)
+    for attempt in range(_ATTEMPTS):
+        tables = domain_tables(store, tenant, domain)
+        checked = check_sql(sql, {table.sql_name: [column["name"] for column in table.columns]
+                                  for table in tables})
+        used = referenced_tables(checked)
+        needed = [table for table in tables if table.sql_name.lower() in used]
+        try:
+            result = _run_with_local_copies(store, checked, needed, limits)
+        except errors.NotFound:
+            if attempt == _ATTEMPTS - 1:
+                raise
+            continue  # a re-upload replaced a version between the listing and the read; list again
+        return {**dataclasses.asdict(result), "tables": {table.sql_name: table.table for table in needed}}
+    raise AssertionError("unreachable")
+
+
+def _run_with_local_copies(store: DatasetStore, sql: str, tables: list[DomainTable], limits: SqlLimits) -> Any:
+    with tempfile.TemporaryDirectory(prefix="sql-") as workdir:
+        paths = {}
+        for index, table in enumerate(tables):
+            # Every version names its Parquet copy table-<n>.parquet, so each download gets its own directory.
+            table_dir = os.path.join(workdir, str(index))
+            os.mkdir(table_dir)
+            paths[table.sql_name] = dataset_reads.local_copy(store, table.parquet_key, table_dir)
+        try:
+            return run_sql(sql, paths, limits)
+        except FileNotFoundError:
+            raise errors.NotFound("a table's file was removed while it was read") from None
+
+
+def _sql_text(sql: Any) -> str:
+    if sql is None:
+        raise errors.BadRequest("the field 'sql' is required", code="MISSING_FIELD")
+    if not isinstance(sql, str) or not sql.strip():
+        raise errors.BadRequest("'sql' must be a non-empty string")
+    if len(sql) > MAX_SQL_CHARS:
+        raise errors.BadRequest(f"'sql' may be at most {MAX_SQL_CHARS} characters, got {len(sql)}")
+    return sql
+
+
+def _row_limit(limit: Any, max_rows: int) -> int:
+    if limit is None:
+        return min(DEFAULT_LIMIT, max_rows)
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= max_rows:
+        raise errors.BadRequest(f"'limit' must be an integer from 1 to {max_rows}, got {limit!r}")
+    return limit

@@ -1,0 +1,53 @@
+"""What every pipeline stage needs, built once per instance from the composition root."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Any
+
+from common.auth import Tenant
+from common.clock import Clock
+from common.config import Settings
+from common.services.datasets import DatasetStore
+
+
+@dataclasses.dataclass
+class PipelineDeps:
+    settings: Settings
+    clock: Clock
+    metadata: Any
+    blobs: Any
+    tasks: Any
+    llm: Any  # common.llm.LlmClient
+    prompts: Any  # common.prompts.PromptCatalog
+    charts: Any  # common.charts.ChartStore
+
+    @property
+    def datasets(self) -> DatasetStore:
+        return DatasetStore(blobs=self.blobs, metadata=self.metadata, settings=self.settings, clock=self.clock)
+
+    @functools.cached_property
+    def encryptor(self) -> Any:
+        """The encryptor of request API keys held while a question runs (needs ENCRYPTION_KEYS)."""
+        from common.crypto import Encryptor
+
+        return Encryptor(self.settings.encryption_keys)
+
+    def result_key(self, tenant: Tenant, query_id: str) -> str:
+        """Where a question's result table is kept."""
+        return f"tenants/{tenant.namespace}/queries/{query_id}/result.json"
+
+
+def from_context(ctx: Any) -> PipelineDeps:
+    """Build the pipeline's dependencies from a bootstrap ``Context``."""
+    from common.charts import build_chart_store
+    from common.llm import LlmClient
+    from common.prompts import FilePromptCatalog
+
+    settings = ctx.settings
+    llm = LlmClient(clock=ctx.clock, timeout_seconds=settings.llm_timeout_seconds,
+                    max_retries=settings.llm_max_retries)
+    charts = build_chart_store(settings, ctx.blobs, ctx.metadata, ctx.clock)
+    return PipelineDeps(settings=settings, clock=ctx.clock, metadata=ctx.metadata, blobs=ctx.blobs,
+                        tasks=ctx.tasks, llm=llm, prompts=FilePromptCatalog(), charts=charts)

@@ -1,0 +1,127 @@
+"""A question's request, validated at the edge, and the model and credentials its stages use.
+
+The request's API key, when it sends one, is kept encrypted on the job only while the question runs (the
+stages run later, in another function), and never returned. Keys then come, per provider, from the
+request, the tenant's saved keys, or the server's defaults, in that order.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import secrets
+from typing import Any
+
+from common import errors, names
+from common.config import Settings
+
+MAX_PROMPT_CHARS = 4000
+MAX_DATASETS = 50
+VISUAL_HINTS = ("bar", "line", "table", "auto")
+_SESSION_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
+
+
+@dataclasses.dataclass(frozen=True)
+class QuestionRequest:
+    domain: str
+    prompt: str
+    session_id: str
+    datasets: tuple[str, ...]  # empty: every dataset of the domain
+    model_id: str
+    include_insight: bool
+    visual_hint: str | None
+    api_key: str | None
+    api_base: str | None
+
+    def stored(self) -> dict[str, Any]:
+        """What the job keeps of the request (no key)."""
+        return {"datasets": list(self.datasets), "model_id": self.model_id, "include_insight": self.include_insight,
+                "visual_hint": self.visual_hint, "api_base": self.api_base}
+
+
+def parse_question(body: dict[str, Any], settings: Settings, *, legacy: bool = False) -> QuestionRequest:
+    """Validate a question's body (v1 field names, or the original API's with ``legacy``)."""
+    from common.llm import compose_model_id
+
+    domain = names.domain_name(_required_text(body, "domain", 128))
+    prompt = _required_text(body, "prompt", MAX_PROMPT_CHARS).strip()
+    session_id = body.get("session_id") or new_session_id()
+    if not isinstance(session_id, str) or not _SESSION_ID.match(session_id):
+        raise errors.BadRequest("'session_id' must be 1-128 letters, digits, '_', '-', '.' or ':'")
+    datasets = _datasets(body.get("dataset" if legacy else "datasets"))
+    model_id = compose_model_id(_optional_text(body, "provider", 64), _optional_text(body, "model", 256),
+                                settings.llm_default_model or None)
+    include_insight = _flag(body, "includeInsight" if legacy else "include_insight", default=True)
+    visual_hint = _optional_text(body, "visual_hint", 16)
+    if visual_hint is not None and visual_hint not in VISUAL_HINTS:
+        raise errors.BadRequest(f"'visual_hint' must be one of {', '.join(VISUAL_HINTS)}")
+    return QuestionRequest(domain=domain, prompt=prompt, session_id=session_id, datasets=datasets,
+                           model_id=model_id, include_insight=include_insight, visual_hint=visual_hint,
+                           api_key=_optional_text(body, "apiKey", 1024),
+                           api_base=_optional_text(body, "api_base", 2048))
+
+
+def new_session_id() -> str:
+    return "s_" + secrets.token_hex(8)
+
+
+def _required_text(body: dict[str, Any], field: str, limit: int) -> str:
+    value = body.get(field)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise errors.BadRequest(f"the field '{field}' is required", code="MISSING_FIELD")
+    if not isinstance(value, str):
+        raise errors.BadRequest(f"'{field}' must be a string")
+    if len(value) > limit:
+        raise errors.BadRequest(f"'{field}' may be at most {limit} characters")
+    return value
+
+
+def _optional_text(body: dict[str, Any], field: str, limit: int) -> str | None:
+    value = body.get(field)
+    if value is None or value == "":
+        return None
+    return _required_text(body, field, limit).strip()
+
+
+def _datasets(value: Any) -> tuple[str, ...]:
+    if value is None or value == "" or value == []:
+        return ()
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
+        raise errors.BadRequest("'datasets' must be a list of dataset names")
+    if len(items) > MAX_DATASETS:
+        raise errors.BadRequest(f"at most {MAX_DATASETS} datasets per question")
+    return tuple(dict.fromkeys(names.dataset_name(item) for item in items))
+
+
+def _flag(body: dict[str, Any], field: str, *, default: bool) -> bool:
+    value = body.get(field, default)
+    # The original counted the string "false" as true (LEGACY_API.md §6 D16); read it as what it says.
+    if isinstance(value, str) and value.lower() in {"true", "false"}:
+        return value.lower() == "true"
+    if not isinstance(value, bool):
+        raise errors.BadRequest(f"'{field}' must be true or false")
+    return value
+
+
+def server_default_keys(settings: Settings) -> dict[str, str]:
+    """The server's own keys per provider, from ``LLM_DEFAULT_API_KEYS`` (``provider=key,...``)."""
+    keys = {}
+    for pair in filter(None, (part.strip() for part in settings.llm_default_api_keys.split(","))):
+        provider, _, key = pair.partition("=")
+        if provider and key:
+            keys[provider.strip().lower()] = key.strip()
+    return keys
+
+
+def job_credentials(deps: Any, tenant_id: str, model_id: str, job: dict[str, Any]) -> Any:
+    """Resolve the credentials of one model for a running job: request, then tenant, then server."""
+    from common.llm import resolve_credentials
+
+    sealed = (job.get("secrets") or {}).get("api_key")
+    request_key = deps.encryptor.decrypt(sealed) if sealed else None
+    defaults = server_default_keys(deps.settings)
+    return resolve_credentials(model_id, request_key=request_key, request_api_base=job["request"].get("api_base"),
+                               stored_key_lookup=lambda provider: None,  # tenant keys arrive with the llm resource
+                               server_default_key=lambda provider: defaults.get(provider),
+                               default_api_base=deps.settings.llm_api_base or None)

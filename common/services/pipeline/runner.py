@@ -1,0 +1,119 @@
+"""Submit a question, and run one delivered stage task: claim, run, store, enqueue what comes next.
+
+Error policy: a stage that fails for a reason another try cannot fix (bad SQL after repairs, an LLM that
+refused or kept failing after its own retries, a 4xx) fails the job with that reason. A transient failure
+of our own backends gives the stage back and answers 5xx, so the queue retries it, until its last attempt,
+which fails the job instead of leaving it running forever.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from common import errors
+from common.auth import Tenant
+from common.services import query_jobs, sessions
+from common.services.pipeline.domain_data import check_domain
+from common.services.pipeline.request import QuestionRequest
+from common.services.pipeline.stages import STAGES, StageOutcome
+
+log = logging.getLogger("convoinsight.pipeline")
+
+FAN_IN = ("visualize", "analyze")
+
+
+def submit(deps: Any, tenant: Tenant, request: QuestionRequest) -> Any:
+    """Create the job for a question and enqueue its first stage; return the job record."""
+    check_domain(deps, tenant, request.domain, request.datasets)
+    query_id = query_jobs.new_query_id()
+    sealed = {"api_key": deps.encryptor.encrypt(request.api_key)} if request.api_key else None
+    record = query_jobs.create_job(deps.metadata, tenant.user_id, query_id=query_id, session_id=request.session_id,
+                                   domain=request.domain, prompt=request.prompt, request=request.stored(),
+                                   now=deps.clock.now(), secrets=sealed)
+    try:
+        _enqueue(deps, tenant, query_id, "plan")
+    except errors.AppError as exc:
+        query_jobs.finish_job(deps.metadata, tenant.user_id, query_id, "failed", now=deps.clock.now(),
+                              error={"code": exc.code, "message": "the question could not be queued"})
+        raise
+    return record
+
+
+def _enqueue(deps: Any, tenant: Tenant, query_id: str, stage: str) -> None:
+    from common.tasks import Task
+
+    deps.tasks.enqueue(Task(name=f"{query_id}-{stage}", path=f"/tasks/{stage}",
+                            payload={"tenant": tenant.user_id, "query_id": query_id, "stage": stage}))
+
+
+def run_stage(deps: Any, payload: dict[str, Any], *, last_attempt: bool) -> dict[str, Any]:
+    """Run the stage a task names, once; say what happened."""
+    tenant, query_id, stage = _task_fields(payload)
+    claimed = query_jobs.claim_stage(deps.metadata, tenant.user_id, query_id, stage, now=deps.clock.now(),
+                                     lease_seconds=deps.settings.stage_lease_seconds)
+    if claimed is None:
+        return {"stage": stage, "ran": False}  # a duplicate delivery, a finished or a cancelled job
+    try:
+        outcome = STAGES[stage](deps, tenant, claimed.data)
+    except errors.ServiceUnavailable:
+        if not last_attempt:
+            query_jobs.release_stage(deps.metadata, tenant.user_id, query_id, stage)
+            raise
+        _fail(deps, tenant, query_id, errors.ServiceUnavailable("a backend stayed unavailable"))
+    except errors.AppError as exc:
+        _fail(deps, tenant, query_id, exc)
+    except Exception:
+        log.exception("stage %s of %s failed", stage, query_id)
+        if not last_attempt:
+            query_jobs.release_stage(deps.metadata, tenant.user_id, query_id, stage)
+            raise
+        _fail(deps, tenant, query_id, errors.AppError("internal error"))
+    else:
+        _store(deps, tenant, query_id, stage, outcome)
+    return {"stage": stage, "ran": True}
+
+
+def _task_fields(payload: dict[str, Any]) -> tuple[Tenant, str, str]:
+    tenant, query_id, stage = payload.get("tenant"), payload.get("query_id"), payload.get("stage")
+    if not all(isinstance(value, str) and value for value in (tenant, query_id, stage)) or stage not in STAGES:
+        raise errors.BadRequest("a task needs tenant, query_id and a known stage")
+    return Tenant(tenant), query_id, stage
+
+
+def _fail(deps: Any, tenant: Tenant, query_id: str, exc: errors.AppError) -> None:
+    status = "cancelled" if exc.code == "CANCELLED" else "failed"
+    error = None if status == "cancelled" else {"code": exc.code, "message": exc.message, "status": exc.status}
+    query_jobs.finish_job(deps.metadata, tenant.user_id, query_id, status, now=deps.clock.now(), error=error,
+                          usage=getattr(exc, "calls", []))
+
+
+def _store(deps: Any, tenant: Tenant, query_id: str, stage: str, outcome: StageOutcome) -> None:
+    now = deps.clock.now()
+    outputs = outcome.outputs if outcome.answer is None else {**outcome.outputs, "answer": outcome.answer}
+    record = query_jobs.finish_stage(deps.metadata, tenant.user_id, query_id, stage, outputs, now=now,
+                                     usage=outcome.calls, skip=outcome.skip)
+    if record is None:
+        return  # cancelled or taken over meanwhile: whoever holds the job now decides
+    if outcome.answer is not None:
+        final = query_jobs.finish_job(deps.metadata, tenant.user_id, query_id, "succeeded", now=now)
+        if final is not None:
+            answer = {**outcome.answer, "usage": _usage_summary(final.data["usage"])}
+            sessions.record_turns(deps.metadata, tenant.user_id, session_id=final.data["session_id"],
+                                  domain=final.data["domain"], query_id=query_id, prompt=final.data["prompt"],
+                                  answer=answer, now=now)
+        return
+    for next_stage in outcome.next_stages:
+        if next_stage == "compile" and not _fan_in_complete(record.data):
+            continue  # the other parallel stage is still running; it enqueues compile when it ends
+        _enqueue(deps, tenant, query_id, next_stage)
+
+
+def _fan_in_complete(data: dict[str, Any]) -> bool:
+    return all(data["stages"][stage]["state"] in {"done", "skipped"} for stage in FAN_IN)
+
+
+def _usage_summary(usage: dict[str, Any]) -> dict[str, Any]:
+    return {"calls": len([call for call in usage["calls"] if call.get("error") != "skipped"]),
+            "prompt_tokens": usage["prompt_tokens"], "completion_tokens": usage["completion_tokens"],
+            "cost_usd": usage["cost_usd"]}

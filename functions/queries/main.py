@@ -1,0 +1,76 @@
+"""Function `queries`: ask a question (202 + a job), follow it (status, Server-Sent Events), cancel it."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import flask
+
+from common.http import Router, json_body
+from common.services import query_jobs
+from common.services.pipeline import runner, views
+from common.services.pipeline.request import parse_question
+from common.web import pipeline_deps, tenant_of
+
+router = Router("queries")
+
+EVENTS_MAX_SECONDS = 600
+
+
+@router.route("/api/v1/queries", methods=["POST"])
+def submit(request: flask.Request):
+    tenant = tenant_of(request)
+    deps = pipeline_deps()
+    question = parse_question(json_body(request), deps.settings)
+    record = runner.submit(deps, tenant, question)
+    query_id = record.data["query_id"]
+    return {"query_id": query_id, "session_id": record.data["session_id"], "status": record.data["status"],
+            "status_url": f"/api/v1/queries/{query_id}", "events_url": f"/api/v1/queries/{query_id}/events"}, 202
+
+
+@router.route("/api/v1/queries/<query_id>", methods=["GET"])
+def status(request: flask.Request, query_id: str):
+    tenant = tenant_of(request)
+    deps = pipeline_deps()
+    return views.job_view(deps, tenant, query_jobs.get_job(deps.metadata, tenant.user_id, query_id))
+
+
+@router.route("/api/v1/queries/<query_id>", methods=["DELETE"])
+def cancel(request: flask.Request, query_id: str):
+    tenant = tenant_of(request)
+    deps = pipeline_deps()
+    record = query_jobs.request_cancel(deps.metadata, tenant.user_id, query_id, now=deps.clock.now())
+    if record.data["status"] == "cancelled":
+        deps.tasks.delete(f"{query_id}-plan")  # best effort: a queued first stage need not be delivered
+    return {"query_id": query_id, "status": record.data["status"],
+            "cancel_requested": record.data["cancel_requested"]}
+
+
+@router.route("/api/v1/queries/<query_id>/events", methods=["GET"])
+def events(request: flask.Request, query_id: str):
+    tenant = tenant_of(request)
+    deps = pipeline_deps()
+    query_jobs.get_job(deps.metadata, tenant.user_id, query_id)  # 404 before the stream starts
+
+    def stream():
+        last, deadline = None, time.monotonic() + EVENTS_MAX_SECONDS
+        while time.monotonic() < deadline:
+            view = views.job_view(deps, tenant, query_jobs.get_job(deps.metadata, tenant.user_id, query_id))
+            state = {"status": view["status"], "stages": view["stages"]}
+            if state != last:
+                yield f"event: progress\ndata: {json.dumps(state)}\n\n"
+                last = state
+            if view["status"] in query_jobs.TERMINAL:
+                yield f"event: end\ndata: {json.dumps(view, default=str)}\n\n"
+                return
+            time.sleep(0.25)
+        yield "event: timeout\ndata: {}\n\n"
+
+    return flask.Response(stream(), mimetype="text/event-stream",
+                          headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+def queries(request: flask.Request) -> flask.Response:
+    """Entry point (functions-framework target `queries`)."""
+    return router(request)

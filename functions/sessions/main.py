@@ -1,0 +1,41 @@
+"""Function `sessions`: a tenant's conversations and their history."""
+
+from __future__ import annotations
+
+import flask
+
+from common.http import Router, int_arg
+from common.services import sessions as session_history
+from common.web import pipeline_deps, tenant_of
+
+router = Router("sessions")
+
+
+@router.route("/api/v1/sessions", methods=["GET"])
+def list_sessions(request: flask.Request):
+    tenant = tenant_of(request)
+    records = session_history.list_sessions(pipeline_deps().metadata, tenant.user_id,
+                                     limit=int_arg(request, "limit", 50, minimum=1, maximum=500))
+    return {"items": [{**record.data, "created_at": record.created_at.isoformat(),
+                       "updated_at": record.updated_at.isoformat()} for record in records]}
+
+
+@router.route("/api/v1/sessions/<session_id>", methods=["GET"])
+def get_session(request: flask.Request, session_id: str):
+    tenant = tenant_of(request)
+    metadata = pipeline_deps().metadata
+    record = session_history.get_session(metadata, tenant.user_id, session_id)
+    return {**record.data, "created_at": record.created_at.isoformat(), "updated_at": record.updated_at.isoformat(),
+            "history": session_history.history(metadata, tenant.user_id, session_id)}
+
+
+@router.route("/api/v1/sessions/<session_id>", methods=["DELETE"])
+def delete_session(request: flask.Request, session_id: str):
+    tenant = tenant_of(request)
+    removed = session_history.delete_session(pipeline_deps().metadata, tenant.user_id, session_id)
+    return {"deleted": True, "session_id": session_id, "turns": removed}
+
+
+def sessions(request: flask.Request) -> flask.Response:
+    """Entry point (functions-framework target `sessions`)."""
+    return router(request)

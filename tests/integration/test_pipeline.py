@@ -1,0 +1,170 @@
+"""A question end to end: submit, the stages as tasks, the answer, the chart, history, and what can go wrong.
+
+Everything is real but the models: the functions through functions-framework, the local task dispatcher,
+SQLite and local files, DuckDB, vl-convert, and LiteLLM calling the scripted provider.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from common.services import query_jobs
+from tests.integration.pipeline_fixtures import SERVER_KEY, analyst, pipeline  # noqa: F401 - fixtures
+from tests.scripted_llm import Fault, Reply
+
+SIX_AGENTS = ["router", "orchestrator", "manipulator", "visualizer", "analyzer", "compiler"]
+
+
+@pytest.fixture
+def sales(pipeline):  # noqa: F811 - the fixture above
+    pipeline.upload("sales")
+    return pipeline
+
+
+def test_a_question_is_answered_with_numbers_chart_sql_and_history(sales, analyst):  # noqa: F811
+    submitted = sales.ask("Compare revenue by region")
+    body = sales.wait(submitted["query_id"])
+    assert body["status"] == "succeeded", body
+    answer = body["answer"]
+    assert answer["sql"].startswith("SELECT") and "sales" in answer["sql"]
+    assert answer["table"]["rows"] == [{"region": "North", "revenue": 250}, {"region": "South", "revenue": 80}]
+    assert "<strong>Bottom line:</strong>" in answer["answer_html"]
+    assert answer["unverified_numbers"] == []
+    assert answer["plan_explainer"] == "I will sum revenue per region and chart it."
+    assert answer["provenance"]["datasets"].keys() == {"sales.csv"}
+    assert all(state["state"] == "done" for state in body["stages"].values())
+
+    assert sorted(analyst.agents_called()) == sorted(SIX_AGENTS)
+    assert body["usage"]["calls"] == 6 and body["usage"]["cost_usd"] > 0 and body["usage"]["prompt_tokens"] == 600
+
+    chart = answer["chart"]
+    assert chart["kind"] == "bar" and chart["spec"]["data"]["values"][0]["region"] == "North"
+    page = sales.call("GET", chart["html_url"], user="nobody")  # the signature is the permission
+    assert page.status_code == 200 and page.mimetype == "text/html" and b"<html" in page.get_data()[:500].lower()
+    assert sales.call("GET", chart["png_url"], user="nobody").get_data()[:4] == b"\x89PNG"
+
+    session = sales.call("GET", f"/api/v1/sessions/{submitted['session_id']}").get_json()
+    assert [(turn["role"], turn["content"][:12]) for turn in session["history"]] == [
+        ("user", "Compare reve"), ("assistant", "**Bottom lin")]
+
+
+def test_the_servers_key_is_used_and_a_request_key_wins_without_being_kept(sales, analyst):  # noqa: F811
+    sales.wait(sales.ask("Compare revenue by region")["query_id"])
+    assert {key for _, _, key in analyst.calls} == {SERVER_KEY}
+    analyst.calls.clear()
+    submitted = sales.ask("Compare revenue by region", apiKey="sk-user-own-key-abcdefghijklmnop")
+    sales.wait(submitted["query_id"])
+    assert {key for _, _, key in analyst.calls} == {"sk-user-own-key-abcdefghijklmnop"}
+    stored = query_jobs.get_job(sales.context.metadata, "alice", submitted["query_id"]).data
+    assert "secrets" not in stored and "sk-user-own" not in str(stored)
+
+
+def test_failing_sql_goes_back_to_the_manipulator_with_the_error(sales, analyst):  # noqa: F811
+    analyst.sql.extend(["SELECT nope FROM sales", "DROP TABLE sales"])
+    body = sales.wait(sales.ask("Compare revenue by region")["query_id"])
+    assert body["status"] == "succeeded", body
+    manipulator_prompts = [messages[-1]["content"] for agent, messages, _ in analyst.calls if agent == "manipulator"]
+    assert len(manipulator_prompts) == 3
+    assert "nope" in manipulator_prompts[1] and "DROP" in manipulator_prompts[2]
+
+
+def test_sql_that_never_works_fails_the_question_with_the_reason(sales, analyst):  # noqa: F811
+    analyst.sql.extend(["SELECT nope FROM sales"] * 3)
+    body = sales.wait(sales.ask("Compare revenue by region")["query_id"])
+    assert body["status"] == "failed" and body["error"]["code"] == "SQL_FAILED"
+    assert analyst.agents_called().count("manipulator") == 3
+    assert "visualizer" not in analyst.agents_called()
+
+
+def test_a_malformed_reply_is_asked_again_once(sales, analyst):  # noqa: F811
+    analyst.fail_next("router", Reply("I think this is about revenue"))
+    body = sales.wait(sales.ask("Compare revenue by region")["query_id"])
+    assert body["status"] == "succeeded"
+    assert analyst.agents_called().count("router") == 2
+
+
+def test_a_chart_naming_an_unknown_column_is_asked_again(sales, analyst):  # noqa: F811
+    bad = {**analyst.spec, "encoding": {"x": {"field": "territory", "type": "nominal"}}}
+    import json
+
+    analyst.fail_next("visualizer", Reply(json.dumps(bad)))
+    body = sales.wait(sales.ask("Compare revenue by region")["query_id"])
+    assert body["status"] == "succeeded" and body["answer"]["chart"]["kind"] == "bar"
+    retry = [messages[-1]["content"] for agent, messages, _ in analyst.calls if agent == "visualizer"][1]
+    assert "territory" in retry
+
+
+def test_rate_limits_are_retried_and_an_exhausted_model_fails_the_question(sales, analyst):  # noqa: F811
+    analyst.fail_next("router", Fault("rate_limit"), Fault("rate_limit"))
+    assert sales.wait(sales.ask("Compare revenue by region")["query_id"])["status"] == "succeeded"
+    analyst.fail_next("compiler", Fault("server_error"), Fault("server_error"), Fault("server_error"))
+    body = sales.wait(sales.ask("Compare revenue by region")["query_id"])
+    assert body["status"] == "failed" and body["error"]["code"] == "LLM_UNAVAILABLE"
+
+
+def test_small_talk_gets_a_short_answer_and_no_query(sales, analyst):  # noqa: F811
+    analyst.router = {**analyst.router, "scope": "small_talk", "need_manipulator": False,
+                      "need_visualizer": False, "need_analyzer": False}
+    body = sales.wait(sales.ask("hello there")["query_id"])
+    assert body["status"] == "succeeded" and body["answer"]["sql"] is None
+    assert analyst.agents_called() == ["router"]
+
+
+def test_no_insight_means_no_analyzer(sales, analyst):  # noqa: F811
+    body = sales.wait(sales.ask("Compare revenue by region", include_insight=False)["query_id"])
+    assert body["stages"]["analyze"]["state"] == "skipped"
+    assert "analyzer" not in analyst.agents_called()
+
+
+def test_a_follow_up_sees_the_previous_result(sales, analyst):  # noqa: F811
+    first = sales.ask("Compare revenue by region")
+    sales.wait(first["query_id"])
+    analyst.calls.clear()
+    sales.wait(sales.ask("now only North", session_id=first["session_id"])["query_id"])
+    router_prompt = next(messages[-1]["content"] for agent, messages, _ in analyst.calls if agent == "router")
+    assert "Compare revenue by region" in router_prompt and "SUM(revenue)" in router_prompt
+
+
+def test_a_repeated_task_delivery_does_nothing(sales, analyst):  # noqa: F811
+    submitted = sales.ask("Compare revenue by region")
+    sales.wait(submitted["query_id"])
+    before = len(analyst.calls)
+    agents = sales.context.__dict__["pipeline"]
+    from common.services.pipeline import runner
+
+    for stage in SIX_AGENTS[:1] + ["manipulate", "compile"]:
+        stage = {"router": "plan"}.get(stage, stage)
+        result = runner.run_stage(agents, {"tenant": "alice", "query_id": submitted["query_id"], "stage": stage},
+                                  last_attempt=False)
+        assert result["ran"] is False
+    assert len(analyst.calls) == before
+    session = sales.call("GET", f"/api/v1/sessions/{submitted['session_id']}").get_json()
+    assert len(session["history"]) == 2
+
+
+def test_another_tenant_sees_nothing(sales, analyst):  # noqa: F811
+    submitted = sales.ask("Compare revenue by region")
+    sales.wait(submitted["query_id"])
+    assert sales.call("GET", f"/api/v1/queries/{submitted['query_id']}", user="bob").status_code == 404
+    assert sales.call("DELETE", f"/api/v1/queries/{submitted['query_id']}", user="bob").status_code == 404
+    assert sales.call("GET", f"/api/v1/sessions/{submitted['session_id']}", user="bob").status_code == 404
+    assert sales.call("GET", "/api/v1/sessions", user="bob").get_json()["items"] == []
+    assert sales.call("POST", "/api/v1/queries", user="bob",
+                      json={"domain": "sales", "prompt": "x"}).get_json()["error"]["code"] == "NEED_UPLOAD"
+
+
+@pytest.mark.parametrize("body,status,code", [
+    ({"prompt": "x"}, 400, "MISSING_FIELD"),
+    ({"domain": "sales"}, 400, "MISSING_FIELD"),
+    ({"domain": "sales", "prompt": "x", "datasets": ["nope.csv"]}, 404, "DATASET_NOT_FOUND"),
+    ({"domain": "empty", "prompt": "x"}, 409, "NEED_UPLOAD"),
+    ({"domain": "sales", "prompt": "x", "visual_hint": "pie"}, 400, "BAD_REQUEST"),
+    ({"domain": "sales", "prompt": "x", "include_insight": "maybe"}, 400, "BAD_REQUEST"),
+    ({"domain": "sales", "prompt": "x", "provider": "openai"}, 400, "INVALID_MODEL"),
+])
+def test_bad_questions_are_4xx_and_create_nothing(sales, analyst, body, status, code):  # noqa: F811
+    response = sales.call("POST", "/api/v1/queries", json=body)
+    assert response.status_code == status, response.get_json()
+    assert response.get_json()["error"]["code"] == code
+    assert sales.context.metadata.list(query_jobs.COLLECTION, "alice") == []
+    assert analyst.calls == []
