@@ -92,7 +92,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("sql_max_rows", "SQL_MAX_ROWS", 10000, "Most rows a SQL query returns; more are cut (`truncated`).", int),
     Setting("encryption_keys", "ENCRYPTION_KEYS", "",
             "Comma-separated Fernet keys (the first encrypts, all decrypt, so keys rotate) for secrets at rest; "
-            "the emulator makes a temporary one when unset."),
+            "when unset, the emulator makes one and keeps it in `DATA_DIR`."),
     Setting("llm_default_model", "LLM_DEFAULT_MODEL", "",
             "LiteLLM model id used when a question names none (e.g. `gemini/gemini-2.5-flash`)."),
     Setting("llm_default_api_keys", "LLM_DEFAULT_API_KEYS", "",
