@@ -40,6 +40,15 @@ def ask(request: flask.Request):
     return views.legacy_answer(deps, tenant, final, time.monotonic() - started)
 
 
+def suggest(request: flask.Request):
+    from common.services.pipeline.suggest import suggest_questions
+
+    body = json_body(request)
+    tenant, deps = _tenant(request, body), pipeline_deps()
+    question = parse_question({"domain": "general", **body}, deps.settings, legacy=True, needs_prompt=False)
+    return {"suggestions": suggest_questions(deps, tenant, question)["suggestions"]}
+
+
 def cancel(request: flask.Request):
     body = json_body(request, required=False)
     tenant, deps = _tenant(request, body), pipeline_deps()
@@ -103,6 +112,7 @@ def register(router: Router) -> None:
     """Add the question routes to the legacy function's router."""
     router.route("/query", methods=["POST"], headers=QUERY_V1)(ask)
     router.route("/query/cancel", methods=["POST"], headers=QUERY_V1)(cancel)
+    router.route("/suggest", methods=["POST"], headers=QUERY_V1)(suggest)
     router.route("/sessions", methods=["GET"], headers=SESSIONS_V1)(list_sessions)
     router.route("/sessions/<session_id>/history", methods=["GET"], headers=SESSIONS_V1)(history)
     router.route("/charts/sb", methods=["GET", "DELETE"])(gone)

@@ -25,9 +25,13 @@ class AgentResult:
 
 
 def call_agent(deps: Any, tenant_id: str, job: dict[str, Any], name: str, values: dict[str, Any], *,
-               model_overrides: dict[str, Any] | None = None,
-               check: Callable[[Any], Any] | None = None) -> AgentResult:
-    """Ask agent ``name``; return its parsed (and checked) reply, or raise with ``.calls`` attached."""
+               model_overrides: dict[str, Any] | None = None, check: Callable[[Any], Any] | None = None,
+               credentials: Any = None, cancelled: Callable[[], bool] | None = None) -> AgentResult:
+    """Ask agent ``name``; return its parsed (and checked) reply, or raise with ``.calls`` attached.
+
+    ``job`` gives the model, the credentials and the cancel flag, unless ``credentials`` and ``cancelled``
+    are given (a call outside the pipeline, like suggestions).
+    """
     from common.prompts import OutputFormatError, parse_output, render, retry_instruction
 
     template = deps.prompts.get(name)
@@ -35,10 +39,12 @@ def call_agent(deps: Any, tenant_id: str, job: dict[str, Any], name: str, values
     messages = rendered.messages()
     model_id = job["request"]["model_id"]
     calls: list[dict[str, Any]] = []
+    if cancelled is None:
+        cancelled = lambda: query_jobs.is_cancel_requested(deps.metadata, tenant_id, job["query_id"])  # noqa: E731
     try:
-        credentials = job_credentials(deps, tenant_id, model_id, job)
+        credentials = credentials or job_credentials(deps, tenant_id, model_id, job)
         for attempt in (1, 2):
-            reply = _complete(deps, tenant_id, job, name, messages, model_id, credentials, rendered, calls,
+            reply = _complete(deps, name, messages, model_id, credentials, rendered, calls, cancelled,
                               json_output=template.output.format in {"json", "vega-lite"})
             try:
                 value = parse_output(template, reply.text)
@@ -58,14 +64,11 @@ def call_agent(deps: Any, tenant_id: str, job: dict[str, Any], name: str, values
     raise AssertionError("unreachable")
 
 
-def _complete(deps: Any, tenant_id: str, job: dict[str, Any], name: str, messages: list[dict[str, str]],
-              model_id: str, credentials: Any, rendered: Any, calls: list[dict[str, Any]], *,
-              json_output: bool) -> Any:
-    query_id = job["query_id"]
+def _complete(deps: Any, name: str, messages: list[dict[str, str]], model_id: str, credentials: Any, rendered: Any,
+              calls: list[dict[str, Any]], cancelled: Callable[[], bool], *, json_output: bool) -> Any:
     reply = deps.llm.complete(
         messages, model_id=model_id, credentials=credentials, params=dict(rendered.model_params),
-        fallback_models=rendered.fallback_models, response_format_json=json_output,
-        cancelled=lambda: query_jobs.is_cancel_requested(deps.metadata, tenant_id, query_id))
+        fallback_models=rendered.fallback_models, response_format_json=json_output, cancelled=cancelled)
     calls.extend(_record(name, record) for record in reply.attempts)
     return reply
 

@@ -39,12 +39,13 @@ class QuestionRequest:
                 "visual_hint": self.visual_hint, "api_base": self.api_base}
 
 
-def parse_question(body: dict[str, Any], settings: Settings, *, legacy: bool = False) -> QuestionRequest:
+def parse_question(body: dict[str, Any], settings: Settings, *, legacy: bool = False,
+                   needs_prompt: bool = True) -> QuestionRequest:
     """Validate a question's body (v1 field names, or the original API's with ``legacy``)."""
     from common.llm import compose_model_id
 
     domain = names.domain_name(_required_text(body, "domain", 128))
-    prompt = _required_text(body, "prompt", MAX_PROMPT_CHARS).strip()
+    prompt = _required_text(body, "prompt", MAX_PROMPT_CHARS).strip() if needs_prompt else ""
     session_id = body.get("session_id") or new_session_id()
     if not isinstance(session_id, str) or not _SESSION_ID.match(session_id):
         raise errors.BadRequest("'session_id' must be 1-128 letters, digits, '_', '-', '.' or ':'")
@@ -115,13 +116,19 @@ def server_default_keys(settings: Settings) -> dict[str, str]:
 
 
 def job_credentials(deps: Any, tenant_id: str, model_id: str, job: dict[str, Any]) -> Any:
-    """Resolve the credentials of one model for a running job: request, then tenant, then server."""
+    """Resolve the credentials of one model for a running job (its sealed request key, if any)."""
+    sealed = (job.get("secrets") or {}).get("api_key")
+    return credentials_for(deps, tenant_id, model_id, request_key=deps.encryptor.decrypt(sealed) if sealed else None,
+                           request_api_base=job["request"].get("api_base"))
+
+
+def credentials_for(deps: Any, tenant_id: str, model_id: str, *, request_key: str | None,
+                    request_api_base: str | None) -> Any:
+    """Resolve one model's credentials: the request's key, then the tenant's saved key, then the server's."""
     from common.llm import resolve_credentials
 
-    sealed = (job.get("secrets") or {}).get("api_key")
-    request_key = deps.encryptor.decrypt(sealed) if sealed else None
     defaults = server_default_keys(deps.settings)
-    return resolve_credentials(model_id, request_key=request_key, request_api_base=job["request"].get("api_base"),
+    return resolve_credentials(model_id, request_key=request_key, request_api_base=request_api_base,
                                stored_key_lookup=lambda provider: None,  # tenant keys arrive with the llm resource
                                server_default_key=lambda provider: defaults.get(provider),
                                default_api_base=deps.settings.llm_api_base or None)

@@ -10,8 +10,15 @@ import duckdb
 import polars as pl
 import pytest
 
-from common.analysis.sql_engine import (SqlError, SqlLimits, SqlTimeout, SqlTooExpensive, connect, needed_columns,
-                                        run_sql)
+from common.analysis.sql_engine import (
+    SqlError,
+    SqlLimits,
+    SqlTimeout,
+    SqlTooExpensive,
+    connect,
+    needed_columns,
+    run_sql,
+)
 from common.analysis.sql_policy import SqlRejected
 
 LIMITS = SqlLimits(memory_limit_mb=256, threads=2, timeout_seconds=20, max_rows=100)
