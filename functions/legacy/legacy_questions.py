@@ -87,6 +87,15 @@ def history(request: flask.Request, session_id: str):
             "last_plan": record.data.get("last_plan", "")}
 
 
+def export_pdf(request: flask.Request, session_id: str):
+    from common.services.session_export import export_pdf as render_pdf
+
+    tenant, deps = _tenant(request), pipeline_deps()
+    pdf = render_pdf(deps.metadata, deps.blobs, tenant, session_id, now=deps.clock.now())
+    return flask.Response(pdf, mimetype="application/pdf", headers={
+        "Content-Disposition": f'attachment; filename="chat_session_{session_id}.pdf"'})
+
+
 def chart_file(request: flask.Request, namespace: str, filename: str):
     deps = pipeline_deps()
     chart_id, dot, extension = filename.partition(".")
@@ -115,6 +124,7 @@ def register(router: Router) -> None:
     router.route("/suggest", methods=["POST"], headers=QUERY_V1)(suggest)
     router.route("/sessions", methods=["GET"], headers=SESSIONS_V1)(list_sessions)
     router.route("/sessions/<session_id>/history", methods=["GET"], headers=SESSIONS_V1)(history)
+    router.route("/sessions/<session_id>/export/pdf", methods=["GET"], headers=SESSIONS_V1)(export_pdf)
     router.route("/charts/sb", methods=["GET", "DELETE"])(gone)
     router.route("/charts/sb/<path:rest>", methods=["GET", "DELETE"])(gone)
     router.route("/charts/<namespace>/<filename>", methods=["GET"])(chart_file)

@@ -29,6 +29,17 @@ def get_session(request: flask.Request, session_id: str):
             "history": session_history.history(metadata, tenant.user_id, session_id)}
 
 
+@router.route("/api/v1/sessions/<session_id>/export", methods=["POST"])
+def export(request: flask.Request, session_id: str):
+    from common.services.session_export import export_pdf
+
+    tenant = tenant_of(request)
+    deps = pipeline_deps()
+    pdf = export_pdf(deps.metadata, deps.blobs, tenant, session_id, now=deps.clock.now())
+    return flask.Response(pdf, mimetype="application/pdf", headers={
+        "Content-Disposition": f'attachment; filename="chat_session_{session_id}.pdf"'})
+
+
 @router.route("/api/v1/sessions/<session_id>", methods=["DELETE"])
 def delete_session(request: flask.Request, session_id: str):
     tenant = tenant_of(request)

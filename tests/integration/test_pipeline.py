@@ -168,3 +168,19 @@ def test_bad_questions_are_4xx_and_create_nothing(sales, analyst, body, status, 
     assert response.get_json()["error"]["code"] == code
     assert sales.context.metadata.list(query_jobs.COLLECTION, "alice") == []
     assert analyst.calls == []
+
+
+def test_a_session_exports_as_pdf_with_its_chart(sales, analyst):  # noqa: F811
+    import io
+
+    from pypdf import PdfReader
+
+    submitted = sales.ask("Compare revenue by region")
+    sales.wait(submitted["query_id"])
+    response = sales.call("POST", f"/api/v1/sessions/{submitted['session_id']}/export")
+    assert response.status_code == 200 and response.mimetype == "application/pdf"
+    reader = PdfReader(io.BytesIO(response.get_data()))
+    text = "\n".join(page.extract_text() for page in reader.pages)
+    assert "Compare revenue by region" in text and "Bottom line" in text and "SUM(revenue)" in text
+    assert any(page.images for page in reader.pages)  # the chart, as an image
+    assert sales.call("POST", f"/api/v1/sessions/{submitted['session_id']}/export", user="bob").status_code == 404
