@@ -184,3 +184,53 @@ def test_a_session_exports_as_pdf_with_its_chart(sales, analyst):  # noqa: F811
     assert "Compare revenue by region" in text and "Bottom line" in text and "SUM(revenue)" in text
     assert any(page.images for page in reader.pages)  # the chart, as an image
     assert sales.call("POST", f"/api/v1/sessions/{submitted['session_id']}/export", user="bob").status_code == 404
+
+
+def test_documents_only_domain_gets_a_text_answer(pipeline, analyst):  # noqa: F811
+    from tests.documents import pdf_with_text
+
+    pipeline.upload("reports", name="q3.pdf", content=pdf_with_text(["Revenue grew 12 percent in Q3"]))
+    body = pipeline.wait(pipeline.ask("What happened to revenue?", domain="reports")["query_id"])
+    assert body["status"] == "succeeded", body
+    assert analyst.agents_called() == ["text_answer"]
+    assert body["answer"]["sql"] is None and "12 percent" in body["answer"]["answer_markdown"]
+    documents = next(messages[-1]["content"] for agent, messages, _ in analyst.calls if agent == "text_answer")
+    assert "Revenue grew 12 percent in Q3" in documents
+
+
+def test_events_stream_the_stages_until_the_end(sales, analyst):  # noqa: F811
+    submitted = sales.ask("Compare revenue by region")
+    response = sales.call("GET", submitted["events_url"])
+    assert response.status_code == 200 and response.mimetype == "text/event-stream"
+    text = response.get_data(as_text=True)
+    assert text.count("event: progress") >= 1 and "event: end" in text
+    assert '"status": "succeeded"' in text.split("event: end")[1]
+
+
+def test_cancel_stops_before_the_next_model_call(sales, analyst):  # noqa: F811
+    import threading
+
+    release = threading.Event()
+    original = analyst.__call__
+
+    def slow_orchestrator(call):  # hold the plan stage inside its second model call
+        if analyst.agent_of(call.messages) == "orchestrator":
+            release.wait(10)
+        return original(call)
+
+    from tests.scripted_llm import install_scripted_llm
+
+    install_scripted_llm().respond("scripted/model", slow_orchestrator)
+    submitted = sales.ask("Compare revenue by region")
+    for _ in range(200):
+        if "orchestrator" in analyst.agents_called():
+            break
+        import time
+
+        time.sleep(0.02)
+    cancelled = sales.call("DELETE", f"/api/v1/queries/{submitted['query_id']}").get_json()
+    assert cancelled["cancel_requested"] is True
+    release.set()
+    body = sales.wait(submitted["query_id"])
+    assert body["status"] == "cancelled"
+    assert "manipulator" not in analyst.agents_called()
