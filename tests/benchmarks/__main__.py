@@ -12,7 +12,7 @@ import statistics
 import sys
 import tempfile
 
-from tests.benchmarks import cold_start, upload
+from tests.benchmarks import cold_start, pipeline, upload
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -50,6 +50,20 @@ def main() -> None:
           f"the file; baseline before upload {result.baseline_rss_bytes / 1e6:.0f} MB) |")
     print(f"| 1,000-row preview, median of {len(result.preview_seconds)} | "
           f"{statistics.median(result.preview_seconds) * 1000:.1f} ms |")
+    report_pipeline(pipeline.measure())
+
+
+def report_pipeline(result: pipeline.PipelineResult) -> None:
+    latencies = sorted(result.latencies)
+    print("\n## A question with instant scripted models, through the gateway and the local task dispatcher\n")
+    print("| figure | value |\n|---|---|")
+    print(f"| submit to succeeded, 100,000-row table, p50 of {len(latencies)} | "
+          f"{statistics.median(latencies) * 1000:.0f} ms (p90 {latencies[int(0.9 * len(latencies))] * 1000:.0f} ms) |")
+    print(f"| LLM calls per question | {result.calls_per_question:g} |")
+    for label, tokens in (("10-column", result.prompt_tokens_narrow), ("300-column", result.prompt_tokens_wide)):
+        per_agent = ", ".join(f"{agent} {count:,}" for agent, count in tokens.items())
+        print(f"| prompt tokens per question, {label} table | {sum(tokens.values()):,} ({per_agent}) |")
+    print(f"| PROMPT_TOKEN_BUDGET (table description per prompt) | {result.token_budget:,} |")
 
 
 if __name__ == "__main__":
