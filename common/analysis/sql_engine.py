@@ -81,7 +81,8 @@ def connect(limits: SqlLimits) -> Any:
         "memory_limit": f"{limits.memory_limit_mb}MB",
         "threads": limits.threads,
     })
-    # These two are per-connection options DuckDB refuses in the connect-time config; set them before the lock.
+    # DuckDB refuses these two per-connection options at connect time, so they are set here, before the lock.
+    # UTC: a TIMESTAMPTZ result must not depend on the zone of whichever machine ran the query.
     connection.execute("SET enable_progress_bar = false")
     connection.execute("SET TimeZone = 'UTC'")
     connection.execute("SET lock_configuration = true")

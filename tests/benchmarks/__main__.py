@@ -12,7 +12,7 @@ import statistics
 import sys
 import tempfile
 
-from tests.benchmarks import cold_start, pipeline, upload
+from tests.benchmarks import cold_start, pipeline, sql, upload
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -51,6 +51,8 @@ def main() -> None:
     print(f"| 1,000-row preview, median of {len(result.preview_seconds)} | "
           f"{statistics.median(result.preview_seconds) * 1000:.1f} ms |")
     report_pipeline(pipeline.measure())
+    with tempfile.TemporaryDirectory(prefix="bench-sql-") as workdir:
+        report_sql(sql.measure(workdir))
 
 
 def report_pipeline(result: pipeline.PipelineResult) -> None:
@@ -64,6 +66,15 @@ def report_pipeline(result: pipeline.PipelineResult) -> None:
         per_agent = ", ".join(f"{agent} {count:,}" for agent, count in tokens.items())
         print(f"| prompt tokens per question, {label} table | {sum(tokens.values()):,} ({per_agent}) |")
     print(f"| PROMPT_TOKEN_BUDGET (table description per prompt) | {result.token_budget:,} |")
+
+
+def report_sql(result: sql.SqlBenchResult) -> None:
+    print(f"\n## SQL over a {result.rows:,}-row table (group-by aggregation, fresh process)\n")
+    print("| figure | value |\n|---|---|")
+    print(f"| wall time (policy check {result.check_ms:.0f} ms included) | {result.seconds:.2f} s |")
+    peak, baseline = result.peak_rss_bytes / 1e6, result.baseline_rss_bytes / 1e6
+    print(f"| process peak RSS | {peak:.0f} MB (baseline {baseline:.0f} MB; "
+          f"DuckDB memory limit {result.memory_limit_mb} MB, {result.threads} threads) |")
 
 
 if __name__ == "__main__":
