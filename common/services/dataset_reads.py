@@ -17,6 +17,7 @@ from common import errors, names
 from common.auth import Tenant
 from common.services.datasets import COLLECTION, DatasetStore, dataset_view
 
+_READ_ATTEMPTS = 5
 EXPORT_FORMATS = {"csv": "text/csv; charset=utf-8", "json": "application/json",
                   "parquet": "application/vnd.apache.parquet"}
 
@@ -80,14 +81,16 @@ def resolve(store: DatasetStore, tenant: Tenant, domain: str, name: str) -> tupl
 
 def _with_current_version(store: DatasetStore, tenant: Tenant, domain: str, name: str,
                           read: Callable[[Any, dict | None], Any]) -> Any:
-    for attempt in range(3):
+    for attempt in range(_READ_ATTEMPTS):
         record, table = resolve(store, tenant, domain, name)
         try:
             return read(record, table)
-        except errors.NotFound:
-            if attempt == 2:
-                raise
-            continue  # a re-upload replaced this version between our two reads; follow the record again
+        except (errors.NotFound, FileNotFoundError):
+            # A re-upload replaced this version between our reads (a local file can vanish even after its
+            # path was handed out): follow the record again.
+            if attempt == _READ_ATTEMPTS - 1:
+                raise errors.NotFound(f"{name!r} kept changing while it was read; try again") from None
+            continue
     raise AssertionError("unreachable")
 
 
