@@ -48,6 +48,9 @@ class BlobStore(Protocol):
     def download(self, key: str, path: str) -> None:
         """Copy the object to the local file ``path``."""
 
+    def signed_url(self, key: str, *, expires_at: dt.datetime, content_type: str) -> str | None:
+        """A URL a browser can read the object from until ``expires_at``, or None if this store cannot sign."""
+
     def local_path(self, key: str) -> str | None:
         """A filesystem path the object can be read from in place, or None when the store is remote."""
 

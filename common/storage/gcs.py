@@ -54,6 +54,23 @@ class GcsBlobStore:
             blob.upload_from_filename(path, content_type=content_type or _guess_content_type(key))
         return _info(blob)
 
+    def signed_url(self, key: str, *, expires_at: Any, content_type: str) -> str | None:
+        """Return a V4 URL that reads ``key`` (inline, as ``content_type``) until ``expires_at``."""
+        credentials = self._client._credentials
+        extra: dict[str, Any] = {}
+        if not hasattr(credentials, "sign_bytes"):
+            # Runtime credentials (Cloud Functions) hold no private key: sign through IAM signBlob as the
+            # function's own service account (it holds serviceAccountTokenCreator on itself).
+            import google.auth.transport.requests
+
+            credentials.refresh(google.auth.transport.requests.Request())
+            extra = {"service_account_email": credentials.service_account_email,
+                     "access_token": credentials.token}
+        with _translated(key):
+            return self._blob(key).generate_signed_url(
+                version="v4", expiration=expires_at, method="GET", response_type=content_type,
+                response_disposition="inline", **extra)
+
     def get(self, key: str) -> bytes:
         """Return the whole object."""
         blob = self._blob(key)

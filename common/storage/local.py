@@ -74,6 +74,10 @@ class LocalBlobStore:
         with self.open(key) as source, open(path, "wb") as target:
             shutil.copyfileobj(source, target, _COPY_BUFFER_BYTES)
 
+    def signed_url(self, key: str, *, expires_at: dt.datetime, content_type: str) -> str | None:
+        """None: local objects are served by the functions behind their own signed paths."""
+        return None
+
     def local_path(self, key: str) -> str | None:
         """Return the object's file, which callers may read in place."""
         path = self._path(key)

@@ -408,3 +408,32 @@ def test_gcs_reader_reports_an_object_deleted_mid_read_as_not_found(gcs_store, b
         gcs_store.delete("big/data.bin")
         with pytest.raises(NotFound):
             reader.read()
+
+
+def test_local_store_does_not_sign_urls(tmp_path):
+    store = LocalBlobStore(str(tmp_path / "store"))
+    store.put("a/b.html", b"x")
+    assert store.signed_url("a/b.html", expires_at=dt.datetime(2030, 1, 1, tzinfo=dt.UTC),
+                            content_type="text/html") is None
+
+
+def test_gcs_signs_v4_urls_with_a_service_account_key():
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from google.cloud import storage
+    from google.oauth2 import service_account
+
+    host = require_service("STORAGE_EMULATOR_HOST", "GCS emulator")
+    # A throwaway key: signing is local arithmetic, nothing is sent anywhere.
+    private_key = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+    credentials = service_account.Credentials.from_service_account_info({
+        "type": "service_account", "client_email": "charts@test-proj.iam.gserviceaccount.com",
+        "private_key": private_key, "private_key_id": "k1", "token_uri": f"{host}/token", "project_id": "test-proj"})
+    client = storage.Client(project="test-proj", credentials=credentials)
+    store = GcsBlobStore("any-bucket", client)
+    url = store.signed_url("tenants/a/charts/c1/chart.html", expires_at=dt.datetime.now(dt.UTC)
+                           + dt.timedelta(hours=1), content_type="text/html")
+    assert "tenants/a/charts/c1/chart.html" in url and "X-Goog-Signature=" in url
+    assert "response-content-type=text%2Fhtml" in url and "response-content-disposition=inline" in url
+    assert int(url.split("X-Goog-Expires=")[1].split("&")[0]) in (3599, 3600)
