@@ -11,18 +11,22 @@ from collections.abc import Iterator
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-# The first request each function answers: cheap, but through the whole stack (auth, backends).
+# The first request each function answers, and its status: cheap, but through the whole stack (auth, backends).
 FIRST_REQUEST = {
-    "health": "/api/v1/health",
-    "datasets": "/api/v1/datasets",
-    "legacy": "/datasets?domain=bench",
+    "health": ("GET", "/api/v1/health", 200),
+    "datasets": ("GET", "/api/v1/datasets", 200),
+    "legacy": ("GET", "/datasets?domain=bench", 200),
+    "queries": ("GET", "/api/v1/queries/q_unknown", 404),
+    "sessions": ("GET", "/api/v1/sessions", 200),
+    "charts": ("GET", "/api/v1/charts/c_unknown1/content.html", 404),
+    "agents": ("POST", "/tasks/plan", 400),
 }
 
 _PROGRAM = """
 import functions_framework
 app = functions_framework.create_app(target={name!r}, source={source!r}, signature_type="http")
-response = app.test_client().get({path!r}, headers={{"X-User-Id": "bench"}})
-assert response.status_code == 200, response.get_data()
+response = app.test_client().open({path!r}, method={method!r}, headers={{"X-User-Id": "bench"}}, json={{}})
+assert response.status_code == {status}, response.get_data()
 """
 
 # What the original monolith imported at start-up (LEGACY_API.md §0): Flask, Polars, PandasAI, LiteLLM, Google.
@@ -44,9 +48,9 @@ def measure_functions(repeat: int) -> Iterator[tuple[str, list[float]]]:
     """Yield (function, seconds per cold start) for each benchmarked function."""
     with tempfile.TemporaryDirectory(prefix="bench-cold-") as data_dir:
         env = _env(data_dir)
-        for name, path in FIRST_REQUEST.items():
+        for name, (method, path, status) in FIRST_REQUEST.items():
             source = os.path.join(ROOT, "functions", name, "main.py")
-            program = _PROGRAM.format(name=name, source=source, path=path)
+            program = _PROGRAM.format(name=name, source=source, method=method, path=path, status=status)
             _time_process([sys.executable, "-c", program], env)  # warm the OS file cache, as a deploy would be
             yield name, [_time_process([sys.executable, "-c", program], env) for _ in range(repeat)]
 
