@@ -32,6 +32,8 @@ def load_litellm() -> ModuleType:
     # LiteLLM prints "Give Feedback / Provider List" banners to stdout on every provider error; the errors
     # themselves are logged by the caller. This is output only, the same for every tenant.
     litellm.suppress_debug_info = True
+    # Its INFO lines repeat every call's model and provider; our own accounting records each call already.
+    logging.getLogger("LiteLLM").setLevel(logging.WARNING)
     return litellm
 
 
