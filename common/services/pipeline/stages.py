@@ -20,6 +20,7 @@ from common.services.pipeline.agent_call import call_agent
 from common.services.pipeline.answers import canned_answer, compile_answer
 
 MANIPULATOR_ATTEMPTS = 3
+ROUTER_BUDGET_SHARE = 4
 RESULT_SAMPLE_ROWS = 5
 
 
@@ -55,7 +56,9 @@ def plan(deps: Any, tenant: Tenant, job: dict[str, Any]) -> StageOutcome:
     common = {"question": job["prompt"], "domain": domain, "recent_turns": turns,
               "previous_result": context["previous_result"], "dataset_profiles": context["tables"],
               "attachments": context["attachments"]}
-    router = call_agent(deps, tenant.user_id, job, "router", common)
+    # The router only decides scope and agents: names and types with a few statistics are enough for it.
+    brief = domain_data.tables_text(data, deps.settings.prompt_token_budget // ROUTER_BUDGET_SHARE)
+    router = call_agent(deps, tenant.user_id, job, "router", {**common, "dataset_profiles": brief})
     decision = _apply_request(dict(router.value), request, has_previous=previous is not None)
     if decision["scope"] != "data_question":
         answer = canned_answer(decision["scope"], job)
