@@ -32,6 +32,8 @@ def test_a_question_is_answered_with_numbers_chart_sql_and_history(sales, analys
     assert answer["unverified_numbers"] == []
     assert answer["plan_explainer"] == "I will sum revenue per region and chart it."
     assert answer["provenance"]["datasets"].keys() == {"sales.csv"}
+    assert answer["provenance"]["models"] == ["scripted/model"] and answer["usage"]["calls"] == 6
+    assert set(answer["provenance"]["prompt_versions"]) == set(SIX_AGENTS)
     assert all(state["state"] == "done" for state in body["stages"].values())
 
     assert sorted(analyst.agents_called()) == sorted(SIX_AGENTS)

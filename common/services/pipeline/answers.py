@@ -58,13 +58,22 @@ def compile_answer(deps: Any, tenant: Tenant, job: dict[str, Any], config: Any) 
         "sql": result["sql"] if result else None, "plan_explainer": job.get("plan_explainer", ""),
         "unverified_numbers": unverified_numbers(markdown, rows) if result else [],
         "provenance": {"datasets": context["versions"], "model": job["request"]["model_id"],
-                       "prompt_versions": {**job.get("prompt_versions", {}), reply_name(job): reply.prompt_version}},
+                       "prompt_versions": _prompt_versions(deps, job)},
     }
     return answer, reply.calls
 
 
-def reply_name(job: dict[str, Any]) -> str:
-    return "text_answer" if job["plan"]["mode"] == "documents" else "compiler"
+_AGENTS_OF_STAGE = {"plan": ("router", "orchestrator"), "manipulate": ("manipulator",),
+                    "visualize": ("visualizer",), "analyze": ("analyzer",)}
+
+
+def _prompt_versions(deps: Any, job: dict[str, Any]) -> dict[str, int]:
+    """The version of every prompt that shaped this answer."""
+    if job["plan"]["mode"] == "documents":
+        return {"text_answer": deps.prompts.get("text_answer").version}
+    agents = [agent for stage, names in _AGENTS_OF_STAGE.items() if job["stages"][stage]["state"] in {"done", "running"}
+              for agent in names]
+    return {agent: deps.prompts.get(agent).version for agent in [*agents, "compiler"]}
 
 
 def _chart_view(deps: Any, tenant: Tenant, chart: dict[str, Any] | None) -> dict[str, Any] | None:

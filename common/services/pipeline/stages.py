@@ -67,9 +67,8 @@ def plan(deps: Any, tenant: Tenant, job: dict[str, Any]) -> StageOutcome:
                               {**common, "router_plan": decision, **config.prompt_values()},
                               model_overrides=config.model_overrides())
     tasks = orchestrator.value
-    versions = {"router": router.prompt_version, "orchestrator": orchestrator.prompt_version}
     outputs = {"context": context, "plan": {**decision, "mode": "tables", "tasks": tasks},
-               "plan_explainer": tasks["plan_explainer"], "prompt_versions": versions}
+               "plan_explainer": tasks["plan_explainer"]}
     if decision["need_manipulator"]:
         return StageOutcome(outputs, router.calls + orchestrator.calls, ["manipulate"])
     outputs["result"] = _reused_result(previous)

@@ -27,7 +27,10 @@ def job_view(deps: Any, tenant: Tenant, record: Any) -> dict[str, Any]:
         "plan_explainer": data.get("plan_explainer", ""),
     }
     if data["status"] == "succeeded":
-        view["answer"] = _fresh_chart_urls(deps, tenant, data["answer"])
+        answer = _fresh_chart_urls(deps, tenant, data["answer"])
+        models = sorted({call["model"] for call in data["usage"]["calls"] if call.get("ok")})
+        usage = {key: view["usage"][key] for key in ("calls", "prompt_tokens", "completion_tokens", "cost_usd")}
+        view["answer"] = {**answer, "usage": usage, "provenance": {**answer["provenance"], "models": models}}
     if data["status"] == "failed":
         view["error"] = data.get("error")
     return view
