@@ -1,5 +1,7 @@
 """Small documents built by the tests themselves (no binary fixtures in the repository)."""
 
+import io
+
 
 def pdf_with_text(pages: list[str]) -> bytes:
     """Build a minimal valid PDF, one Helvetica text line per page, with a correct xref table."""
@@ -19,3 +21,21 @@ def pdf_with_text(pages: list[str]) -> bytes:
     xref = f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n" + "".join(f"{o:010d} 00000 n \n" for o in offsets)
     trailer = f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{len(body)}\n%%EOF\n"
     return body + (xref + trailer).encode("latin-1")
+
+
+def two_sheet_book() -> bytes:
+    """An .xlsx workbook with sheets Q1 (one row) and Q2 (two rows) of sku/units."""
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    first = book.active
+    first.title = "Q1"
+    first.append(["sku", "units"])
+    first.append(["A", 3])
+    second = book.create_sheet("Q2")
+    second.append(["sku", "units"])
+    second.append(["B", 5])
+    second.append(["C", 7])
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()

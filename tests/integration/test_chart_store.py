@@ -20,23 +20,13 @@ from common.metadata.sql import SqlMetadataStore
 from common.metadata.sql_engine import create_engine_for
 from common.signing import HmacUrlSigner
 from common.storage.local import LocalBlobStore
+from tests.doubles import MetadataThatFailsOnPut
 
 ALICE, BOB = Tenant("alice"), Tenant("bob@example.com")  # bob's namespace is hashed
 COLUMNS = [{"name": "region", "dtype": "str"}, {"name": "sales", "dtype": "int"}]
 ROWS = [{"region": "north", "sales": 3}, {"region": "south", "sales": 5}]
 
 
-class MetadataThatFailsOnPut:
-    """A test double: the real metadata store, except that writing a record fails."""
-
-    def __init__(self, real):
-        self.real = real
-
-    def put(self, *args, **kwargs):
-        raise errors.ServiceUnavailable("metadata store is down")
-
-    def __getattr__(self, name):
-        return getattr(self.real, name)
 
 
 @pytest.fixture

@@ -5,26 +5,14 @@ from __future__ import annotations
 import io
 import json
 
-import openpyxl
 import polars as pl
 import pytest
+
+from tests.documents import two_sheet_book
 
 SALES = b"region;month;revenue\nNorth;2024-01;120.5\nSouth;2024-01;80\nNorth;2024-02;130\n"
 
 
-def xlsx_bytes() -> bytes:
-    book = openpyxl.Workbook()
-    first = book.active
-    first.title = "Q1"
-    first.append(["sku", "units"])
-    first.append(["A", 3])
-    second = book.create_sheet("Q2")
-    second.append(["sku", "units"])
-    second.append(["B", 5])
-    second.append(["C", 7])
-    buffer = io.BytesIO()
-    book.save(buffer)
-    return buffer.getvalue()
 
 
 def all_blob_keys(ctx) -> list[str]:
@@ -66,7 +54,7 @@ def test_list_preview_download_and_domains(alice):
 
 
 def test_excel_every_sheet_is_a_table(alice):
-    response = alice.upload("stock", ("book.xlsx", xlsx_bytes()))
+    response = alice.upload("stock", ("book.xlsx", two_sheet_book()))
     assert response.status_code == 201, response.get_json()
     tables = response.get_json()["items"][0]["tables"]
     assert [(t["name"], t["rows"]) for t in tables] == [("book.xlsx#Q1", 1), ("book.xlsx#Q2", 2)]

@@ -3,27 +3,13 @@ rejected SQL, limits, and tenants that cannot see each other's domains."""
 
 from __future__ import annotations
 
-import io
-
-import openpyxl
 import pytest
+
+from tests.documents import two_sheet_book
 
 SALES = b"region;month;revenue\nNorth;2024-01;120.5\nSouth;2024-01;80\nNorth;2024-02;130\n"
 
 
-def two_sheet_book() -> bytes:
-    book = openpyxl.Workbook()
-    first = book.active
-    first.title = "Q1"
-    first.append(["sku", "units"])
-    first.append(["A", 3])
-    second = book.create_sheet("Q2")
-    second.append(["sku", "units"])
-    second.append(["B", 5])
-    second.append(["C", 7])
-    buffer = io.BytesIO()
-    book.save(buffer)
-    return buffer.getvalue()
 
 
 def sql(api, query: str, domain: str = "shop", **fields):

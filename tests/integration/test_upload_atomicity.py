@@ -4,23 +4,12 @@ from __future__ import annotations
 
 import threading
 
-from common import errors
+from tests.doubles import MetadataThatFailsOnPut
 
 OLD = b"v\n" + b"1\n" * 200
 NEW = b"v\n" + b"2\n" * 300
 
 
-class MetadataThatFailsOnPut:
-    """A test double: the real metadata store, except that committing a record fails."""
-
-    def __init__(self, real):
-        self.real = real
-
-    def put(self, *args, **kwargs):
-        raise errors.ServiceUnavailable("metadata store is down")
-
-    def __getattr__(self, name):
-        return getattr(self.real, name)
 
 
 def test_failed_commit_leaves_no_dataset_and_no_blob(alice, ctx):

@@ -1,0 +1,16 @@
+"""Test doubles, named for what they are."""
+
+from common import errors
+
+
+class MetadataThatFailsOnPut:
+    """The real metadata store, except that writing a record fails (as an outage would)."""
+
+    def __init__(self, real):
+        self.real = real
+
+    def put(self, *args, **kwargs):
+        raise errors.ServiceUnavailable("metadata store is down")
+
+    def __getattr__(self, name):
+        return getattr(self.real, name)
