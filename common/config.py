@@ -47,6 +47,9 @@ SETTINGS: tuple[Setting, ...] = (
             "HS256 secret that signs bearer tokens in `token` mode (`make token USER=alice`)."),
     Setting("dev_user", "DEV_USER", "",
             "In `dev` mode, the user assumed when a request names none (lets an unmodified frontend run locally)."),
+    Setting("admin_users", "ADMIN_USERS", (),
+            "Comma-separated user ids allowed to change the shipped prompts (PUT/DELETE /api/v1/prompts/{name}).",
+            _csv),
     Setting("url_signing_secret", "URL_SIGNING_SECRET", "",
             "Secret (32+ characters) that signs chart URLs served by the `charts` function; comma-separated to "
             "rotate (the first signs, all verify). Empty: the local emulator generates one at start."),
@@ -105,12 +108,18 @@ SETTINGS: tuple[Setting, ...] = (
             int),
     Setting("prompt_token_budget", "PROMPT_TOKEN_BUDGET", 6000,
             "Most tokens the description of a domain's tables may take in one prompt (wide tables are cut).", int),
+    Setting("prompt_cache_ttl_seconds", "PROMPT_CACHE_TTL_SECONDS", 30,
+            "How long an instance keeps the prompt overrides it read; a change reaches every instance within it.",
+            int),
     Setting("history_turns", "HISTORY_TURNS", 6, "Earlier turns given to the agents as context for follow-ups.",
             int),
     Setting("stage_lease_seconds", "STAGE_LEASE_SECONDS", 300,
             "How long a pipeline stage stays claimed before a retried task may take it over.", int),
     Setting("query_wait_seconds", "QUERY_WAIT_SECONDS", 240,
             "How long the original API's synchronous POST /query waits for its answer.", int),
+    Setting("answer_cache_ttl_seconds", "ANSWER_CACHE_TTL_SECONDS", 3600,
+            "How long an answer is reused for the same question on the same data and conversation (0: never).",
+            int),
     Setting("log_level", "LOG_LEVEL", "INFO", "Python logging level."),
     Setting("tasks_backend", "TASKS_BACKEND", "local",
             "Task queue of query stages: `local` (the emulator's in-process dispatcher) or `cloudtasks`.",
@@ -185,6 +194,8 @@ class Settings:
         if min(self.sql_memory_limit_mb, self.sql_threads, self.sql_max_rows) < 1 or self.sql_timeout_seconds <= 0:
             raise ConfigurationError("SQL_MEMORY_LIMIT_MB, SQL_THREADS, SQL_MAX_ROWS and SQL_TIMEOUT_SECONDS "
                                      "must be positive")
+        if self.prompt_cache_ttl_seconds < 0:
+            raise ConfigurationError("PROMPT_CACHE_TTL_SECONDS must be at least 0")
         if self.tasks_max_attempts < 1:
             raise ConfigurationError("TASKS_MAX_ATTEMPTS must be at least 1")
         if self.tasks_backend == "cloudtasks":

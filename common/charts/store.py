@@ -60,6 +60,7 @@ class ChartRecord:
     domain: str
     row_count: int
     created_at: dt.datetime
+    size_bytes: int | None = None  # spec + HTML + PNG; None for charts saved before sizes were kept
 
     def view(self) -> dict:
         """The chart as the API shows it (no storage keys)."""
@@ -103,7 +104,7 @@ class ChartStore:
                 "domain": domain, "row_count": len((spec.get("data") or {}).get("values") or [])}
         prefix = _prefix(tenant.namespace, chart_id)
         try:
-            self._write_blobs(prefix, spec, page, image)
+            data["size_bytes"] = self._write_blobs(prefix, spec, page, image)
             try:
                 record = self.metadata.put(COLLECTION, tenant.user_id, chart_id, data, parent=session_id,
                                            expected_revision=None)
@@ -182,11 +183,12 @@ class ChartStore:
             body = self._blob(f"{prefix}/chart.{fmt}", chart_id)
         return ChartContent(body, CONTENT_TYPES[fmt], _content_headers(fmt))
 
-    def _write_blobs(self, prefix: str, spec: dict, page: bytes, image: bytes) -> None:
-        self.blobs.put(f"{prefix}/spec.json", json.dumps(spec, ensure_ascii=False).encode("utf-8"),
-                       content_type="application/json")
+    def _write_blobs(self, prefix: str, spec: dict, page: bytes, image: bytes) -> int:
+        spec_json = json.dumps(spec, ensure_ascii=False).encode("utf-8")
+        self.blobs.put(f"{prefix}/spec.json", spec_json, content_type="application/json")
         self.blobs.put(f"{prefix}/chart.html", page, content_type=CONTENT_TYPES["html"])
         self.blobs.put(f"{prefix}/chart.png", image, content_type=CONTENT_TYPES["png"])
+        return len(spec_json) + len(page) + len(image)
 
     def _record(self, tenant: Tenant, chart_id: str) -> Any:
         try:
@@ -233,7 +235,7 @@ def _chart(record: Any) -> ChartRecord:
     data = record.data
     return ChartRecord(chart_id=record.key, kind=data["kind"], title=data["title"], query_id=data["query_id"],
                        session_id=data["session_id"], domain=data["domain"], row_count=data["row_count"],
-                       created_at=record.created_at)
+                       created_at=record.created_at, size_bytes=data.get("size_bytes"))
 
 
 def _check_id(chart_id: object) -> None:

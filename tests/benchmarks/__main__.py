@@ -62,6 +62,7 @@ def report_pipeline(result: pipeline.PipelineResult) -> None:
     print(f"| submit to succeeded, 100,000-row table, p50 of {len(latencies)} | "
           f"{statistics.median(latencies) * 1000:.0f} ms (p90 {latencies[int(0.9 * len(latencies))] * 1000:.0f} ms) |")
     print(f"| LLM calls per question | {result.calls_per_question:g} |")
+    print(f"| the same question again (answer cache hit, no LLM call) | {result.cached_seconds * 1000:.0f} ms |")
     for label, tokens in (("10-column", result.prompt_tokens_narrow), ("300-column", result.prompt_tokens_wide)):
         per_agent = ", ".join(f"{agent} {count:,}" for agent, count in tokens.items())
         print(f"| prompt tokens per question, {label} table | {sum(tokens.values()):,} ({per_agent}) |")

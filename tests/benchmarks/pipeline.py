@@ -24,6 +24,7 @@ class PipelineResult:
     prompt_tokens_narrow: dict[str, int]  # per agent, for one question
     prompt_tokens_wide: dict[str, int]
     token_budget: int
+    cached_seconds: float  # the same question again, answered from the answer cache
 
 
 def _frame(rows: int, columns: int) -> Any:
@@ -51,8 +52,10 @@ def _client() -> tuple[Any, Any, Any]:
     analyst.spec = {**analyst.spec, "encoding": {"x": {"field": "region", "type": "nominal"},
                                                  "y": {"field": "revenue", "type": "quantitative"}}}
     script.respond("scripted/model", analyst)
+    # Answers are not reused here (the same question is asked again and again); cached_seconds measures reuse.
     settings = Settings.from_env({}, data_dir=tempfile.mkdtemp(prefix="bench-pipeline-"),
-                                 llm_default_model="scripted/model", llm_default_api_keys="scripted=sk-bench-key")
+                                 llm_default_model="scripted/model", llm_default_api_keys="scripted=sk-bench-key",
+                                 answer_cache_ttl_seconds=0)
     gateway = build_gateway()
     context = local_context(settings, gateway.apps)
     bootstrap.use(context)
@@ -107,6 +110,19 @@ def measure() -> PipelineResult:
         analyst.calls.clear()
         _ask(client, "wide")
         wide = _prompt_tokens(analyst)
+        cached = _cached_latency(client, context)
     finally:
         context.close()
-    return PipelineResult(latencies, statistics.mean(calls), narrow, wide, context.settings.prompt_token_budget)
+    return PipelineResult(latencies, statistics.mean(calls), narrow, wide, context.settings.prompt_token_budget,
+                          cached)
+
+
+def _cached_latency(client: Any, context: Any) -> float:
+    from common.web import pipeline_deps
+
+    deps = pipeline_deps()
+    deps.settings = deps.settings.replace(answer_cache_ttl_seconds=3600)
+    _ask(client, "sales")
+    seconds, body = _ask(client, "sales")
+    assert body["answer"].get("cached"), "the second ask should be a cache hit"
+    return seconds

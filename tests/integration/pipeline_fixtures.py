@@ -32,9 +32,16 @@ def analyst():
 
 
 @pytest.fixture
-def pipeline(function_apps, tmp_path, analyst):
+def answer_cache_ttl() -> int:
+    """Most tests ask the same question again and want it answered again: no answer reuse by default."""
+    return 0
+
+
+@pytest.fixture
+def pipeline(function_apps, tmp_path, analyst, answer_cache_ttl):
     settings = Settings.from_env({}, data_dir=str(tmp_path / "data"), llm_default_model="scripted/model",
-                                 llm_default_api_keys=f"scripted={SERVER_KEY}", query_wait_seconds=30)
+                                 llm_default_api_keys=f"scripted={SERVER_KEY}", query_wait_seconds=30,
+                                 answer_cache_ttl_seconds=answer_cache_ttl)
     context = local_context(settings, function_apps)
     bootstrap.use(context)
     deps = from_context(context)

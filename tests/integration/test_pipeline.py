@@ -9,19 +9,19 @@ from __future__ import annotations
 import pytest
 
 from common.services import query_jobs
-from tests.integration.pipeline_fixtures import SERVER_KEY, analyst, pipeline  # noqa: F401 - fixtures
+from tests.integration.pipeline_fixtures import SERVER_KEY
 from tests.scripted_llm import Fault, Reply
 
 SIX_AGENTS = ["router", "orchestrator", "manipulator", "visualizer", "analyzer", "compiler"]
 
 
 @pytest.fixture
-def sales(pipeline):  # noqa: F811 - the fixture above
+def sales(pipeline):
     pipeline.upload("sales")
     return pipeline
 
 
-def test_a_question_is_answered_with_numbers_chart_sql_and_history(sales, analyst):  # noqa: F811
+def test_a_question_is_answered_with_numbers_chart_sql_and_history(sales, analyst):
     submitted = sales.ask("Compare revenue by region")
     body = sales.wait(submitted["query_id"])
     assert body["status"] == "succeeded", body
@@ -50,7 +50,7 @@ def test_a_question_is_answered_with_numbers_chart_sql_and_history(sales, analys
         ("user", "Compare reve"), ("assistant", "**Bottom lin")]
 
 
-def test_the_servers_key_is_used_and_a_request_key_wins_without_being_kept(sales, analyst):  # noqa: F811
+def test_the_servers_key_is_used_and_a_request_key_wins_without_being_kept(sales, analyst):
     sales.wait(sales.ask("Compare revenue by region")["query_id"])
     assert {key for _, _, key in analyst.calls} == {SERVER_KEY}
     analyst.calls.clear()
@@ -61,7 +61,7 @@ def test_the_servers_key_is_used_and_a_request_key_wins_without_being_kept(sales
     assert "secrets" not in stored and "sk-user-own" not in str(stored)
 
 
-def test_failing_sql_goes_back_to_the_manipulator_with_the_error(sales, analyst):  # noqa: F811
+def test_failing_sql_goes_back_to_the_manipulator_with_the_error(sales, analyst):
     analyst.sql.extend(["SELECT nope FROM sales", "DROP TABLE sales"])
     body = sales.wait(sales.ask("Compare revenue by region")["query_id"])
     assert body["status"] == "succeeded", body
@@ -70,7 +70,7 @@ def test_failing_sql_goes_back_to_the_manipulator_with_the_error(sales, analyst)
     assert "nope" in manipulator_prompts[1] and "DROP" in manipulator_prompts[2]
 
 
-def test_sql_that_never_works_fails_the_question_with_the_reason(sales, analyst):  # noqa: F811
+def test_sql_that_never_works_fails_the_question_with_the_reason(sales, analyst):
     analyst.sql.extend(["SELECT nope FROM sales"] * 3)
     body = sales.wait(sales.ask("Compare revenue by region")["query_id"])
     assert body["status"] == "failed" and body["error"]["code"] == "SQL_FAILED"
@@ -78,14 +78,14 @@ def test_sql_that_never_works_fails_the_question_with_the_reason(sales, analyst)
     assert "visualizer" not in analyst.agents_called()
 
 
-def test_a_malformed_reply_is_asked_again_once(sales, analyst):  # noqa: F811
+def test_a_malformed_reply_is_asked_again_once(sales, analyst):
     analyst.fail_next("router", Reply("I think this is about revenue"))
     body = sales.wait(sales.ask("Compare revenue by region")["query_id"])
     assert body["status"] == "succeeded"
     assert analyst.agents_called().count("router") == 2
 
 
-def test_a_chart_naming_an_unknown_column_is_asked_again(sales, analyst):  # noqa: F811
+def test_a_chart_naming_an_unknown_column_is_asked_again(sales, analyst):
     bad = {**analyst.spec, "encoding": {"x": {"field": "territory", "type": "nominal"}}}
     import json
 
@@ -96,7 +96,7 @@ def test_a_chart_naming_an_unknown_column_is_asked_again(sales, analyst):  # noq
     assert "territory" in retry
 
 
-def test_rate_limits_are_retried_and_an_exhausted_model_fails_the_question(sales, analyst):  # noqa: F811
+def test_rate_limits_are_retried_and_an_exhausted_model_fails_the_question(sales, analyst):
     analyst.fail_next("router", Fault("rate_limit"), Fault("rate_limit"))
     assert sales.wait(sales.ask("Compare revenue by region")["query_id"])["status"] == "succeeded"
     analyst.fail_next("compiler", Fault("server_error"), Fault("server_error"), Fault("server_error"))
@@ -104,7 +104,7 @@ def test_rate_limits_are_retried_and_an_exhausted_model_fails_the_question(sales
     assert body["status"] == "failed" and body["error"]["code"] == "LLM_UNAVAILABLE"
 
 
-def test_small_talk_gets_a_short_answer_and_no_query(sales, analyst):  # noqa: F811
+def test_small_talk_gets_a_short_answer_and_no_query(sales, analyst):
     analyst.router = {**analyst.router, "scope": "small_talk", "need_manipulator": False,
                       "need_visualizer": False, "need_analyzer": False}
     body = sales.wait(sales.ask("hello there")["query_id"])
@@ -112,13 +112,13 @@ def test_small_talk_gets_a_short_answer_and_no_query(sales, analyst):  # noqa: F
     assert analyst.agents_called() == ["router"]
 
 
-def test_no_insight_means_no_analyzer(sales, analyst):  # noqa: F811
+def test_no_insight_means_no_analyzer(sales, analyst):
     body = sales.wait(sales.ask("Compare revenue by region", include_insight=False)["query_id"])
     assert body["stages"]["analyze"]["state"] == "skipped"
     assert "analyzer" not in analyst.agents_called()
 
 
-def test_a_follow_up_sees_the_previous_result(sales, analyst):  # noqa: F811
+def test_a_follow_up_sees_the_previous_result(sales, analyst):
     first = sales.ask("Compare revenue by region")
     sales.wait(first["query_id"])
     analyst.calls.clear()
@@ -127,7 +127,7 @@ def test_a_follow_up_sees_the_previous_result(sales, analyst):  # noqa: F811
     assert "Compare revenue by region" in router_prompt and "SUM(revenue)" in router_prompt
 
 
-def test_a_repeated_task_delivery_does_nothing(sales, analyst):  # noqa: F811
+def test_a_repeated_task_delivery_does_nothing(sales, analyst):
     submitted = sales.ask("Compare revenue by region")
     sales.wait(submitted["query_id"])
     before = len(analyst.calls)
@@ -144,7 +144,7 @@ def test_a_repeated_task_delivery_does_nothing(sales, analyst):  # noqa: F811
     assert len(session["history"]) == 2
 
 
-def test_another_tenant_sees_nothing(sales, analyst):  # noqa: F811
+def test_another_tenant_sees_nothing(sales, analyst):
     submitted = sales.ask("Compare revenue by region")
     sales.wait(submitted["query_id"])
     assert sales.call("GET", f"/api/v1/queries/{submitted['query_id']}", user="bob").status_code == 404
@@ -164,7 +164,7 @@ def test_another_tenant_sees_nothing(sales, analyst):  # noqa: F811
     ({"domain": "sales", "prompt": "x", "include_insight": "maybe"}, 400, "BAD_REQUEST"),
     ({"domain": "sales", "prompt": "x", "provider": "openai"}, 400, "INVALID_MODEL"),
 ])
-def test_bad_questions_are_4xx_and_create_nothing(sales, analyst, body, status, code):  # noqa: F811
+def test_bad_questions_are_4xx_and_create_nothing(sales, analyst, body, status, code):
     response = sales.call("POST", "/api/v1/queries", json=body)
     assert response.status_code == status, response.get_json()
     assert response.get_json()["error"]["code"] == code
@@ -172,7 +172,7 @@ def test_bad_questions_are_4xx_and_create_nothing(sales, analyst, body, status, 
     assert analyst.calls == []
 
 
-def test_a_session_exports_as_pdf_with_its_chart(sales, analyst):  # noqa: F811
+def test_a_session_exports_as_pdf_with_its_chart(sales, analyst):
     import io
 
     from pypdf import PdfReader
@@ -188,7 +188,7 @@ def test_a_session_exports_as_pdf_with_its_chart(sales, analyst):  # noqa: F811
     assert sales.call("POST", f"/api/v1/sessions/{submitted['session_id']}/export", user="bob").status_code == 404
 
 
-def test_documents_only_domain_gets_a_text_answer(pipeline, analyst):  # noqa: F811
+def test_documents_only_domain_gets_a_text_answer(pipeline, analyst):
     from tests.documents import pdf_with_text
 
     pipeline.upload("reports", name="q3.pdf", content=pdf_with_text(["Revenue grew 12 percent in Q3"]))
@@ -200,7 +200,7 @@ def test_documents_only_domain_gets_a_text_answer(pipeline, analyst):  # noqa: F
     assert "Revenue grew 12 percent in Q3" in documents
 
 
-def test_events_stream_the_stages_until_the_end(sales, analyst):  # noqa: F811
+def test_events_stream_the_stages_until_the_end(sales, analyst):
     submitted = sales.ask("Compare revenue by region")
     response = sales.call("GET", submitted["events_url"])
     assert response.status_code == 200 and response.mimetype == "text/event-stream"
@@ -209,7 +209,7 @@ def test_events_stream_the_stages_until_the_end(sales, analyst):  # noqa: F811
     assert '"status": "succeeded"' in text.split("event: end")[1]
 
 
-def test_cancel_stops_before_the_next_model_call(sales, analyst):  # noqa: F811
+def test_cancel_stops_before_the_next_model_call(sales, analyst):
     import threading
 
     release = threading.Event()
@@ -236,3 +236,18 @@ def test_cancel_stops_before_the_next_model_call(sales, analyst):  # noqa: F811
     body = sales.wait(submitted["query_id"])
     assert body["status"] == "cancelled"
     assert "manipulator" not in analyst.agents_called()
+
+
+@pytest.mark.parametrize("answer_cache_ttl", [3600])
+def test_the_same_question_on_the_same_data_is_answered_from_the_cache(sales, analyst, answer_cache_ttl):
+    first = sales.wait(sales.ask("Compare revenue by region")["query_id"])
+    analyst.calls.clear()
+    again = sales.wait(sales.ask("compare  revenue BY region")["query_id"])
+    assert again["status"] == "succeeded" and again["answer"]["cached"] is True
+    assert again["answer"]["answer_markdown"] == first["answer"]["answer_markdown"]
+    assert analyst.calls == []
+    history = sales.call("GET", f"/api/v1/sessions/{again['session_id']}").get_json()["history"]
+    assert len(history) == 2  # the cached answer is still a turn of its conversation
+    sales.upload("sales", content=b"region,revenue\nWest,5\n")  # a new version of the data: a new answer
+    assert "cached" not in sales.wait(sales.ask("Compare revenue by region")["query_id"])["answer"]
+    assert analyst.calls

@@ -19,6 +19,7 @@ class PipelineDeps:
     metadata: Any
     blobs: Any
     tasks: Any
+    cache: Any  # common.cache.Cache: answers already given
     llm: Any  # common.llm.LlmClient
     prompts: Any  # common.prompts.PromptCatalog
     charts: Any  # common.charts.ChartStore
@@ -44,10 +45,13 @@ def from_context(ctx: Any) -> PipelineDeps:
     from common.charts import build_chart_store
     from common.llm import LlmClient
     from common.prompts import FilePromptCatalog
+    from common.prompts.overrides import OverridingCatalog
 
     settings = ctx.settings
     llm = LlmClient(clock=ctx.clock, timeout_seconds=settings.llm_timeout_seconds,
                     max_retries=settings.llm_max_retries)
     charts = build_chart_store(settings, ctx.blobs, ctx.metadata, ctx.clock)
+    prompts = OverridingCatalog(FilePromptCatalog(), ctx.metadata, clock=ctx.clock,
+                                ttl_seconds=settings.prompt_cache_ttl_seconds)
     return PipelineDeps(settings=settings, clock=ctx.clock, metadata=ctx.metadata, blobs=ctx.blobs,
-                        tasks=ctx.tasks, llm=llm, prompts=FilePromptCatalog(), charts=charts)
+                        tasks=ctx.tasks, cache=ctx.cache, llm=llm, prompts=prompts, charts=charts)

@@ -14,6 +14,7 @@ from typing import Any
 from common import errors
 from common.auth import Tenant
 from common.services import query_jobs, sessions
+from common.services.pipeline import answer_cache
 from common.services.pipeline.domain_data import check_domain
 from common.services.pipeline.request import QuestionRequest
 from common.services.pipeline.stages import STAGES, StageOutcome
@@ -24,13 +25,18 @@ FAN_IN = ("visualize", "analyze")
 
 
 def submit(deps: Any, tenant: Tenant, request: QuestionRequest) -> Any:
-    """Create the job for a question and enqueue its first stage; return the job record."""
+    """Create the job for a question and enqueue its first stage (or answer it from the cache)."""
     check_domain(deps, tenant, request.domain, request.datasets)
     query_id = query_jobs.new_query_id()
-    sealed = {"api_key": deps.encryptor.encrypt(request.api_key)} if request.api_key else None
+    key = answer_cache.answer_key(deps, tenant, request)
+    cached = answer_cache.cached_answer(deps, key)
+    sealed = {"api_key": deps.encryptor.encrypt(request.api_key)} if request.api_key and not cached else None
     record = query_jobs.create_job(deps.metadata, tenant.user_id, query_id=query_id, session_id=request.session_id,
-                                   domain=request.domain, prompt=request.prompt, request=request.stored(),
-                                   now=deps.clock.now(), secrets=sealed)
+                                   domain=request.domain, prompt=request.prompt,
+                                   request={**request.stored(), "answer_key": key}, now=deps.clock.now(),
+                                   secrets=sealed)
+    if cached:
+        return _answer_from_cache(deps, tenant, query_id, cached)
     try:
         _enqueue(deps, tenant, query_id, "plan")
     except errors.AppError as exc:
@@ -38,6 +44,21 @@ def submit(deps: Any, tenant: Tenant, request: QuestionRequest) -> Any:
                               error={"code": exc.code, "message": "the question could not be queued"})
         raise
     return record
+
+
+def _answer_from_cache(deps: Any, tenant: Tenant, query_id: str, cached: dict[str, Any]) -> Any:
+    now = deps.clock.now()
+    query_jobs.update_job(deps.metadata, tenant.user_id, query_id,
+                          lambda data: {**data, **cached, "answer": {**cached["answer"], "cached": True}})
+    final = query_jobs.finish_job(deps.metadata, tenant.user_id, query_id, "succeeded", now=now)
+    _record_turns(deps, tenant, query_id, final.data, now)
+    return final
+
+
+def _record_turns(deps: Any, tenant: Tenant, query_id: str, data: dict[str, Any], now: Any) -> None:
+    answer = {**data["answer"], "usage": _usage_summary(data["usage"])}
+    sessions.record_turns(deps.metadata, tenant.user_id, session_id=data["session_id"], domain=data["domain"],
+                          query_id=query_id, prompt=data["prompt"], answer=answer, now=now)
 
 
 def _enqueue(deps: Any, tenant: Tenant, query_id: str, stage: str) -> None:
@@ -98,10 +119,10 @@ def _store(deps: Any, tenant: Tenant, query_id: str, stage: str, outcome: StageO
     if outcome.answer is not None:
         final = query_jobs.finish_job(deps.metadata, tenant.user_id, query_id, "succeeded", now=now)
         if final is not None:
-            answer = {**outcome.answer, "usage": _usage_summary(final.data["usage"])}
-            sessions.record_turns(deps.metadata, tenant.user_id, session_id=final.data["session_id"],
-                                  domain=final.data["domain"], query_id=query_id, prompt=final.data["prompt"],
-                                  answer=answer, now=now)
+            _record_turns(deps, tenant, query_id, final.data, now)
+            answer_cache.remember_answer(deps, final.data["request"]["answer_key"], {
+                "answer": final.data["answer"], "plan": final.data.get("plan", {}),
+                "plan_explainer": final.data.get("plan_explainer", "")})
         return
     for next_stage in outcome.next_stages:
         if next_stage == "compile" and not _fan_in_complete(record.data):
