@@ -41,16 +41,18 @@ variable "collection_prefix" {
 variable "collections" {
   description = "Record collections (without prefix) that are listed, each a Firestore collection of its own (common/metadata/firestore.py): every one gets the indexes below. Add a collection here when a service starts listing it."
   type        = list(string)
-  default     = ["datasets", "queries", "sessions", "turns"]
+  default     = ["datasets", "queries", "sessions", "turns", "charts"]
 }
 
 variable "record_indexes" {
-  description = "Composite indexes every listed collection needs, as [field, ASCENDING|DESCENDING] pairs, matching the adapter's queries: tenant == t [and parent_digest == digest(parent)], ordered by key, newest first (updated_at then key as tie-break, same direction), or oldest first within a parent (a session's turns)."
+  description = "Composite indexes every listed collection needs, as [field, ASCENDING|DESCENDING] pairs, matching the adapter's queries: tenant == t [and parent_digest == digest(parent)], ordered by key, newest first (updated_at then key as tie-break, same direction), oldest first within a parent (a session's turns), or newest created first (charts)."
   type        = list(list(tuple([string, string])))
   default = [
     [["tenant", "ASCENDING"], ["parent_digest", "ASCENDING"], ["key", "ASCENDING"]],
     [["tenant", "ASCENDING"], ["parent_digest", "ASCENDING"], ["updated_at", "DESCENDING"], ["key", "DESCENDING"]],
     [["tenant", "ASCENDING"], ["parent_digest", "ASCENDING"], ["created_at", "ASCENDING"], ["key", "ASCENDING"]],
+    [["tenant", "ASCENDING"], ["parent_digest", "ASCENDING"], ["created_at", "DESCENDING"], ["key", "DESCENDING"]],
+    [["tenant", "ASCENDING"], ["created_at", "DESCENDING"], ["key", "DESCENDING"]],
     [["tenant", "ASCENDING"], ["updated_at", "DESCENDING"], ["key", "DESCENDING"]],
     [["tenant", "ASCENDING"], ["key", "ASCENDING"]],
   ]
