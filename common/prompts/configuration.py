@@ -144,6 +144,11 @@ def load_configuration(metadata: MetadataStore, tenant_user_id: str,
             _load(metadata, tenant_user_id, USER_KEY))
 
 
+def load_user_config(metadata: MetadataStore, tenant_user_id: str) -> PromptConfig:
+    """Return the tenant's own configuration layer (empty when never saved)."""
+    return _load(metadata, tenant_user_id, USER_KEY)
+
+
 def save_domain_config(metadata: MetadataStore, tenant_user_id: str, domain: str, raw: object) -> PromptConfig:
     """Validate ``raw`` and store it as the tenant's configuration of ``domain``, replacing the previous one."""
     config = parse_config(raw, "domain configuration")
