@@ -134,6 +134,18 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("tasks_max_attempts", "TASKS_MAX_ATTEMPTS", 5,
             "Attempts per task before it is dropped, in the local dispatcher (in the cloud, the queue's retry "
             "config).", int),
+    Setting("pg_allowed_hosts", "PG_ALLOWED_HOSTS", "",
+            "Postgres hosts connections may reach: `*`, or a comma list of host names, IPs/CIDRs and `public` "
+            "(globally routable addresses only). Empty: `*` when `ENVIRONMENT=local`, else `public`."),
+    Setting("pg_connect_timeout_seconds", "PG_CONNECT_TIMEOUT_SECONDS", 5.0,
+            "Longest a connection to a user's Postgres may take to open.", float),
+    Setting("pg_statement_timeout_seconds", "PG_STATEMENT_TIMEOUT_SECONDS", 20.0,
+            "Longest one statement may run on a user's Postgres (statement_timeout).", float),
+    Setting("pg_max_rows", "PG_MAX_ROWS", 10000,
+            "Most rows a Postgres query or table read returns, and the row cap of a table loaded for a question.",
+            int),
+    Setting("pg_engine_cache_size", "PG_ENGINE_CACHE_SIZE", 32,
+            "Pooled Postgres engines kept per instance; the least recently used is closed beyond this.", int),
 )
 
 _BY_NAME = {setting.name: setting for setting in SETTINGS}
@@ -198,6 +210,10 @@ class Settings:
             raise ConfigurationError("PROMPT_CACHE_TTL_SECONDS must be at least 0")
         if self.tasks_max_attempts < 1:
             raise ConfigurationError("TASKS_MAX_ATTEMPTS must be at least 1")
+        if min(self.pg_max_rows, self.pg_engine_cache_size) < 1 or \
+                min(self.pg_connect_timeout_seconds, self.pg_statement_timeout_seconds) <= 0:
+            raise ConfigurationError("PG_MAX_ROWS, PG_ENGINE_CACHE_SIZE, PG_CONNECT_TIMEOUT_SECONDS and "
+                                     "PG_STATEMENT_TIMEOUT_SECONDS must be positive")
         if self.tasks_backend == "cloudtasks":
             if not _QUEUE_PATH.fullmatch(self.tasks_queue):
                 raise ConfigurationError("TASKS_BACKEND=cloudtasks needs TASKS_QUEUE="

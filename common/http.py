@@ -8,6 +8,7 @@ canonical error body. Unknown exceptions become a 500 carrying only a request id
 
 from __future__ import annotations
 
+import html
 import json
 import logging
 import uuid
@@ -38,8 +39,12 @@ def v1_error_body(error: errors.AppError, request_id: str) -> dict:
 
 
 def legacy_detail_body(error: errors.AppError, request_id: str) -> dict:
-    """Build the original API's error body: ``{"detail": message, "code": code}``."""
-    return {"detail": error.message, "code": error.code}
+    """Build the original API's error body: ``{"detail": message, "code": code}``.
+
+    The message is HTML-escaped: the original frontend renders ``detail`` as HTML (FRONTEND_CONTRACT.md §4.2),
+    and messages may quote what the request sent.
+    """
+    return {"detail": html.escape(error.message, quote=False), "code": error.code}
 
 
 class Router:

@@ -27,7 +27,7 @@ KeySource = Literal["request", "tenant", "server", "none"]
 # A Fernet token is base64url of 0x80 (version) + 8-byte timestamp + IV + ciphertext + HMAC: at least 73
 # bytes, so at least 98 characters (plus padding) starting "gAAAAA". The original sent its ciphertext to
 # clients, which sometimes send it back.
-_FERNET_TOKEN = re.compile(r"gAAAAA[A-Za-z0-9_\-]{92,}={0,2}")
+FERNET_TOKEN = re.compile(r"gAAAAA[A-Za-z0-9_\-]{92,}={0,2}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,9 +63,9 @@ def resolve_credentials(
 ) -> Credentials:
     """Choose the key and endpoint for ``model_id``: request > tenant's stored key > server default."""
     provider = provider_of(model_id)
-    default_base = _api_base(default_api_base, ConfigurationError, "LLM_API_BASE")
+    default_base = checked_api_base(default_api_base, ConfigurationError, "LLM_API_BASE")
     request_key = (request_key or "").strip() or None
-    request_base = _api_base(request_api_base, BadRequest, "apiBase")
+    request_base = checked_api_base(request_api_base, BadRequest, "apiBase")
     if request_key:
         _refuse_ciphertext(request_key)
         return Credentials(request_key, request_base or default_base, "request")
@@ -73,7 +73,7 @@ def resolve_credentials(
         return Credentials(None, request_base, "none")
     stored = stored_key_lookup(provider)
     if stored is not None and (stored.api_key or stored.api_base):
-        return Credentials(stored.api_key, _api_base(stored.api_base, BadRequest, "the saved apiBase")
+        return Credentials(stored.api_key, checked_api_base(stored.api_base, BadRequest, "the saved apiBase")
                            or default_base, "tenant" if stored.api_key else "none")
     server_key = server_default_key(provider)
     if server_key:
@@ -85,12 +85,12 @@ def resolve_credentials(
 
 
 def _refuse_ciphertext(key: str) -> None:
-    if _FERNET_TOKEN.fullmatch(key):
+    if FERNET_TOKEN.fullmatch(key):
         raise BadRequest("apiKey looks like an encrypted token (gAAAA...), not a provider key: send the "
                          "provider's key itself, or leave apiKey out to use your saved key", code="INVALID_API_KEY")
 
 
-def _api_base(value: str | None, error: type[Exception], what: str) -> str | None:
+def checked_api_base(value: str | None, error: type[Exception], what: str) -> str | None:
     value = (value or "").strip()
     if not value:
         return None

@@ -11,6 +11,8 @@ import tempfile
 from typing import Any
 
 import flask
+import legacy_llm  # beside this file: the provider-key, active-config and registry routes
+import legacy_postgres  # beside this file: the /pg/* connection routes
 import legacy_questions  # beside this file: the question, session and chart routes
 
 from common import bootstrap, errors, names
@@ -22,6 +24,8 @@ from common.web import dataset_store, send_export, send_stream, tenant_of
 
 router = Router("legacy", error_body=legacy_detail_body)
 legacy_questions.register(router)
+legacy_llm.register(router)
+legacy_postgres.register(router)
 
 DATASETS_V1 = {"Deprecation": "true", "Link": '</api/v1/datasets>; rel="successor-version"'}
 DOMAINS_V1 = {"Deprecation": "true", "Link": '</api/v1/domains>; rel="successor-version"'}

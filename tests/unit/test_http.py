@@ -121,3 +121,15 @@ def test_preflight_lists_methods_and_headers():
 
 def test_preflight_of_unknown_path_is_404():
     assert call("OPTIONS", "/nowhere").status_code == 404
+
+
+def test_legacy_detail_never_carries_markup():
+    router = Router("test", error_body=legacy_detail_body)
+
+    @router.route("/x", methods=["GET"])
+    def echo(request):
+        raise errors.BadRequest("unknown provider '<img src=x onerror=alert(1)>'")
+
+    with app.test_request_context("/x"):
+        body = router(flask.request).get_json()
+    assert "<img" not in body["detail"] and "&lt;img" in body["detail"]

@@ -40,8 +40,11 @@ class QuestionRequest:
 
 
 def parse_question(body: dict[str, Any], settings: Settings, *, legacy: bool = False,
-                   needs_prompt: bool = True) -> QuestionRequest:
-    """Validate a question's body (v1 field names, or the original API's with ``legacy``)."""
+                   needs_prompt: bool = True, default_model: str | None = None) -> QuestionRequest:
+    """Validate a question's body (v1 field names, or the original API's with ``legacy``).
+
+    A question that names no model uses ``default_model`` (the tenant's active choice), else ``LLM_DEFAULT_MODEL``.
+    """
     from common.llm import compose_model_id
 
     domain = names.domain_name(_required_text(body, "domain", 128))
@@ -51,7 +54,7 @@ def parse_question(body: dict[str, Any], settings: Settings, *, legacy: bool = F
         raise errors.BadRequest("'session_id' must be 1-128 letters, digits, '_', '-', '.' or ':'")
     datasets = _datasets(body.get("dataset" if legacy else "datasets"))
     model_id = compose_model_id(_optional_text(body, "provider", 64), _optional_text(body, "model", 256),
-                                settings.llm_default_model or None)
+                                default_model or settings.llm_default_model or None)
     include_insight = _flag(body, "includeInsight" if legacy else "include_insight", default=True)
     visual_hint = _optional_text(body, "visual_hint", 16)
     if visual_hint is not None and visual_hint not in VISUAL_HINTS:
@@ -126,9 +129,15 @@ def credentials_for(deps: Any, tenant_id: str, model_id: str, *, request_key: st
                     request_api_base: str | None) -> Any:
     """Resolve one model's credentials: the request's key, then the tenant's saved key, then the server's."""
     from common.llm import resolve_credentials
+    from common.services.llm_config.stored_keys import stored_key
 
     defaults = server_default_keys(deps.settings)
+
+    def saved_key(provider: str) -> Any:
+        # The encryptor (ENCRYPTION_KEYS) is needed only once a saved key is found.
+        return stored_key(deps.metadata, tenant_id, provider, decrypt=lambda text: deps.encryptor.decrypt(text))
+
     return resolve_credentials(model_id, request_key=request_key, request_api_base=request_api_base,
-                               stored_key_lookup=lambda provider: None,  # tenant keys arrive with the llm resource
+                               stored_key_lookup=saved_key,
                                server_default_key=lambda provider: defaults.get(provider),
                                default_api_base=deps.settings.llm_api_base or None)

@@ -60,10 +60,8 @@ locals {
     }
 
     postgres = {
-      # Saved connections and their table metadata.
+      # Saved connections. No bucket: "create table from a file" reads the file from the request itself.
       firestore_role = "roles/datastore.user"
-      # "Create table from data" reads an uploaded dataset; it never writes blobs.
-      bucket_role = "roles/storage.objectViewer"
       # Connection passwords are stored encrypted.
       secrets = ["fernet_keys"]
     }

@@ -1,0 +1,60 @@
+"""A tenant's active choice: one provider, its model and call parameters, the default of model-less questions.
+
+One record per tenant, so exactly one provider is active at a time (the original could mark several, D16).
+A model is optional only while the original frontend is between saving a key and choosing its model.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from common import errors
+from common.metadata import Record
+
+COLLECTION = "llm_active"
+KEY = "active"
+
+
+def set_active(metadata: Any, tenant_id: str, provider: str, model: str | None, params: dict[str, Any]) -> Record:
+    """Make ``provider`` (and ``model``, already checked against it) the tenant's active choice."""
+    return metadata.put(COLLECTION, tenant_id, KEY, {"provider": provider, "model": model, "params": params})
+
+
+def activate_provider(metadata: Any, tenant_id: str, provider: str) -> Record:
+    """Make ``provider`` active, keeping the chosen model and params when it already was."""
+    current = get_active(metadata, tenant_id)
+    if current is not None and current.data["provider"] == provider:
+        return current
+    return set_active(metadata, tenant_id, provider, None, {})
+
+
+def get_active(metadata: Any, tenant_id: str) -> Record | None:
+    """Return the tenant's active choice, or None."""
+    try:
+        return metadata.get(COLLECTION, tenant_id, KEY)
+    except errors.NotFound:
+        return None
+
+
+def active_model(metadata: Any, tenant_id: str) -> str | None:
+    """Return the model a question of this tenant uses when it names none, or None for the server's default."""
+    record = get_active(metadata, tenant_id)
+    return record.data.get("model") if record is not None else None
+
+
+def clear_active(metadata: Any, tenant_id: str, *, provider: str | None = None) -> bool:
+    """Forget the active choice (only when it names ``provider``, if given); tell whether one was removed."""
+    record = get_active(metadata, tenant_id)
+    if record is None or (provider is not None and record.data["provider"] != provider):
+        return False
+    try:
+        metadata.delete(COLLECTION, tenant_id, KEY, expected_revision=record.revision)
+    except (errors.NotFound, errors.Conflict):
+        return False  # changed meanwhile: the newer choice stands
+    return True
+
+
+def active_view(record: Record) -> dict[str, Any]:
+    """Return the active choice as the API shows it."""
+    return {"provider": record.data["provider"], "model": record.data.get("model"),
+            "params": record.data.get("params") or {}, "updated_at": record.updated_at.isoformat()}

@@ -1,0 +1,116 @@
+"""A tenant's saved provider keys: one record per (tenant, provider), the key encrypted, shown only masked.
+
+A record holds the key's Fernet ciphertext (``ENCRYPTION_KEYS``), its last four characters for display, and
+an optional endpoint. Neither the key nor its ciphertext ever leaves this module except as the decrypted
+``StoredKey`` a question's call needs (the original sent the ciphertext to clients, LEGACY_API.md §6).
+Provider ids are lower-cased, so ``GEMINI`` and ``gemini`` are one key (D16).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from typing import Any, Literal
+
+from common import errors
+from common.llm import Credentials, LlmFailed, StoredKey
+from common.metadata import Record
+from common.services.llm_config import active, registry
+
+COLLECTION = "llm_keys"
+SaveMode = Literal["create", "replace", "upsert"]
+
+
+def save_key(metadata: Any, encryptor: Any, tenant_id: str, provider: str, api_key: str | None,
+             api_base: str | None, *, mode: SaveMode) -> Record:
+    """Store a checked key for ``provider``: create (409 if one exists), replace (404 if none) or upsert."""
+    require_credentials(provider, api_key, api_base)
+    data = {"provider": provider, "ciphertext": encryptor.encrypt(api_key) if api_key else None,
+            "last4": api_key[-4:] if api_key else None, "api_base": api_base}
+    if mode == "create":
+        try:
+            return metadata.put(COLLECTION, tenant_id, provider, data, expected_revision=None)
+        except errors.Conflict:
+            raise errors.Conflict(f"a key for {provider} is already saved: replace it with PUT",
+                                  code="KEY_EXISTS") from None
+    if mode == "replace":
+        current = get_key(metadata, tenant_id, provider)
+        return metadata.put(COLLECTION, tenant_id, provider, data, expected_revision=current.revision)
+    return metadata.put(COLLECTION, tenant_id, provider, data)
+
+
+def require_credentials(provider: str, api_key: str | None, api_base: str | None) -> None:
+    """Refuse a key without the endpoint its provider needs, or an endpoint without a key where one is needed."""
+    if registry.needs_api_base(provider) and not api_base:
+        raise errors.BadRequest(f"a key for {provider} needs 'api_base', the URL of its server", code="NEEDS_API_BASE")
+    if not api_key and not registry.needs_api_base(provider):
+        raise errors.BadRequest("the field 'api_key' is required", code="MISSING_FIELD")
+
+
+def get_key(metadata: Any, tenant_id: str, provider: str) -> Record:
+    """Return the tenant's record for ``provider``, or raise NotFound."""
+    try:
+        return metadata.get(COLLECTION, tenant_id, provider)
+    except errors.NotFound:
+        raise errors.NotFound(f"no key saved for {provider}", code="KEY_NOT_FOUND") from None
+
+
+def list_keys(metadata: Any, tenant_id: str) -> list[Record]:
+    """Return the tenant's saved keys, ordered by provider."""
+    return metadata.list(COLLECTION, tenant_id)
+
+
+def delete_key(metadata: Any, tenant_id: str, provider: str) -> None:
+    """Remove the tenant's key for ``provider`` (NotFound when none), and the active choice that relied on it."""
+    try:
+        metadata.delete(COLLECTION, tenant_id, provider)
+    except errors.NotFound:
+        raise errors.NotFound(f"no key saved for {provider}", code="KEY_NOT_FOUND") from None
+    active.clear_active(metadata, tenant_id, provider=provider)
+
+
+def stored_key(metadata: Any, tenant_id: str, provider: str, *, decrypt: Callable[[str], str]) -> StoredKey | None:
+    """Return the tenant's decrypted key and endpoint for ``provider``, or None when none is saved."""
+    try:
+        data = metadata.get(COLLECTION, tenant_id, provider.lower()).data
+    except errors.NotFound:
+        return None
+    api_key = decrypt(data["ciphertext"]) if data.get("ciphertext") else None
+    return StoredKey(api_key=api_key, api_base=data.get("api_base"))
+
+
+def key_view(record: Record, active_record: Record | None) -> dict[str, Any]:
+    """Return the masked view of a saved key: never the key, never its ciphertext."""
+    data = record.data
+    is_active = active_record is not None and active_record.data["provider"] == data["provider"]
+    return {"provider": data["provider"], "last4": f"…{data['last4']}" if data.get("last4") else None,
+            "api_base": data.get("api_base"), "created_at": record.created_at.isoformat(),
+            "updated_at": record.updated_at.isoformat(), "is_active": is_active,
+            "model": active_record.data.get("model") if is_active else None}
+
+
+def handle(tenant_id: str, provider: str) -> str:
+    """Return an opaque, non-secret handle of a saved key (what the original frontend keeps as its 'token')."""
+    return "key_" + hashlib.sha256(f"{tenant_id}_{provider}".encode()).hexdigest()[:24]
+
+
+def verify_key(llm: Any, provider: str, api_key: str | None, api_base: str | None, model: str | None = None) -> str:
+    """Make one minimal call with the key (1 output token); return the model used, or raise 400/502."""
+    require_credentials(provider, api_key, api_base)
+    model_id = model or registry.registry().test_model(provider)
+    if model_id is None:
+        raise errors.BadRequest(f"{provider} has no known chat model to test the key with: send 'model'",
+                                code="MISSING_FIELD")
+    credentials = Credentials(api_key=api_key, api_base=api_base, source="request")
+    try:
+        llm.complete([{"role": "user", "content": "ping"}], model_id=model_id, credentials=credentials,
+                     params={"max_tokens": 1})
+    except LlmFailed as failure:
+        if failure.code == "LLM_AUTH":
+            raise errors.BadRequest("the provider refused this key", code="KEY_REFUSED") from None
+        if failure.code == "LLM_BAD_REQUEST":
+            raise errors.BadRequest(f"the provider refused the test call to {model_id}: send another 'model'",
+                                    code="KEY_CHECK_REFUSED") from None
+        raise errors.UpstreamError(f"the provider could not be reached to verify the key ({failure.code})",
+                                   code="PROVIDER_UNREACHABLE") from None
+    return model_id

@@ -1,0 +1,110 @@
+"""Which database hosts the service may open connections to (``PG_ALLOWED_HOSTS``), so it cannot be used to
+reach or probe its own network.
+
+Syntax: ``*`` allows anything (the default when ``ENVIRONMENT=local``). Otherwise a comma list of entries,
+each a host name (``db.internal``: allowed whatever it resolves to, the operator vouches for its DNS), an IP
+address or CIDR (``10.2.0.0/16``), or ``public``: any address that is globally routable (no loopback,
+private, link-local, CGNAT, multicast, reserved or unspecified address, also not one hidden inside an
+IPv4-mapped or 6to4 IPv6 address). Empty means ``*`` locally and ``public`` elsewhere.
+
+A host is allowed when its name is listed, or when every address it resolves to is allowed: an attacker's
+DNS answering one public and one private address gets nothing. ``vetted_addresses`` is called at save, at
+test and at every connect, and the connection is then opened to the address that was checked, never to the
+name again, so a DNS answer that changes between the check and the connect (rebinding) cannot slip through.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import socket
+from collections.abc import Callable
+from typing import Any
+
+from common import errors
+
+IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+Resolver = Callable[[str], list[str]]
+
+
+class HostNotAllowed(errors.Forbidden):
+    code = "HOST_NOT_ALLOWED"
+
+
+def system_resolver(host: str) -> list[str]:
+    """Return every address ``host`` resolves to (itself for an IP literal), in the resolver's order."""
+    infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+@dataclasses.dataclass(frozen=True)
+class HostPolicy:
+    any_host: bool = False
+    public: bool = False
+    hostnames: frozenset[str] = frozenset()
+    networks: tuple[IpNetwork, ...] = ()
+
+    @classmethod
+    def parse(cls, spec: str) -> HostPolicy:
+        """Read a ``PG_ALLOWED_HOSTS`` value (see the module docstring); a bad entry is a ConfigurationError."""
+        entries = [entry.strip() for entry in spec.split(",") if entry.strip()]
+        if "*" in entries:
+            return cls(any_host=True)
+        hostnames, networks = set(), []
+        for entry in entries:
+            if entry.lower() == "public":
+                continue
+            try:
+                networks.append(ipaddress.ip_network(entry, strict=False))
+            except ValueError:
+                if not _looks_like_hostname(entry):
+                    raise errors.ConfigurationError(f"PG_ALLOWED_HOSTS: {entry!r} is not a host name, "
+                                                    f"address, CIDR, 'public' or '*'") from None
+                hostnames.add(entry.lower().rstrip("."))
+        public = any(entry.lower() == "public" for entry in entries)
+        return cls(public=public, hostnames=frozenset(hostnames), networks=tuple(networks))
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> HostPolicy:
+        """The instance's policy: ``PG_ALLOWED_HOSTS``, or its default for the environment."""
+        spec = settings.pg_allowed_hosts.strip()
+        if not spec:
+            spec = "*" if settings.environment == "local" else "public"
+        return cls.parse(spec)
+
+    def vetted_addresses(self, host: str, resolver: Resolver = system_resolver) -> list[str]:
+        """Resolve ``host`` and return its addresses, or raise when the policy refuses any of them."""
+        try:
+            addresses = resolver(host)
+        except (OSError, UnicodeError):
+            raise errors.BadRequest(f"the host {host!r} does not resolve", code="HOST_UNRESOLVED") from None
+        if not addresses:
+            raise errors.BadRequest(f"the host {host!r} does not resolve", code="HOST_UNRESOLVED")
+        if self.any_host or host.lower().rstrip(".") in self.hostnames:
+            return addresses
+        refused = [address for address in addresses if not self._allows(ipaddress.ip_address(address))]
+        if refused:
+            raise HostNotAllowed(f"connections to {host!r} are not allowed here: it resolves to a non-public "
+                                 f"address (PG_ALLOWED_HOSTS)")
+        return addresses
+
+    def _allows(self, address: IpAddress) -> bool:
+        if any(address in network for network in self.networks):
+            return True
+        return self.public and is_public(address)
+
+
+def is_public(address: IpAddress) -> bool:
+    """Whether ``address`` (and any IPv4 address embedded in it) is globally routable."""
+    embedded = [getattr(address, "ipv4_mapped", None), getattr(address, "sixtofour", None)]
+    if any(inner is not None and not is_public(inner) for inner in embedded):
+        return False
+    return address.is_global and not (address.is_private or address.is_loopback or address.is_link_local
+                                      or address.is_multicast or address.is_reserved or address.is_unspecified)
+
+
+def _looks_like_hostname(entry: str) -> bool:
+    labels = entry.rstrip(".").split(".")
+    return len(entry) <= 253 and all(label and len(label) <= 63 and label.replace("-", "").replace("_", "").isalnum()
+                                     and label.isascii() for label in labels)

@@ -1,0 +1,160 @@
+"""The original API's provider-key, active-config and registry routes, in their original shapes.
+
+What the original frontend needs (FRONTEND_CONTRACT.md §5.3): a flag (``valid``, ``updated``, ``deleted``,
+``saved``) with ``error`` beside it, whatever the status; ``/validate-key`` must keep the key and answer a
+non-empty ``models`` and ``token``; provider names arrive in any case (``GEMINI``). What it no longer gets:
+the key's ciphertext (``token`` is an opaque handle), several active providers at once, or an owner-less
+record from ``/set-active-config`` (LEGACY_API.md §6 D16). The preferences saved there are used: the model
+becomes the default of the tenant's questions.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import flask
+
+from common import bootstrap, errors
+from common.crypto import Encryptor
+from common.http import Router, json_body
+from common.services.llm_config import active, fields, registry, stored_keys
+from common.web import tenant_of
+
+KEYS_V1 = {"Deprecation": "true", "Link": '</api/v1/llm/keys>; rel="successor-version"'}
+ACTIVE_V1 = {"Deprecation": "true", "Link": '</api/v1/llm/active>; rel="successor-version"'}
+REGISTRY_V1 = {"Deprecation": "true", "Link": '</api/v1/llm/providers>; rel="successor-version"'}
+
+
+def _flagged(flag: str | None):
+    """Build an error body in the original's shape: ``{flag: false, "error"}``, or ``{"error"}``."""
+
+    def body(error: errors.AppError, request_id: str) -> dict:
+        return {flag: False, "error": error.message} if flag else {"error": error.message}
+
+    return body
+
+
+def _caller(request: flask.Request, user_id: Any, missing: str) -> str:
+    """The authenticated caller's id; the original required ``userId``, and it must be that caller."""
+    if not isinstance(user_id, str) or not user_id.strip():
+        raise errors.BadRequest(missing, code="MISSING_FIELD")
+    return tenant_of(request, legacy_user_id=user_id).user_id
+
+
+def _required(body: dict[str, Any], names: tuple[str, ...], missing: str) -> None:
+    if any(not isinstance(body.get(name), str) or not body[name].strip() for name in names):
+        raise errors.BadRequest(missing, code="MISSING_FIELD")
+
+
+def _store(request: flask.Request, missing: str) -> tuple[str, str]:
+    """Check ``{userId, provider, apiKey}`` and store (or overwrite) the key; return (tenant id, provider)."""
+    body = json_body(request)
+    _required(body, ("provider", "apiKey"), missing)
+    tenant_id = _caller(request, body.get("userId"), missing)
+    provider = registry.provider_id(body["provider"])
+    api_key = fields.plausible_key(fields.text(body, "apiKey", fields.MAX_KEY_CHARS, required=True))
+    if not registry.registry().models_of(provider):
+        # The original frontend offers only listed models and cannot send an endpoint.
+        raise errors.BadRequest(f"{provider} needs an endpoint (api_base): save it with POST /api/v1/llm/keys",
+                                code="NEEDS_API_BASE")
+    ctx = bootstrap.context()
+    stored_keys.save_key(ctx.metadata, Encryptor(ctx.settings.encryption_keys), tenant_id, provider, api_key, None,
+                         mode="upsert")
+    return tenant_id, provider
+
+
+def validate_key(request: flask.Request):
+    tenant_id, provider = _store(request, "Missing provider, apiKey, or userId")
+    active.activate_provider(bootstrap.context().metadata, tenant_id, provider)
+    return {"valid": True, "provider": provider, "models": list(registry.registry().models_of(provider)),
+            "token": stored_keys.handle(tenant_id, provider)}
+
+
+def update_provider_key(request: flask.Request):
+    _, provider = _store(request, "Missing fields")
+    return {"updated": True, "models": list(registry.registry().models_of(provider))}
+
+
+def delete_provider_key(request: flask.Request):
+    body = json_body(request)
+    missing = "Missing userId or provider"
+    _required(body, ("provider",), missing)
+    tenant_id = _caller(request, body.get("userId"), missing)
+    try:
+        stored_keys.delete_key(bootstrap.context().metadata, tenant_id, body["provider"].strip().lower())
+    except errors.NotFound:
+        raise errors.NotFound("Key not found") from None
+    return {"deleted": True}
+
+
+def get_provider_keys(request: flask.Request):
+    tenant_id = _caller(request, request.args.get("userId"), "Missing userId")
+    metadata, known = bootstrap.context().metadata, registry.registry()
+    current = active.get_active(metadata, tenant_id)
+    items = [_key_item(tenant_id, record, current, known) for record in stored_keys.list_keys(metadata, tenant_id)]
+    return {"items": items, "count": len(items), "summary": f"{len(items)} provider keys found"}
+
+
+def _key_item(tenant_id: str, record: Any, current: Any, known: registry.Registry) -> dict[str, Any]:
+    provider = record.data["provider"]
+    is_active = current is not None and current.data["provider"] == provider
+    chosen = current.data if is_active else {}
+    params = chosen.get("params") or {}
+    return {"id": f"{tenant_id}_{provider}", "provider": provider, "models": list(known.models_of(provider)),
+            "is_active": is_active, "updated_at": record.updated_at.isoformat(),
+            "selectedModel": chosen.get("model"), "verbosity": params.get("verbosity"),
+            "reasoning": params.get("reasoning_effort"), "seed": params.get("seed")}
+
+
+def set_active_config(request: flask.Request):
+    body = json_body(request)
+    missing = "Missing userId or provider"
+    _required(body, ("provider",), missing)
+    tenant_id = _caller(request, body.get("userId"), missing)
+    provider = registry.provider_id(body["provider"])
+    model = fields.text(body, "selectedModel", fields.MAX_MODEL_CHARS, required=False)
+    model = registry.model_of(provider, model) if model else None
+    verbosity, reasoning = (_folded(body.get(name)) for name in ("verbosity", "reasoning"))
+    params = fields.model_params({"verbosity": verbosity, "reasoning_effort": reasoning, "seed": body.get("seed")})
+    active.set_active(bootstrap.context().metadata, tenant_id, provider, model, params)
+    return {"saved": True, "provider": provider, "message": f"Active provider set to {provider}"}
+
+
+def _folded(value: Any) -> Any:
+    return value.strip().lower() if isinstance(value, str) else value
+
+
+def litellm_models(request: flask.Request):
+    known = registry.registry()
+    models = known.all_models()
+    groups = {provider: list(known.models_of(provider)) for provider in known.providers if known.models_of(provider)}
+    return {"count": len(models), "groups": groups, "models": models}
+
+
+def litellm_providers(request: flask.Request):
+    known = registry.registry()
+    return {"count": len(known.providers), "providers": list(known.providers), "version": known.version}
+
+
+def llm_registry(request: flask.Request):
+    known = registry.registry()
+    models = known.all_models()
+    groups = {provider: list(known.models_of(provider)) for provider in known.providers if known.models_of(provider)}
+    return {"providers": list(known.providers), "models": models, "groups": groups,
+            "counts": {"providers": len(known.providers), "models": len(models)}}
+
+
+def register(router: Router) -> None:
+    """Add the provider-key, active-config and registry routes to the legacy function's router."""
+    router.route("/validate-key", methods=["POST"], error_body=_flagged("valid"), headers=KEYS_V1)(validate_key)
+    router.route("/update-provider-key", methods=["PUT"], error_body=_flagged("updated"),
+                 headers=KEYS_V1)(update_provider_key)
+    router.route("/delete-provider-key", methods=["DELETE"], error_body=_flagged(None),
+                 headers=KEYS_V1)(delete_provider_key)
+    router.route("/get-provider-keys", methods=["GET"], error_body=_flagged(None), headers=KEYS_V1)(get_provider_keys)
+    router.route("/set-active-config", methods=["POST"], error_body=_flagged("saved"),
+                 headers=ACTIVE_V1)(set_active_config)
+    router.route("/litellm/models", methods=["GET"], error_body=_flagged(None), headers=REGISTRY_V1)(litellm_models)
+    router.route("/litellm/providers", methods=["GET"], error_body=_flagged(None),
+                 headers=REGISTRY_V1)(litellm_providers)
+    router.route("/llm/registry", methods=["GET"], error_body=_flagged(None), headers=REGISTRY_V1)(llm_registry)

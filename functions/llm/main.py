@@ -1,0 +1,131 @@
+"""Function `llm`: the provider and model registry, a tenant's saved provider keys, and its active model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import flask
+
+from common import bootstrap, errors
+from common.crypto import Encryptor
+from common.http import Router, json_body
+from common.services.llm_config import active, fields, registry, stored_keys
+from common.web import tenant_of
+
+router = Router("llm")
+
+VERIFY_TIMEOUT_SECONDS = 30.0
+
+
+@router.route("/api/v1/llm/providers", methods=["GET"])
+def list_providers(request: flask.Request):
+    tenant_of(request)
+    known = registry.registry()
+    items = [{"provider": provider, "models": len(known.models_of(provider)),
+              "needs_api_base": registry.needs_api_base(provider)} for provider in known.providers]
+    return {"items": items, "count": len(items), "litellm_version": known.version}
+
+
+@router.route("/api/v1/llm/models", methods=["GET"])
+def list_models(request: flask.Request):
+    tenant_of(request)
+    known = registry.registry()
+    if request.args.get("provider") is None:
+        models = known.all_models()
+        return {"provider": None, "items": models, "count": len(models)}
+    provider = registry.provider_id(request.args["provider"])
+    models = list(known.models_of(provider))
+    return {"provider": provider, "items": models, "count": len(models)}
+
+
+@router.route("/api/v1/llm/keys", methods=["GET"])
+def list_keys(request: flask.Request):
+    tenant_id, metadata = tenant_of(request).user_id, bootstrap.context().metadata
+    current = active.get_active(metadata, tenant_id)
+    items = [stored_keys.key_view(record, current) for record in stored_keys.list_keys(metadata, tenant_id)]
+    return {"items": items, "count": len(items)}
+
+
+@router.route("/api/v1/llm/keys", methods=["POST"])
+def add_key(request: flask.Request):
+    tenant_id, body = tenant_of(request).user_id, json_body(request)
+    return _save(tenant_id, request, registry.provider_id(body.get("provider")), body, mode="create"), 201
+
+
+@router.route("/api/v1/llm/keys/<provider>", methods=["GET"])
+def get_key(request: flask.Request, provider: str):
+    tenant_id, metadata = tenant_of(request).user_id, bootstrap.context().metadata
+    record = stored_keys.get_key(metadata, tenant_id, provider.lower())
+    return stored_keys.key_view(record, active.get_active(metadata, tenant_id))
+
+
+@router.route("/api/v1/llm/keys/<provider>", methods=["PUT"])
+def replace_key(request: flask.Request, provider: str):
+    tenant_id, body = tenant_of(request).user_id, json_body(request)
+    provider = registry.provider_id(provider)
+    if body.get("provider") is not None and registry.provider_id(body["provider"]) != provider:
+        raise errors.BadRequest("'provider' in the body differs from the one in the path")
+    return _save(tenant_id, request, provider, body, mode="replace")
+
+
+@router.route("/api/v1/llm/keys/<provider>", methods=["DELETE"])
+def delete_key(request: flask.Request, provider: str):
+    tenant_id = tenant_of(request).user_id
+    stored_keys.delete_key(bootstrap.context().metadata, tenant_id, provider.lower())
+    return {"deleted": True, "provider": provider.lower()}
+
+
+@router.route("/api/v1/llm/active", methods=["GET"])
+def get_active(request: flask.Request):
+    record = active.get_active(bootstrap.context().metadata, tenant_of(request).user_id)
+    if record is None:
+        raise errors.NotFound("no active model: questions use the server's default", code="NO_ACTIVE_MODEL")
+    return active.active_view(record)
+
+
+@router.route("/api/v1/llm/active", methods=["PUT"])
+def set_active(request: flask.Request):
+    body = json_body(request)
+    tenant_id = tenant_of(request).user_id
+    provider = registry.provider_id(body.get("provider"))
+    model = registry.model_of(provider, fields.text(body, "model", fields.MAX_MODEL_CHARS, required=True))
+    params = fields.model_params(body.get("params"))
+    return active.active_view(active.set_active(bootstrap.context().metadata, tenant_id, provider, model, params))
+
+
+@router.route("/api/v1/llm/active", methods=["DELETE"])
+def clear_active(request: flask.Request):
+    return {"deleted": active.clear_active(bootstrap.context().metadata, tenant_of(request).user_id)}
+
+
+def _save(tenant_id: str, request: flask.Request, provider: str, body: dict[str, Any], *,
+          mode: stored_keys.SaveMode) -> dict:
+    """Check the key's fields, verify it when asked, then store it; return its masked view."""
+    ctx = bootstrap.context()
+    encryptor = Encryptor(ctx.settings.encryption_keys)  # a misconfigured instance fails before any paid call
+    api_key = fields.text(body, "api_key", fields.MAX_KEY_CHARS, required=False)
+    api_key = fields.plausible_key(api_key) if api_key else None
+    api_base = fields.api_base(body.get("api_base"))
+    model = fields.text(body, "model", fields.MAX_MODEL_CHARS, required=False)
+    model = registry.model_of(provider, model) if model else None
+    view: dict[str, Any] = {}
+    if _flag(request, "verify"):
+        from common.llm import LlmClient
+
+        client = LlmClient(clock=ctx.clock, max_retries=0,
+                           timeout_seconds=min(ctx.settings.llm_timeout_seconds, VERIFY_TIMEOUT_SECONDS))
+        view["verified_with"] = stored_keys.verify_key(client, provider, api_key, api_base, model)
+    record = stored_keys.save_key(ctx.metadata, encryptor, tenant_id, provider, api_key, api_base, mode=mode)
+    return {**stored_keys.key_view(record, active.get_active(ctx.metadata, tenant_id)), **view}
+
+
+def _flag(request: flask.Request, name: str) -> bool:
+    value = request.args.get(name, "false").lower()
+    if value not in {"true", "false", "1", "0"}:
+        raise errors.BadRequest(f"query parameter {name!r} must be true or false")
+    return value in {"true", "1"}
+
+
+def llm(request: flask.Request) -> flask.Response:
+    """Entry point (functions-framework target `llm`)."""
+    return router(request)
