@@ -62,14 +62,16 @@ def list_tables(store: DatasetStore, tenant: Tenant, domain: str) -> dict:
          "rows": table.rows, "columns": table.columns} for table in tables]}
 
 
-def query(store: DatasetStore, tenant: Tenant, domain: str, sql: Any, limit: Any = None) -> dict:
-    """Check and run ``sql`` over the domain's tables; return its columns, rows and the SQL that ran."""
+def query(store: DatasetStore, tenant: Tenant, domain: str, sql: Any, limit: Any = None, *,
+          extra_tables: tuple[DomainTable, ...] = ()) -> dict:
+    """Check and run ``sql`` over the domain's tables (and ``extra_tables``, e.g. loaded from Postgres);
+    return its columns, rows and the SQL that ran."""
     limits = dataclasses.replace(SqlLimits.from_settings(store.settings),
                                  max_rows=_row_limit(limit, store.settings.sql_max_rows))
     sql = _sql_text(sql)
     names.domain_name(domain)
     for attempt in range(_ATTEMPTS):
-        tables = domain_tables(store, tenant, domain)
+        tables = _tables_with(store, tenant, domain, extra_tables)
         checked = check_sql(sql, {table.sql_name: [column["name"] for column in table.columns]
                                   for table in tables})
         used = referenced_tables(checked)
@@ -82,6 +84,16 @@ def query(store: DatasetStore, tenant: Tenant, domain: str, sql: Any, limit: Any
             continue  # a re-upload replaced a version between the listing and the read; list again
         return {**dataclasses.asdict(result), "tables": {table.sql_name: table.table for table in needed}}
     raise AssertionError("unreachable")
+
+
+def _tables_with(store: DatasetStore, tenant: Tenant, domain: str,
+                 extra_tables: tuple[DomainTable, ...]) -> list[DomainTable]:
+    if not extra_tables:
+        return domain_tables(store, tenant, domain)
+    try:
+        return domain_tables(store, tenant, domain) + list(extra_tables)
+    except errors.NotFound:  # a question over Postgres tables alone needs no uploaded dataset
+        return list(extra_tables)
 
 
 def _run_with_local_copies(store: DatasetStore, sql: str, tables: list[DomainTable], limits: SqlLimits) -> Any:

@@ -73,7 +73,7 @@ BAD_REQUESTS = [
     ("POST", "/api/v1/postgres/main/tables", {"json": TOO_BIG}, 413),
     ("POST", "/api/v1/postgres/main/tables", {"content_type": "multipart/form-data", "data": {"table": "new"}}, 400),
     ("POST", "/api/v1/postgres/main/tables", {"content_type": "multipart/form-data", "data": {
-        "table": "new", "file": (io.BytesIO(b"%PDF-1.4 not really"), "notes.pdf")}}, 400),
+        "table": "new", "file": (b"%PDF-1.4 not really", "notes.pdf")}}, 400),
     ("PUT", "TABLE", {"json": {"rows": [{"select": 1}]}}, 400),
     ("PUT", "TABLE", {"json": {"mode": "upsert", "rows": [{"select": 1}]}}, 400),
     ("PUT", "TABLE", {"json": {"mode": "append", "rows": []}}, 400),
@@ -97,6 +97,9 @@ BAD_REQUESTS = [
 def test_bad_input_on_every_route_changes_nothing(alice, main, method, path, kwargs, status):
     before = state(alice)
     path = path.replace("TABLE", table_path())
+    if "data" in kwargs:  # a fresh stream per run: the same case runs once per backend
+        kwargs = {**kwargs, "data": {key: (io.BytesIO(value[0]), value[1]) if isinstance(value, tuple) else value
+                                     for key, value in kwargs["data"].items()}}
     assert_error_shape(alice.request(method, path, **kwargs), status)
     assert state(alice) == before
 

@@ -29,10 +29,10 @@ class DomainData:
     versions: dict[str, str]  # dataset name -> version used
 
 
-def check_domain(deps: Any, tenant: Tenant, domain: str, wanted: tuple[str, ...]) -> None:
+def check_domain(deps: Any, tenant: Tenant, domain: str, wanted: tuple[str, ...], *, has_pg: bool = False) -> None:
     """Refuse a question the domain cannot answer: nothing uploaded (409) or an unknown dataset (404)."""
     records = dataset_reads.list_records(deps.datasets, tenant, domain)
-    if not records:
+    if not records and not has_pg:
         raise errors.Conflict(f"domain {domain!r} has no datasets yet: upload a file first", code="NEED_UPLOAD")
     missing = sorted(set(wanted) - {record.data["name"] for record in records})
     if missing:
@@ -40,10 +40,13 @@ def check_domain(deps: Any, tenant: Tenant, domain: str, wanted: tuple[str, ...]
                               code="DATASET_NOT_FOUND")
 
 
-def load_domain(deps: Any, tenant: Tenant, domain: str, wanted: tuple[str, ...]) -> DomainData:
-    """Read the domain's tables (only ``wanted`` datasets when given), their profiles and documents."""
+def load_domain(deps: Any, tenant: Tenant, domain: str, wanted: tuple[str, ...],
+                pg_tables: tuple[DomainTable, ...] = ()) -> DomainData:
+    """Read the domain's tables (only ``wanted`` datasets when given, plus ``pg_tables``), profiles, documents."""
     records = [record for record in dataset_reads.list_records(deps.datasets, tenant, domain)
                if not wanted or record.data["name"] in wanted]
+    if pg_tables and not wanted:
+        records = []  # the question names only Postgres tables: the domain's files are not part of it
     documents = [(record.data["name"], dataset_reads.attachment_text(deps.datasets, tenant, domain,
                                                                      record.data["name"]))
                  for record in records if record.data["kind"] == "attachment"]
@@ -51,9 +54,11 @@ def load_domain(deps: Any, tenant: Tenant, domain: str, wanted: tuple[str, ...])
     if any(record.data["kind"] == "table" for record in records):
         tables = [table for table in domain_tables(deps.datasets, tenant, domain)
                   if not wanted or table.dataset in wanted]
+    tables += pg_tables
     profiles = [_profile(deps, table) for table in tables]
-    return DomainData(tables=tables, profiles=profiles, documents=documents,
-                      versions={record.data["name"]: record.data["version"] for record in records})
+    versions = {record.data["name"]: record.data["version"] for record in records}
+    versions.update({table.dataset: "live" for table in pg_tables})  # read from Postgres as it is now
+    return DomainData(tables=tables, profiles=profiles, documents=documents, versions=versions)
 
 
 def _profile(deps: Any, table: DomainTable) -> TableProfile:

@@ -27,6 +27,7 @@ class QuestionRequest:
     prompt: str
     session_id: str
     datasets: tuple[str, ...]  # empty: every dataset of the domain
+    pg_tokens: tuple[str, ...]  # Postgres tables (pg:<connection>:<table>, the original's pg:* forms)
     model_id: str
     include_insight: bool
     visual_hint: str | None
@@ -35,7 +36,8 @@ class QuestionRequest:
 
     def stored(self) -> dict[str, Any]:
         """What the job keeps of the request (no key)."""
-        return {"datasets": list(self.datasets), "model_id": self.model_id, "include_insight": self.include_insight,
+        return {"datasets": list(self.datasets), "pg_tokens": list(self.pg_tokens), "model_id": self.model_id,
+                "include_insight": self.include_insight,
                 "visual_hint": self.visual_hint, "api_base": self.api_base}
 
 
@@ -52,14 +54,15 @@ def parse_question(body: dict[str, Any], settings: Settings, *, legacy: bool = F
     session_id = body.get("session_id") or new_session_id()
     if not isinstance(session_id, str) or not _SESSION_ID.match(session_id):
         raise errors.BadRequest("'session_id' must be 1-128 letters, digits, '_', '-', '.' or ':'")
-    datasets = _datasets(body.get("dataset" if legacy else "datasets"))
+    datasets, pg_tokens = _datasets(body.get("dataset" if legacy else "datasets"))
+    pg_tokens += _legacy_pg_object(body.get("pg")) if legacy else ()
     model_id = compose_model_id(_optional_text(body, "provider", 64), _optional_text(body, "model", 256),
                                 default_model or settings.llm_default_model or None)
     include_insight = _flag(body, "includeInsight" if legacy else "include_insight", default=True)
     visual_hint = _optional_text(body, "visual_hint", 16)
     if visual_hint is not None and visual_hint not in VISUAL_HINTS:
         raise errors.BadRequest(f"'visual_hint' must be one of {', '.join(VISUAL_HINTS)}")
-    return QuestionRequest(domain=domain, prompt=prompt, session_id=session_id, datasets=datasets,
+    return QuestionRequest(domain=domain, prompt=prompt, session_id=session_id, datasets=datasets, pg_tokens=pg_tokens,
                            model_id=model_id, include_insight=include_insight, visual_hint=visual_hint,
                            api_key=_optional_text(body, "apiKey", 1024),
                            api_base=_optional_text(body, "api_base", 2048))
@@ -87,15 +90,35 @@ def _optional_text(body: dict[str, Any], field: str, limit: int) -> str | None:
     return _required_text(body, field, limit).strip()
 
 
-def _datasets(value: Any) -> tuple[str, ...]:
+def _datasets(value: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Split the requested datasets into file names and ``pg:`` tokens (checked when they are loaded)."""
     if value is None or value == "" or value == []:
-        return ()
+        return (), ()
     items = [value] if isinstance(value, str) else value
     if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
         raise errors.BadRequest("'datasets' must be a list of dataset names")
     if len(items) > MAX_DATASETS:
         raise errors.BadRequest(f"at most {MAX_DATASETS} datasets per question")
-    return tuple(dict.fromkeys(names.dataset_name(item) for item in items))
+    tokens = tuple(dict.fromkeys(item for item in items if item.startswith("pg:")))
+    files = tuple(dict.fromkeys(names.dataset_name(item) for item in items if not item.startswith("pg:")))
+    return files, tokens
+
+
+def _legacy_pg_object(value: Any) -> tuple[str, ...]:
+    """The original /query's ``pg`` object ({tables: [...], queries: [{alias, sql}]}) as pg: tokens."""
+    if value is None:
+        return ()
+    if not isinstance(value, dict):
+        raise errors.BadRequest("'pg' must be an object with 'tables' and/or 'queries'")
+    tables, queries = value.get("tables") or [], value.get("queries") or []
+    if not isinstance(tables, list) or not all(isinstance(t, str) for t in tables) or not isinstance(queries, list):
+        raise errors.BadRequest("'pg.tables' must be a list of table names and 'pg.queries' a list")
+    tokens = [f"pg:table:{table}" for table in tables]
+    for item in queries:
+        if not isinstance(item, dict) or not isinstance(item.get("alias"), str) or not isinstance(item.get("sql"), str):
+            raise errors.BadRequest("each of 'pg.queries' needs a string 'alias' and 'sql'")
+        tokens.append(f"pg:query:{item['alias']}|{item['sql']}")
+    return tuple(tokens)
 
 
 def _flag(body: dict[str, Any], field: str, *, default: bool) -> bool:

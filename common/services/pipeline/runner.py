@@ -26,10 +26,11 @@ FAN_IN = ("visualize", "analyze")
 
 def submit(deps: Any, tenant: Tenant, request: QuestionRequest) -> Any:
     """Create the job for a question and enqueue its first stage (or answer it from the cache)."""
-    check_domain(deps, tenant, request.domain, request.datasets)
+    check_domain(deps, tenant, request.domain, request.datasets, has_pg=bool(request.pg_tokens))
     query_id = query_jobs.new_query_id()
     key = answer_cache.answer_key(deps, tenant, request)
-    cached = answer_cache.cached_answer(deps, key)
+    # Postgres data has no version to key on: a question that reads it is never answered from the cache.
+    cached = None if request.pg_tokens else answer_cache.cached_answer(deps, key)
     sealed = {"api_key": deps.encryptor.encrypt(request.api_key)} if request.api_key and not cached else None
     record = query_jobs.create_job(deps.metadata, tenant.user_id, query_id=query_id, session_id=request.session_id,
                                    domain=request.domain, prompt=request.prompt,
@@ -120,9 +121,10 @@ def _store(deps: Any, tenant: Tenant, query_id: str, stage: str, outcome: StageO
         final = query_jobs.finish_job(deps.metadata, tenant.user_id, query_id, "succeeded", now=now)
         if final is not None:
             _record_turns(deps, tenant, query_id, final.data, now)
-            answer_cache.remember_answer(deps, final.data["request"]["answer_key"], {
-                "answer": final.data["answer"], "plan": final.data.get("plan", {}),
-                "plan_explainer": final.data.get("plan_explainer", "")})
+            if not final.data["request"].get("pg_tokens"):
+                answer_cache.remember_answer(deps, final.data["request"]["answer_key"], {
+                    "answer": final.data["answer"], "plan": final.data.get("plan", {}),
+                    "plan_explainer": final.data.get("plan_explainer", "")})
         return
     for next_stage in outcome.next_stages:
         if next_stage == "compile" and not _fan_in_complete(record.data):

@@ -15,7 +15,7 @@ from typing import Any
 from common import errors
 from common.auth import Tenant
 from common.services import domain_sql
-from common.services.pipeline import domain_data
+from common.services.pipeline import domain_data, pg_tables
 from common.services.pipeline.agent_call import call_agent
 from common.services.pipeline.answers import canned_answer, compile_answer
 
@@ -43,12 +43,15 @@ def _config(deps: Any, tenant: Tenant, domain: str) -> Any:
 def plan(deps: Any, tenant: Tenant, job: dict[str, Any]) -> StageOutcome:
     """Decide the scope and the agents (router), then write each agent's task (orchestrator)."""
     request, domain = job["request"], job["domain"]
-    data = domain_data.load_domain(deps, tenant, domain, tuple(request["datasets"]))
+    postgres = pg_tables.load_pg_tables(deps, tenant, job["query_id"], request["pg_tokens"],
+                                        _domain_table_names(deps, tenant, domain)) if request.get("pg_tokens") else []
+    data = domain_data.load_domain(deps, tenant, domain, tuple(request["datasets"]), tuple(postgres))
     turns, previous = domain_data.recent_turns(deps, tenant, job["session_id"])
     context = {"tables": domain_data.tables_text(data, deps.settings.prompt_token_budget),
                "attachments": domain_data.attachments_text(data), "turns": turns,
                "previous_result": domain_data.previous_result_text(previous), "versions": data.versions,
-               "documents": domain_data.documents_text(data) if not data.tables else ""}
+               "documents": domain_data.documents_text(data) if not data.tables else "",
+               "pg_tables": pg_tables.stored(postgres)}
     if not data.tables:  # documents only: the original's text-only answer, in the compile stage
         return StageOutcome({"context": context, "plan": {"mode": "documents", "scope": "data_question"}},
                             next_stages=["compile"], skip=["manipulate", "visualize", "analyze"])
@@ -73,6 +76,13 @@ def plan(deps: Any, tenant: Tenant, job: dict[str, Any]) -> StageOutcome:
         return StageOutcome(outputs, router.calls + orchestrator.calls, ["manipulate"])
     outputs["result"] = _reused_result(previous)
     return StageOutcome(outputs, router.calls + orchestrator.calls, *_after_result(decision))
+
+
+def _domain_table_names(deps: Any, tenant: Tenant, domain: str) -> set[str]:
+    try:
+        return {table.sql_name for table in domain_sql.domain_tables(deps.datasets, tenant, domain)}
+    except errors.NotFound:
+        return set()
 
 
 def _apply_request(decision: dict[str, Any], request: dict[str, Any], *, has_previous: bool) -> dict[str, Any]:
@@ -111,7 +121,7 @@ def manipulate(deps: Any, tenant: Tenant, job: dict[str, Any]) -> StageOutcome:
         calls += reply.calls
         try:
             result = domain_sql.query(deps.datasets, tenant, job["domain"], reply.value["sql"],
-                                      limit=deps.settings.sql_max_rows)
+                                      limit=deps.settings.sql_max_rows, extra_tables=pg_tables.restored(job))
             break
         except errors.BadRequest as exc:  # rejected or failing SQL goes back to the manipulator
             attempts.append({"sql": reply.value["sql"], "error": exc.message})

@@ -1,0 +1,53 @@
+"""Postgres tables named by a question (``pg:<connection>:<table>`` and the original's ``pg:`` forms):
+read once at plan time, each capped at PG_MAX_ROWS, kept beside the question as Parquet with a profile,
+and from then on queried by the same engine, under the same policy, as the domain's own tables."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tempfile
+from typing import Any
+
+from common.auth import Tenant
+from common.services.domain_sql import DomainTable
+
+
+def load_pg_tables(deps: Any, tenant: Tenant, query_id: str, tokens: list[str],
+                   taken: set[str]) -> list[DomainTable]:
+    """Read the tables ``tokens`` name and store them for this question; their SQL names avoid ``taken``."""
+    from common.analysis.profile import profile_table
+    from common.services.postgres.questions import load_for_question
+
+    prefix = f"tenants/{tenant.namespace}/queries/{query_id}/pg"
+    tables = []
+    with tempfile.TemporaryDirectory(prefix="pg-") as workdir:
+        for loaded in load_for_question(deps.metadata, deps.encryptor, deps.settings, tenant, tokens, workdir):
+            sql_name = _unique(loaded.sql_name, taken)
+            taken.add(sql_name)
+            parquet_key, profile_key = f"{prefix}/{sql_name}.parquet", f"{prefix}/{sql_name}.profile.json"
+            deps.blobs.put_file(parquet_key, loaded.path, content_type="application/vnd.apache.parquet")
+            profile = profile_table(loaded.path, loaded.path)
+            deps.blobs.put(profile_key, json.dumps(profile, default=str).encode(), content_type="application/json")
+            tables.append(DomainTable(sql_name=sql_name, dataset=loaded.source, table=loaded.source, sheet=None,
+                                      rows=loaded.rows, columns=loaded.columns, parquet_key=parquet_key,
+                                      profile_key=profile_key))
+    return tables
+
+
+def _unique(name: str, taken: set[str]) -> str:
+    candidate, n = name, 1
+    while candidate in taken:  # a domain table of the same name keeps it; the Postgres one gets a prefix
+        n += 1
+        candidate = f"pg_{name}" if n == 2 else f"pg_{name}_{n}"
+    return candidate
+
+
+def stored(tables: list[DomainTable]) -> list[dict[str, Any]]:
+    """The tables as the job keeps them."""
+    return [dataclasses.asdict(table) for table in tables]
+
+
+def restored(job: dict[str, Any]) -> tuple[DomainTable, ...]:
+    """The Postgres tables this job loaded at plan time."""
+    return tuple(DomainTable(**table) for table in job.get("context", {}).get("pg_tables", []))
