@@ -1,4 +1,5 @@
-"""Function `health`: liveness, readiness of each configured backend, and the original API's /health."""
+"""Function `health`: liveness, readiness of each configured backend, the v1 OpenAPI document, and the original
+API's /health."""
 
 from __future__ import annotations
 
@@ -35,6 +36,13 @@ def ready(request: flask.Request):
             failed.append(name)
     body = {"status": "unavailable" if failed else "ready", "checks": checks, "failed": failed}
     return json_response(body, 503 if failed else 200)
+
+
+@router.route("/api/v1/openapi.json", methods=["GET"])
+def openapi_document(request: flask.Request):
+    from common.openapi import load_openapi  # read on first request: a cold start does not parse the YAML
+
+    return load_openapi()
 
 
 @router.route("/health", methods=["GET"])
