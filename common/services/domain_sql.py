@@ -67,8 +67,8 @@ def query(store: DatasetStore, tenant: Tenant, domain: str, sql: Any, limit: Any
     """Check and run ``sql`` over the domain's tables (and ``extra_tables``, e.g. loaded from Postgres);
     return its columns, rows and the SQL that ran."""
     limits = dataclasses.replace(SqlLimits.from_settings(store.settings),
-                                 max_rows=_row_limit(limit, store.settings.sql_max_rows))
-    sql = _sql_text(sql)
+                                 max_rows=row_limit(limit, store.settings.sql_max_rows))
+    sql = sql_text(sql)
     names.domain_name(domain)
     for attempt in range(_ATTEMPTS):
         tables = _tables_with(store, tenant, domain, extra_tables)
@@ -110,7 +110,8 @@ def _run_with_local_copies(store: DatasetStore, sql: str, tables: list[DomainTab
             raise errors.NotFound("a table's file was removed while it was read") from None
 
 
-def _sql_text(sql: Any) -> str:
+def sql_text(sql: Any) -> str:
+    """Check the type and size of a request's SQL (dataset SQL and Postgres SQL alike)."""
     if sql is None:
         raise errors.BadRequest("the field 'sql' is required", code="MISSING_FIELD")
     if not isinstance(sql, str) or not sql.strip():
@@ -120,7 +121,8 @@ def _sql_text(sql: Any) -> str:
     return sql
 
 
-def _row_limit(limit: Any, max_rows: int) -> int:
+def row_limit(limit: Any, max_rows: int) -> int:
+    """Check a request's row limit: an integer from 1 to ``max_rows`` (default the smaller of 1000 and it)."""
     if limit is None:
         return min(DEFAULT_LIMIT, max_rows)
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= max_rows:

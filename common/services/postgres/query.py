@@ -16,15 +16,13 @@ import re
 import time
 from typing import Any
 
-from common import errors
 from common.analysis.sql_policy import DENIED_FUNCTIONS, DENIED_PREFIXES, DENIED_SUFFIXES, SqlRejected, check_sql
 from common.analysis.tables import json_safe_value
 from common.auth import Tenant
+from common.services.domain_sql import row_limit, sql_text
 from common.services.postgres.connections import PgContext, engine_for
 from common.services.postgres.engines import transaction
 
-MAX_SQL_CHARS = 20_000
-DEFAULT_LIMIT = 1000
 POSTGRES_DENIED_PREFIXES = ("set_config", "query_to_", "table_to_", "schema_to_", "database_to_", "cursor_to_",
                             "dblink", "lo_", "txid_", "ts_stat", "ts_rewrite", "binary_upgrade_", "gin_",
                             "brin_", "version")
@@ -134,23 +132,3 @@ def run_query(pg: PgContext, tenant: Tenant, name: str, sql: Any, limit: Any = N
                      for row in rows],
             "row_count": len(rows), "truncated": truncated,
             "elapsed_ms": round((time.monotonic() - started) * 1000, 1), "sql": checked}
-
-
-def sql_text(sql: Any) -> str:
-    """Check the type and size of a request's SQL."""
-    if sql is None:
-        raise errors.BadRequest("the field 'sql' is required", code="MISSING_FIELD")
-    if not isinstance(sql, str) or not sql.strip():
-        raise errors.BadRequest("'sql' must be a non-empty string")
-    if len(sql) > MAX_SQL_CHARS:
-        raise errors.BadRequest(f"'sql' may be at most {MAX_SQL_CHARS} characters, got {len(sql)}")
-    return sql
-
-
-def row_limit(limit: Any, max_rows: int) -> int:
-    """Check a request's row limit: an integer from 1 to ``max_rows`` (default the smaller of 1000 and it)."""
-    if limit is None:
-        return min(DEFAULT_LIMIT, max_rows)
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= max_rows:
-        raise errors.BadRequest(f"'limit' must be an integer from 1 to {max_rows}, got {limit!r}")
-    return limit
