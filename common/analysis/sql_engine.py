@@ -98,7 +98,7 @@ def run_sql(sql: str, tables: dict[str, str], limits: SqlLimits) -> QueryResult:
         # DuckDB saw only the columns the query names, so its hints ("Candidate bindings: ...") would list only
         # those; run once more with every column, for the right answer or the error a model can repair from.
         names, types, rows = _run(sql, tables, limits, prune=False)
-    names = _unique(names)
+    names = unique_names(names)
     kept = rows[: limits.max_rows]
     return QueryResult(
         columns=[{"name": name, "dtype": dtype} for name, dtype in zip(names, types, strict=True)],
@@ -235,13 +235,14 @@ def _message(exc: Exception) -> str:
     return " ".join(line.strip() for line in paragraph.splitlines() if line.strip())
 
 
-def _unique(names: list[str]) -> list[str]:
-    seen: set[str] = set()
+def unique_names(names: list[str]) -> list[str]:
+    """Rename repeated result columns (``SELECT a, a``) to ``a``, ``a_2``..., so rows can be objects."""
+    taken: set[str] = set()
     unique = []
     for name in names:
-        candidate, suffix = name, 1
-        while candidate in seen:
-            candidate, suffix = f"{name}_{suffix}", suffix + 1
-        seen.add(candidate)
-        unique.append(candidate)
+        final, suffix = name, 2
+        while final in taken:
+            final, suffix = f"{name}_{suffix}", suffix + 1
+        taken.add(final)
+        unique.append(final)
     return unique

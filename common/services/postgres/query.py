@@ -16,6 +16,7 @@ import re
 import time
 from typing import Any
 
+from common.analysis.sql_engine import unique_names
 from common.analysis.sql_policy import DENIED_FUNCTIONS, DENIED_PREFIXES, DENIED_SUFFIXES, SqlRejected, check_sql
 from common.analysis.tables import json_safe_value
 from common.auth import Tenant
@@ -102,19 +103,6 @@ def fetch(connection: Any, checked_sql: str, max_rows: int) -> tuple[list[str], 
     rows = result.fetchmany(max_rows + 1)
     result.close()
     return unique_names(list(result.keys())), [tuple(row) for row in rows[:max_rows]], len(rows) > max_rows
-
-
-def unique_names(names: list[str]) -> list[str]:
-    """Rename repeated result columns (``SELECT a, a``) to ``a``, ``a_2``..., so rows can be objects."""
-    taken: set[str] = set()
-    unique = []
-    for name in names:
-        final, suffix = name, 2
-        while final in taken:
-            final, suffix = f"{name}_{suffix}", suffix + 1
-        taken.add(final)
-        unique.append(final)
-    return unique
 
 
 def run_query(pg: PgContext, tenant: Tenant, name: str, sql: Any, limit: Any = None) -> dict[str, Any]:
