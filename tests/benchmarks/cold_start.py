@@ -18,8 +18,11 @@ FIRST_REQUEST = {
     "legacy": ("GET", "/datasets?domain=bench", 200),
     "queries": ("GET", "/api/v1/queries/q_unknown", 404),
     "sessions": ("GET", "/api/v1/sessions", 200),
-    "charts": ("GET", "/api/v1/charts/c_unknown1/content.html", 404),
+    "charts": ("GET", "/api/v1/charts", 200),
     "agents": ("POST", "/tasks/plan", 400),
+    "postgres": ("GET", "/api/v1/postgres/connections", 200),
+    "llm": ("GET", "/api/v1/llm/keys", 200),
+    "prompts": ("GET", "/api/v1/prompts", 200),
 }
 
 _PROGRAM = """
@@ -31,6 +34,12 @@ assert response.status_code == {status}, response.get_data()
 
 # What the original monolith imported at start-up (LEGACY_API.md §0): Flask, Polars, PandasAI, LiteLLM, Google.
 _LEGACY_IMPORTS = "import flask, polars, litellm, google.cloud.storage, google.cloud.firestore"
+
+
+def first_request_program(name: str, method: str, path: str, status: int) -> str:
+    """The program that loads one function alone and checks its first answer."""
+    source = os.path.join(ROOT, "functions", name, "main.py")
+    return _PROGRAM.format(name=name, source=source, method=method, path=path, status=status)
 
 
 def _time_process(argv: list[str], env: dict[str, str]) -> float:
@@ -49,8 +58,7 @@ def measure_functions(repeat: int) -> Iterator[tuple[str, list[float]]]:
     with tempfile.TemporaryDirectory(prefix="bench-cold-") as data_dir:
         env = _env(data_dir)
         for name, (method, path, status) in FIRST_REQUEST.items():
-            source = os.path.join(ROOT, "functions", name, "main.py")
-            program = _PROGRAM.format(name=name, source=source, method=method, path=path, status=status)
+            program = first_request_program(name, method, path, status)
             _time_process([sys.executable, "-c", program], env)  # warm the OS file cache, as a deploy would be
             yield name, [_time_process([sys.executable, "-c", program], env) for _ in range(repeat)]
 

@@ -24,3 +24,15 @@ def test_function_module_imports_no_heavy_library(name):
                             env={**os.environ, "PYTHONPATH": ROOT}).stdout.strip()
     loaded_set = set(filter(None, loaded.split(",")))
     assert loaded_set <= ALLOWED_AT_START.get(name, set()), f"{name} imports {loaded_set} at start"
+
+
+@pytest.mark.parametrize("name", sorted(set(FUNCTIONS) - {"cleanup"}))
+def test_each_function_answers_alone(name, tmp_path):
+    """`make serve FUNCTION=x`: a function deployed alone answers its first request with default settings."""
+    from tests.benchmarks.cold_start import FIRST_REQUEST, first_request_program
+
+    method, path, status = FIRST_REQUEST[name]
+    program = first_request_program(name, method, path, status)
+    result = subprocess.run([sys.executable, "-c", program], cwd=ROOT, capture_output=True, text=True,
+                            env={**os.environ, "PYTHONPATH": ROOT, "DATA_DIR": str(tmp_path)})
+    assert result.returncode == 0, result.stderr[-2000:]

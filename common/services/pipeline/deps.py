@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from collections.abc import Callable
 from typing import Any
 
 from common.auth import Tenant
@@ -18,11 +19,16 @@ class PipelineDeps:
     clock: Clock
     metadata: Any
     blobs: Any
-    tasks: Any
+    tasks_of: Callable[[], Any]  # the task queue, built on first use (a function serving reads needs none)
     cache: Any  # common.cache.Cache: answers already given
     llm: Any  # common.llm.LlmClient
     prompts: Any  # common.prompts.PromptCatalog
     charts: Any  # common.charts.ChartStore
+
+    @property
+    def tasks(self) -> Any:
+        """The queue the stages are enqueued on."""
+        return self.tasks_of()
 
     @property
     def datasets(self) -> DatasetStore:
@@ -54,4 +60,4 @@ def from_context(ctx: Any) -> PipelineDeps:
     prompts = OverridingCatalog(FilePromptCatalog(), ctx.metadata, clock=ctx.clock,
                                 ttl_seconds=settings.prompt_cache_ttl_seconds)
     return PipelineDeps(settings=settings, clock=ctx.clock, metadata=ctx.metadata, blobs=ctx.blobs,
-                        tasks=ctx.tasks, cache=ctx.cache, llm=llm, prompts=prompts, charts=charts)
+                        tasks_of=lambda: ctx.tasks, cache=ctx.cache, llm=llm, prompts=prompts, charts=charts)
