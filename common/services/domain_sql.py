@@ -71,9 +71,7 @@ def query(store: DatasetStore, tenant: Tenant, domain: str, sql: Any, limit: Any
     sql = sql_text(sql)
     names.domain_name(domain)
     for attempt in range(_ATTEMPTS):
-        tables = _tables_with(store, tenant, domain, extra_tables)
-        checked = check_sql(sql, {table.sql_name: [column["name"] for column in table.columns]
-                                  for table in tables})
+        checked, tables = check(store, tenant, domain, sql, extra_tables=extra_tables)
         used = referenced_tables(checked)
         needed = [table for table in tables if table.sql_name.lower() in used]
         try:
@@ -84,6 +82,14 @@ def query(store: DatasetStore, tenant: Tenant, domain: str, sql: Any, limit: Any
             continue  # a re-upload replaced a version between the listing and the read; list again
         return {**dataclasses.asdict(result), "tables": {table.sql_name: table.table for table in needed}}
     raise AssertionError("unreachable")
+
+
+def check(store: DatasetStore, tenant: Tenant, domain: str, sql: str, *,
+          extra_tables: tuple[DomainTable, ...] = ()) -> tuple[str, list[DomainTable]]:
+    """Check ``sql`` against the domain's tables (and ``extra_tables``); return the SQL to run and the tables."""
+    tables = _tables_with(store, tenant, domain, extra_tables)
+    schema = {table.sql_name: [column["name"] for column in table.columns] for table in tables}
+    return check_sql(sql, schema), tables
 
 
 def _tables_with(store: DatasetStore, tenant: Tenant, domain: str,

@@ -120,8 +120,7 @@ def manipulate(deps: Any, tenant: Tenant, job: dict[str, Any]) -> StageOutcome:
             "previous_attempts": json.dumps(attempts, ensure_ascii=False) if attempts else "(none)"})
         calls += reply.calls
         try:
-            result = domain_sql.query(deps.datasets, tenant, job["domain"], reply.value["sql"],
-                                      limit=deps.settings.sql_max_rows, extra_tables=pg_tables.restored(job))
+            result = _run_sql(deps, tenant, job, reply.value["sql"])
             break
         except errors.BadRequest as exc:  # rejected or failing SQL goes back to the manipulator
             attempts.append({"sql": reply.value["sql"], "error": exc.message})
@@ -133,9 +132,24 @@ def manipulate(deps: Any, tenant: Tenant, job: dict[str, Any]) -> StageOutcome:
     deps.blobs.put(key, json.dumps(result["rows"], ensure_ascii=False).encode("utf-8"),
                    content_type="application/json")
     stored = {k: result[k] for k in ("sql", "columns", "row_count", "truncated", "elapsed_ms", "tables")}
+    stored["engine"] = result.get("engine", "duckdb")
     next_stages, skip = _after_result(job["plan"])
     return StageOutcome({"result": {**stored, "key": key, "attempts": attempts}}, calls, next_stages,
                         [s for s in skip if s != "manipulate"])
+
+
+def _run_sql(deps: Any, tenant: Tenant, job: dict[str, Any], sql: str) -> dict[str, Any]:
+    """Run the manipulator's SQL: on Postgres itself when it reads only one connection's tables, else DuckDB."""
+    from common.services.pipeline.pushdown import pushdown_target, run_pushed_down
+
+    extra = pg_tables.restored(job)
+    if extra:
+        checked, tables = domain_sql.check(deps.datasets, tenant, job["domain"], sql, extra_tables=extra)
+        target = pushdown_target(checked, extra, {table.sql_name for table in tables})
+        if target is not None:
+            return run_pushed_down(deps, tenant, checked, *target, limit=deps.settings.sql_max_rows)
+    return domain_sql.query(deps.datasets, tenant, job["domain"], sql, limit=deps.settings.sql_max_rows,
+                            extra_tables=extra)
 
 
 def result_rows(deps: Any, job: dict[str, Any]) -> list[dict[str, Any]]:
