@@ -16,7 +16,7 @@ from common import errors
 from common.http import Router, int_arg, json_body
 from common.services import query_jobs
 from common.services import sessions as session_history
-from common.services.llm_config.active import active_model
+from common.services.llm_config.active import active_choice
 from common.services.pipeline import runner, views
 from common.services.pipeline.request import parse_question
 from common.web import pipeline_deps, tenant_of
@@ -37,7 +37,7 @@ def ask(request: flask.Request):
     tenant, deps = _tenant(request, body), pipeline_deps()
     started = time.monotonic()
     question = parse_question(body, deps.settings, legacy=True,
-                              default_model=active_model(deps.metadata, tenant.user_id))
+                              **active_choice(deps.metadata, tenant.user_id))
     record = runner.submit(deps, tenant, question)
     final = views.wait_for_end(deps, tenant, record.data["query_id"], timeout=deps.settings.query_wait_seconds)
     return views.legacy_answer(deps, tenant, final, time.monotonic() - started)
@@ -49,7 +49,7 @@ def suggest(request: flask.Request):
     body = json_body(request)
     tenant, deps = _tenant(request, body), pipeline_deps()
     question = parse_question({"domain": "general", **body}, deps.settings, legacy=True, needs_prompt=False,
-                              default_model=active_model(deps.metadata, tenant.user_id))
+                              **active_choice(deps.metadata, tenant.user_id))
     return {"suggestions": suggest_questions(deps, tenant, question)["suggestions"]}
 
 

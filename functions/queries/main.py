@@ -9,7 +9,7 @@ import flask
 
 from common.http import Router, json_body
 from common.services import query_jobs
-from common.services.llm_config.active import active_model
+from common.services.llm_config.active import active_choice
 from common.services.pipeline import runner, views
 from common.services.pipeline.request import parse_question
 from common.web import pipeline_deps, tenant_of
@@ -24,7 +24,7 @@ def submit(request: flask.Request):
     tenant = tenant_of(request)
     deps = pipeline_deps()
     question = parse_question(json_body(request), deps.settings,
-                              default_model=active_model(deps.metadata, tenant.user_id))
+                              **active_choice(deps.metadata, tenant.user_id))
     record = runner.submit(deps, tenant, question)
     query_id = record.data["query_id"]
     return {"query_id": query_id, "session_id": record.data["session_id"], "status": record.data["status"],

@@ -64,3 +64,17 @@ def test_the_original_frontends_flow_uses_the_key_it_validated(sales, analyst): 
         "includeInsight": True, "provider": "SCRIPTED", "model": validated["models"][0], "userId": "alice"})
     assert answer.status_code == 200, answer.get_json()
     assert keys_used(analyst) == {ALICE_KEY}
+
+
+def test_the_active_choices_parameters_reach_its_models_calls(sales, analyst):
+    script = install_scripted_llm()
+    chosen = sales.call("PUT", "/api/v1/llm/active", json={"provider": "scripted", "model": "scripted/model",
+                                                             "params": {"temperature": 0.7, "seed": 42}})
+    assert chosen.status_code == 200, chosen.get_json()
+    sales.wait(sales.ask("Revenue by region?")["query_id"])
+    params = [call.params for call in script.calls]
+    assert params and all(p.get("temperature") == 0.7 and p.get("seed") == 42 for p in params)
+    script.reset()
+    script.respond("scripted/model", analyst)
+    sales.wait(sales.ask("Revenue by region?", user="bob")["query_id"], user="bob")
+    assert all(call.params.get("seed") != 42 for call in script.calls)  # bob has no active choice

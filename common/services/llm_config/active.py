@@ -36,10 +36,12 @@ def get_active(metadata: Any, tenant_id: str) -> Record | None:
         return None
 
 
-def active_model(metadata: Any, tenant_id: str) -> str | None:
-    """Return the model a question of this tenant uses when it names none, or None for the server's default."""
+def active_choice(metadata: Any, tenant_id: str) -> dict[str, Any]:
+    """Return ``{"default_model", "default_params"}`` for ``parse_question`` from the tenant's active choice."""
     record = get_active(metadata, tenant_id)
-    return record.data.get("model") if record is not None else None
+    if record is None:
+        return {"default_model": None, "default_params": {}}
+    return {"default_model": record.data.get("model"), "default_params": record.data.get("params") or {}}
 
 
 def clear_active(metadata: Any, tenant_id: str, *, provider: str | None = None) -> bool:

@@ -35,7 +35,9 @@ def call_agent(deps: Any, tenant_id: str, job: dict[str, Any], name: str, values
     from common.prompts import OutputFormatError, parse_output, render, retry_instruction
 
     template = deps.prompts.get(name)
-    rendered = render(template, values, model_overrides=model_overrides)
+    # The tenant's active model parameters, then the configuration layers' (which the request tops).
+    overrides = {**job["request"].get("model_params", {}), **(model_overrides or {})}
+    rendered = render(template, values, model_overrides=overrides)
     messages = rendered.messages()
     model_id = job["request"]["model_id"]
     calls: list[dict[str, Any]] = []

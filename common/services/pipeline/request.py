@@ -33,19 +33,22 @@ class QuestionRequest:
     visual_hint: str | None
     api_key: str | None
     api_base: str | None
+    model_params: dict[str, Any] = dataclasses.field(default_factory=dict)  # the active choice's, for its model
 
     def stored(self) -> dict[str, Any]:
         """What the job keeps of the request (no key)."""
         return {"datasets": list(self.datasets), "pg_tokens": list(self.pg_tokens), "model_id": self.model_id,
                 "include_insight": self.include_insight,
-                "visual_hint": self.visual_hint, "api_base": self.api_base}
+                "visual_hint": self.visual_hint, "api_base": self.api_base, "model_params": self.model_params}
 
 
 def parse_question(body: dict[str, Any], settings: Settings, *, legacy: bool = False,
-                   needs_prompt: bool = True, default_model: str | None = None) -> QuestionRequest:
+                   needs_prompt: bool = True, default_model: str | None = None,
+                   default_params: dict[str, Any] | None = None) -> QuestionRequest:
     """Validate a question's body (v1 field names, or the original API's with ``legacy``).
 
-    A question that names no model uses ``default_model`` (the tenant's active choice), else ``LLM_DEFAULT_MODEL``.
+    A question that names no model uses ``default_model`` (the tenant's active choice), else ``LLM_DEFAULT_MODEL``;
+    a question that uses the active model (named or not) gets its ``default_params`` (temperature...).
     """
     from common.llm import compose_model_id
 
@@ -65,7 +68,8 @@ def parse_question(body: dict[str, Any], settings: Settings, *, legacy: bool = F
     return QuestionRequest(domain=domain, prompt=prompt, session_id=session_id, datasets=datasets, pg_tokens=pg_tokens,
                            model_id=model_id, include_insight=include_insight, visual_hint=visual_hint,
                            api_key=_optional_text(body, "apiKey", 1024),
-                           api_base=_optional_text(body, "api_base", 2048))
+                           api_base=_optional_text(body, "api_base", 2048),
+                           model_params=dict(default_params or {}) if model_id == default_model else {})
 
 
 def new_session_id() -> str:
