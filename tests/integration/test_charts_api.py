@@ -20,7 +20,6 @@ from common.clock import FakeClock
 from common.config import Settings
 from common.gateway import route_table
 from local_emulator.server import GatewayDispatcher, local_context
-from tests.integration.pipeline_fixtures import analyst, pipeline  # noqa: F401 - fixtures
 
 ALICE = Tenant("alice")
 DEFAULT_TTL = 3600
@@ -207,7 +206,7 @@ def test_every_route_but_the_signed_content_needs_an_identity(api, store, spec, 
     assert stored(store)[0] == [chart.chart_id]
 
 
-def test_a_questions_chart_is_listed_read_and_deleted(pipeline):  # noqa: F811 - the fixture above
+def test_a_questions_chart_is_listed_read_and_deleted(pipeline):
     pipeline.upload("sales")
     submitted = pipeline.ask("Compare revenue by region")
     answer = pipeline.wait(submitted["query_id"])["answer"]

@@ -4,26 +4,26 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.pipeline_fixtures import SERVER_KEY, analyst, pipeline  # noqa: F401 - fixtures
+from tests.integration.pipeline_fixtures import SERVER_KEY
 from tests.scripted_llm import install_scripted_llm
 
 ALICE_KEY = "sk-alice-saved-key-0123456789abcdef"
 
 
 @pytest.fixture
-def sales(pipeline):  # noqa: F811 - the fixture above
+def sales(pipeline):
     for user in ("alice", "bob"):
         pipeline.upload("sales", user=user)
     return pipeline
 
 
-def keys_used(analyst) -> set:  # noqa: F811
+def keys_used(analyst) -> set:
     used = {key for _, _, key in analyst.calls}
     analyst.calls.clear()
     return used
 
 
-def test_a_saved_key_answers_its_tenants_questions_and_only_theirs(sales, analyst):  # noqa: F811
+def test_a_saved_key_answers_its_tenants_questions_and_only_theirs(sales, analyst):
     saved = sales.call("POST", "/api/v1/llm/keys", json={"provider": "scripted", "api_key": ALICE_KEY})
     assert saved.status_code == 201, saved.get_json()
     assert sales.wait(sales.ask("Revenue by region?")["query_id"])["status"] == "succeeded"
@@ -39,7 +39,7 @@ def test_a_saved_key_answers_its_tenants_questions_and_only_theirs(sales, analys
     assert keys_used(analyst) == {SERVER_KEY}
 
 
-def test_the_active_model_answers_questions_that_name_none(sales, analyst):  # noqa: F811
+def test_the_active_model_answers_questions_that_name_none(sales, analyst):
     install_scripted_llm().respond("scripted/primary", analyst)
     chosen = sales.call("PUT", "/api/v1/llm/active", json={"provider": "scripted", "model": "scripted/primary"})
     assert chosen.status_code == 200, chosen.get_json()
@@ -51,7 +51,7 @@ def test_the_active_model_answers_questions_that_name_none(sales, analyst):  # n
     assert named["answer"]["provenance"]["models"] == ["scripted/model"]
 
 
-def test_the_original_frontends_flow_uses_the_key_it_validated(sales, analyst):  # noqa: F811
+def test_the_original_frontends_flow_uses_the_key_it_validated(sales, analyst):
     validated = sales.call("POST", "/validate-key", user="",
                            json={"provider": "SCRIPTED", "apiKey": ALICE_KEY, "userId": "alice"}).get_json()
     assert validated["valid"] and validated["models"] and validated["token"]

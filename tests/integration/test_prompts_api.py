@@ -11,14 +11,13 @@ import pytest
 from common.clock import FakeClock
 from common.prompts import SHIPPED_PROMPTS, FilePromptCatalog, load_prompts
 from common.prompts.overrides import COLLECTION, GLOBAL_TENANT, OverridingCatalog
-from tests.integration.pipeline_fixtures import analyst, pipeline  # noqa: F401 - fixtures
 
 ADMIN = "root"
 MARKER = "Always name the region with the highest revenue first."
 
 
 @pytest.fixture
-def api(pipeline):  # noqa: F811 - the fixture above
+def api(pipeline):
     """The pipeline's client, with ADMIN_USERS=root on the instance."""
     settings = pipeline.context.settings.replace(admin_users=(ADMIN,))
     pipeline.context.settings = settings
@@ -45,7 +44,7 @@ def overrides_stored(api) -> list:
     return api.context.metadata.list(COLLECTION, GLOBAL_TENANT)
 
 
-def router_system_prompts(analyst) -> list[str]:  # noqa: F811 - the fixture above
+def router_system_prompts(analyst) -> list[str]:
     return [messages[0]["content"] for agent, messages, _ in analyst.calls if agent == "router"]
 
 
@@ -113,7 +112,7 @@ def test_bad_admin_requests_are_4xx_and_change_nothing(api, method, path, kwargs
     assert overrides_stored(api) == []
 
 
-def test_an_override_bumps_the_version_and_the_next_question_uses_it(api, analyst):  # noqa: F811
+def test_an_override_bumps_the_version_and_the_next_question_uses_it(api, analyst):
     api.upload("sales")
     assert api.call("GET", "/api/v1/prompts/router").get_json()["source"] == "file"  # now cached on this instance
     saved = api.call("PUT", "/api/v1/prompts/router", user=ADMIN, json=router_override(version=99))
@@ -133,7 +132,7 @@ def test_an_override_bumps_the_version_and_the_next_question_uses_it(api, analys
     assert again.get_json()["version"] == 3
 
 
-def test_delete_reverts_to_the_file_and_versions_never_repeat(api, analyst):  # noqa: F811
+def test_delete_reverts_to_the_file_and_versions_never_repeat(api, analyst):
     api.upload("sales")
     assert api.call("PUT", "/api/v1/prompts/router", user=ADMIN, json=router_override()).status_code == 200
     reverted = api.call("DELETE", "/api/v1/prompts/router", user=ADMIN)
