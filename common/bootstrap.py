@@ -125,6 +125,13 @@ class Context:
         with self._lock:
             return self._given["tasks"] or TASK_QUEUES[self.settings.tasks_backend](self.settings, self.clock)
 
+    @functools.cached_property
+    def rate_limiter(self) -> Any:
+        """Per-tenant request budgets (``RATE_LIMITS``), kept where the cache is."""
+        from common.ratelimit import limiter_for
+
+        return limiter_for(self.settings)
+
     def close(self) -> None:
         """Stop what this context started (the local task dispatcher's threads)."""
         tasks = self._given["tasks"] or self.__dict__.get("tasks")

@@ -120,6 +120,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("answer_cache_ttl_seconds", "ANSWER_CACHE_TTL_SECONDS", 3600,
             "How long an answer is reused for the same question on the same data and conversation (0: never).",
             int),
+    Setting("rate_limits", "RATE_LIMITS", "query=30/minute,upload=60/minute",
+            "Requests each user may make per window, by class (`query`: questions and suggestions; `upload`), "
+            "in the `limits` library's notation; empty: no limit."),
     Setting("log_level", "LOG_LEVEL", "INFO", "Python logging level."),
     Setting("tasks_backend", "TASKS_BACKEND", "local",
             "Task queue of query stages: `local` (the emulator's in-process dispatcher) or `cloudtasks`.",

@@ -12,9 +12,13 @@ from common.services.dataset_reads import ExportedFile
 from common.services.datasets import DatasetStore
 
 
-def tenant_of(request: flask.Request, *, legacy_user_id: str | None = None) -> Tenant:
-    """Authenticate the request with this instance's settings."""
-    return authenticate(request.headers, bootstrap.context().settings, legacy_user_id=legacy_user_id)
+def tenant_of(request: flask.Request, *, legacy_user_id: str | None = None, spend: str | None = None) -> Tenant:
+    """Authenticate the request with this instance's settings; ``spend`` counts it against a rate limit."""
+    ctx = bootstrap.context()
+    tenant = authenticate(request.headers, ctx.settings, legacy_user_id=legacy_user_id)
+    if spend is not None:
+        ctx.rate_limiter.hit(spend, tenant.namespace)
+    return tenant
 
 
 def dataset_store() -> DatasetStore:

@@ -20,7 +20,7 @@ FILE_FIELDS = ("file", "files", "files[]")
 
 @router.route("/api/v1/datasets", methods=["POST"])
 def upload(request: flask.Request):
-    tenant = tenant_of(request)
+    tenant = tenant_of(request, spend="upload")
     settings = bootstrap.context().settings
     with tempfile.TemporaryDirectory(prefix="upload-") as workdir:
         form, files = receive_multipart(request, workdir, max_file_bytes=settings.max_upload_bytes,

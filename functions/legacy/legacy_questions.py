@@ -25,16 +25,16 @@ QUERY_V1 = {"Deprecation": "true", "Link": '</api/v1/queries>; rel="successor-ve
 SESSIONS_V1 = {"Deprecation": "true", "Link": '</api/v1/sessions>; rel="successor-version"'}
 
 
-def _tenant(request: flask.Request, body: dict[str, Any] | None = None) -> Any:
+def _tenant(request: flask.Request, body: dict[str, Any] | None = None, *, spend: str | None = None) -> Any:
     claimed = request.args.get("userId") or (body or {}).get("userId")
     if claimed is not None and not isinstance(claimed, str):
         raise errors.BadRequest("userId must be a string")
-    return tenant_of(request, legacy_user_id=claimed or None)
+    return tenant_of(request, legacy_user_id=claimed or None, spend=spend)
 
 
 def ask(request: flask.Request):
     body = json_body(request)
-    tenant, deps = _tenant(request, body), pipeline_deps()
+    tenant, deps = _tenant(request, body, spend="query"), pipeline_deps()
     started = time.monotonic()
     question = parse_question(body, deps.settings, legacy=True,
                               **active_choice(deps.metadata, tenant.user_id))
@@ -47,7 +47,7 @@ def suggest(request: flask.Request):
     from common.services.pipeline.suggest import suggest_questions
 
     body = json_body(request)
-    tenant, deps = _tenant(request, body), pipeline_deps()
+    tenant, deps = _tenant(request, body, spend="query"), pipeline_deps()
     question = parse_question({"domain": "general", **body}, deps.settings, legacy=True, needs_prompt=False,
                               **active_choice(deps.metadata, tenant.user_id))
     return {"suggestions": suggest_questions(deps, tenant, question)["suggestions"]}

@@ -32,12 +32,12 @@ DOMAINS_V1 = {"Deprecation": "true", "Link": '</api/v1/domains>; rel="successor-
 LEGACY_PREVIEW_ROWS = 50
 
 
-def _caller(request: flask.Request, fields: dict | None = None):
+def _caller(request: flask.Request, fields: dict | None = None, *, spend: str | None = None):
     """The authenticated caller; a ``userId`` in the query, form or JSON body must be that caller."""
     claimed = request.args.get("userId") or (fields or {}).get("userId")
     if claimed is not None and not isinstance(claimed, str):
         raise errors.BadRequest("userId must be a string")
-    return tenant_of(request, legacy_user_id=claimed or None)
+    return tenant_of(request, legacy_user_id=claimed or None, spend=spend)
 
 
 def _gs_uri(record: Any) -> str:
@@ -69,7 +69,7 @@ def _upload(request: flask.Request, domain: str | None, *, raw_body_allowed: boo
                                             file_fields=("file", "files", "files[]"))
         else:
             form, files = {}, [receive_raw_body(request, workdir, max_file_bytes=settings.max_upload_bytes)]
-        tenant = _caller(request, form)
+        tenant = _caller(request, form, spend="upload")
         domain = domain if domain is not None else names.form_domain_name(form.get("domain") or "")
         if not domain or not files:
             raise errors.BadRequest("Missing 'domain' or 'file'", code="MISSING_FIELD")

@@ -21,7 +21,7 @@ EVENTS_MAX_SECONDS = 600
 
 @router.route("/api/v1/queries", methods=["POST"])
 def submit(request: flask.Request):
-    tenant = tenant_of(request)
+    tenant = tenant_of(request, spend="query")
     deps = pipeline_deps()
     question = parse_question(json_body(request), deps.settings,
                               **active_choice(deps.metadata, tenant.user_id))

@@ -55,7 +55,7 @@ def _client() -> tuple[Any, Any, Any]:
     # Answers are not reused here (the same question is asked again and again); cached_seconds measures reuse.
     settings = Settings.from_env({}, data_dir=tempfile.mkdtemp(prefix="bench-pipeline-"),
                                  llm_default_model="scripted/model", llm_default_api_keys="scripted=sk-bench-key",
-                                 answer_cache_ttl_seconds=0)
+                                 answer_cache_ttl_seconds=0, rate_limits="")
     gateway = build_gateway()
     context = local_context(settings, gateway.apps)
     bootstrap.use(context)

@@ -1,0 +1,58 @@
+"""Rate limits per tenant and class of request (``query``, ``upload``), with the `limits` library.
+
+A question costs LLM calls, so each tenant gets a budget per window; an upload parses files, so it gets
+one too. Limits are counted in Redis when the cache is Redis (every instance shares them) and in memory
+otherwise (per instance, the local default). Going over answers 429 with ``Retry-After``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+from common import errors
+
+
+class RateLimiter:
+    """Counts hits per (class, tenant) in fixed windows; refuses the hit that goes over with RateLimited."""
+
+    def __init__(self, rules: dict[str, str], storage_uri: str = "memory://"):
+        from limits import parse, storage, strategies
+
+        try:
+            self._rules = {name: parse(rule) for name, rule in rules.items()}
+        except ValueError as exc:
+            raise errors.ConfigurationError(f"RATE_LIMITS: {exc}") from None
+        self._limiter = strategies.FixedWindowRateLimiter(storage.storage_from_string(storage_uri))
+
+    def hit(self, rule_class: str, tenant_namespace: str) -> None:
+        """Count one request of ``rule_class`` for the tenant, or raise RateLimited when over the limit."""
+        rule = self._rules.get(rule_class)
+        if rule is None:
+            return
+        try:
+            allowed = self._limiter.hit(rule, rule_class, tenant_namespace)
+        except Exception as exc:  # noqa: BLE001 - the limits library raises its backend's errors
+            raise errors.ServiceUnavailable("the rate limiter's store is unreachable") from exc
+        if not allowed:
+            reset = self._limiter.get_window_stats(rule, rule_class, tenant_namespace).reset_time
+            raise errors.RateLimited(f"too many {rule_class} requests: the limit is {rule}",
+                                     retry_after=max(1, math.ceil(reset - time.time())))
+
+
+def parse_rules(raw: str) -> dict[str, str]:
+    """Read ``query=30/minute,upload=60/minute`` into {class: rule}."""
+    rules = {}
+    for part in filter(None, (item.strip() for item in raw.split(","))):
+        name, _, rule = part.partition("=")
+        if not name.strip() or not rule.strip():
+            raise errors.ConfigurationError(f"RATE_LIMITS: expected class=rule, got {part!r}")
+        rules[name.strip()] = rule.strip()
+    return rules
+
+
+def limiter_for(settings: Any) -> RateLimiter:
+    """Build the instance's limiter: in Redis with CACHE_BACKEND=redis, else in memory (per instance)."""
+    uri = settings.redis_url if settings.cache_backend == "redis" else "memory://"
+    return RateLimiter(parse_rules(settings.rate_limits), uri)
