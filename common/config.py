@@ -103,6 +103,9 @@ SETTINGS: tuple[Setting, ...] = (
             "the cloud); used when neither the request nor the tenant supplies one."),
     Setting("llm_api_base", "LLM_API_BASE", "",
             "Base URL of an OpenAI-compatible endpoint (vLLM, Ollama, a gateway) for the server's calls."),
+    Setting("llm_allowed_hosts", "LLM_ALLOWED_HOSTS", "",
+            "Hosts a request's or a saved key's `api_base` may point at: `*`, or host names, IPs/CIDRs and `public`. "
+            "Empty: `*` when `ENVIRONMENT=local`, else `public`."),
     Setting("llm_timeout_seconds", "LLM_TIMEOUT_SECONDS", 60.0, "Timeout of one LLM call.", float),
     Setting("llm_max_retries", "LLM_MAX_RETRIES", 2, "Retries of one model on 429/5xx/timeouts before its fallbacks.",
             int),

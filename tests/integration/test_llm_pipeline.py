@@ -78,3 +78,16 @@ def test_the_active_choices_parameters_reach_its_models_calls(sales, analyst):
     script.respond("scripted/model", analyst)
     sales.wait(sales.ask("Revenue by region?", user="bob")["query_id"], user="bob")
     assert all(call.params.get("seed") != 42 for call in script.calls)  # bob has no active choice
+
+
+def test_an_api_base_on_a_private_network_is_refused_outside_local(sales, analyst):
+    from common.hosts import HostNotAllowed
+    from common.services.pipeline.request import check_api_base_host
+
+    cloud = sales.context.settings.replace(environment="prod")
+    with pytest.raises(HostNotAllowed, match="LLM_ALLOWED_HOSTS"):
+        check_api_base_host(cloud, "http://127.0.0.1:11434/v1")
+    with pytest.raises(HostNotAllowed):
+        check_api_base_host(cloud, "http://169.254.169.254/")
+    check_api_base_host(cloud.replace(llm_allowed_hosts="127.0.0.1/32"), "http://127.0.0.1:11434/v1")
+    check_api_base_host(sales.context.settings, "http://127.0.0.1:11434/v1")  # locally: anything

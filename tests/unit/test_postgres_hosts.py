@@ -8,8 +8,8 @@ import pytest
 
 from common import errors
 from common.config import Settings
+from common.hosts import HostNotAllowed, HostPolicy, is_public
 from common.services.postgres.engines import open_socket
-from common.services.postgres.hosts import HostNotAllowed, HostPolicy, is_public
 
 
 def resolver(table: dict[str, list[str]]):

@@ -159,12 +159,27 @@ def credentials_for(deps: Any, tenant_id: str, model_id: str, *, request_key: st
     from common.services.llm_config.stored_keys import stored_key
 
     defaults = server_default_keys(deps.settings)
+    check_api_base_host(deps.settings, request_api_base)
 
     def saved_key(provider: str) -> Any:
         # The encryptor (ENCRYPTION_KEYS) is needed only once a saved key is found.
-        return stored_key(deps.metadata, tenant_id, provider, decrypt=lambda text: deps.encryptor.decrypt(text))
+        key = stored_key(deps.metadata, tenant_id, provider, decrypt=lambda text: deps.encryptor.decrypt(text))
+        if key is not None:
+            check_api_base_host(deps.settings, key.api_base)
+        return key
 
     return resolve_credentials(model_id, request_key=request_key, request_api_base=request_api_base,
                                stored_key_lookup=saved_key,
                                server_default_key=lambda provider: defaults.get(provider),
                                default_api_base=deps.settings.llm_api_base or None)
+
+
+def check_api_base_host(settings: Settings, api_base: str | None) -> None:
+    """Refuse an ``api_base`` (a request's, or a saved key's) whose host LLM_ALLOWED_HOSTS does not allow."""
+    import urllib.parse
+
+    from common.hosts import HostPolicy
+
+    host = urllib.parse.urlsplit(api_base).hostname if api_base else None
+    if host:
+        HostPolicy.from_settings(settings, "LLM_ALLOWED_HOSTS").vetted_addresses(host)

@@ -17,8 +17,8 @@ from typing import Any
 
 from common import errors
 from common.auth import Tenant
+from common.hosts import HostPolicy
 from common.services.postgres import engines
-from common.services.postgres.hosts import HostPolicy
 
 COLLECTION = "pg_connections"
 SSL_MODES = ("require", "verify-full", "disable")  # engines.ssl_context_for says what each one does

@@ -31,7 +31,7 @@ from typing import Any
 from common import errors
 from common.analysis.sql_engine import SqlError, SqlTimeout
 from common.analysis.sql_policy import SqlRejected
-from common.services.postgres.hosts import HostPolicy
+from common.hosts import HostPolicy
 
 DRIVER = "postgresql+pg8000"
 POOL_SIZE = 2

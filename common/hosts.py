@@ -1,5 +1,5 @@
-"""Which database hosts the service may open connections to (``PG_ALLOWED_HOSTS``), so it cannot be used to
-reach or probe its own network.
+"""Which hosts the service may open connections to on a user's behalf (``PG_ALLOWED_HOSTS`` for databases,
+``LLM_ALLOWED_HOSTS`` for model endpoints), so it cannot be used to reach or probe its own network.
 
 Syntax: ``*`` allows anything (the default when ``ENVIRONMENT=local``). Otherwise a comma list of entries,
 each a host name (``db.internal``: allowed whatever it resolves to, the operator vouches for its DNS), an IP
@@ -44,13 +44,14 @@ class HostPolicy:
     public: bool = False
     hostnames: frozenset[str] = frozenset()
     networks: tuple[IpNetwork, ...] = ()
+    setting: str = "PG_ALLOWED_HOSTS"  # named in refusals, so an operator knows what to change
 
     @classmethod
-    def parse(cls, spec: str) -> HostPolicy:
-        """Read a ``PG_ALLOWED_HOSTS`` value (see the module docstring); a bad entry is a ConfigurationError."""
+    def parse(cls, spec: str, setting: str = "PG_ALLOWED_HOSTS") -> HostPolicy:
+        """Read an allowed-hosts value (see the module docstring); a bad entry is a ConfigurationError."""
         entries = [entry.strip() for entry in spec.split(",") if entry.strip()]
         if "*" in entries:
-            return cls(any_host=True)
+            return cls(any_host=True, setting=setting)
         hostnames, networks = set(), []
         for entry in entries:
             if entry.lower() == "public":
@@ -59,19 +60,19 @@ class HostPolicy:
                 networks.append(ipaddress.ip_network(entry, strict=False))
             except ValueError:
                 if not _looks_like_hostname(entry):
-                    raise errors.ConfigurationError(f"PG_ALLOWED_HOSTS: {entry!r} is not a host name, "
+                    raise errors.ConfigurationError(f"{setting}: {entry!r} is not a host name, "
                                                     f"address, CIDR, 'public' or '*'") from None
                 hostnames.add(entry.lower().rstrip("."))
         public = any(entry.lower() == "public" for entry in entries)
-        return cls(public=public, hostnames=frozenset(hostnames), networks=tuple(networks))
+        return cls(public=public, hostnames=frozenset(hostnames), networks=tuple(networks), setting=setting)
 
     @classmethod
-    def from_settings(cls, settings: Any) -> HostPolicy:
-        """The instance's policy: ``PG_ALLOWED_HOSTS``, or its default for the environment."""
-        spec = settings.pg_allowed_hosts.strip()
+    def from_settings(cls, settings: Any, setting: str = "PG_ALLOWED_HOSTS") -> HostPolicy:
+        """The instance's policy for ``setting``, or its default for the environment."""
+        spec = getattr(settings, setting.lower()).strip()
         if not spec:
             spec = "*" if settings.environment == "local" else "public"
-        return cls.parse(spec)
+        return cls.parse(spec, setting)
 
     def vetted_addresses(self, host: str, resolver: Resolver = system_resolver) -> list[str]:
         """Resolve ``host`` and return its addresses, or raise when the policy refuses any of them."""
@@ -86,7 +87,7 @@ class HostPolicy:
         refused = [address for address in addresses if not self._allows(ipaddress.ip_address(address))]
         if refused:
             raise HostNotAllowed(f"connections to {host!r} are not allowed here: it resolves to a non-public "
-                                 f"address (PG_ALLOWED_HOSTS)")
+                                 f"address ({self.setting})")
         return addresses
 
     def _allows(self, address: IpAddress) -> bool:
