@@ -8,6 +8,7 @@ echo internals (see LEGACY_API.md §6).
 from __future__ import annotations
 
 import tempfile
+import urllib.parse
 from typing import Any
 
 import flask
@@ -30,6 +31,7 @@ legacy_postgres.register(router)
 DATASETS_V1 = {"Deprecation": "true", "Link": '</api/v1/datasets>; rel="successor-version"'}
 DOMAINS_V1 = {"Deprecation": "true", "Link": '</api/v1/domains>; rel="successor-version"'}
 LEGACY_PREVIEW_ROWS = 50
+SIGNED_FILE_TTL_SECONDS = 7 * 24 * 3600
 
 
 def _caller(request: flask.Request, fields: dict | None = None, *, spend: str | None = None):
@@ -50,13 +52,27 @@ def _upload_result(record: Any) -> dict:
             "size_bytes": record.data["size_bytes"]}
 
 
-def _list_item(record: Any) -> dict:
+def _list_item(record: Any, tenant: Any) -> dict:
     data = record.data
     updated = record.updated_at.isoformat()
     return {"domain": data["domain"], "filename": data["name"], "gs_uri": _gs_uri(record),
             "size_bytes": data["size_bytes"], "size": data["size_bytes"], "updated": updated,
-            "updated_at": updated, "created_at": record.created_at.isoformat(), "signed_url": "",
-            "kind": data["kind"]}
+            "updated_at": updated, "created_at": record.created_at.isoformat(),
+            "signed_url": _signed_csv_url(record, tenant), "kind": data["kind"]}
+
+
+def _signed_csv_url(record: Any, tenant: Any) -> str:
+    """A link that downloads a table as CSV without credentials for a week (the frontend's KPI cards fetch it)."""
+    from common.signing import HmacUrlSigner
+
+    settings, data = bootstrap.context().settings, record.data
+    if data["kind"] != "table" or not settings.url_signing_secret:
+        return ""
+    path = f"/files/datasets/{tenant.user_id}/{data['domain']}/{data['name']}"
+    expires = int(bootstrap.context().clock.now().timestamp()) + SIGNED_FILE_TTL_SECONDS
+    signed = HmacUrlSigner.from_setting(settings.url_signing_secret).sign(path, expires_at=expires)
+    # Signed as the server will read the path (decoded); sent percent-encoded.
+    return urllib.parse.quote(path) + signed[len(path):]
 
 
 def _upload(request: flask.Request, domain: str | None, *, raw_body_allowed: bool) -> list[dict]:
@@ -90,7 +106,8 @@ def upload_datasets(request: flask.Request, domain: str):
 
 
 def _listing(request: flask.Request, domain: str | None) -> dict:
-    items = [_list_item(r) for r in dataset_reads.list_records(dataset_store(), _caller(request), domain)]
+    tenant = _caller(request)
+    items = [_list_item(r, tenant) for r in dataset_reads.list_records(dataset_store(), tenant, domain)]
     return {"items": items, "datasets": items}
 
 
@@ -143,6 +160,20 @@ def update_metadata(request: flask.Request, domain: str, filename: str):
     view = dataset_writes.update_notes(dataset_store(), _caller(request, body), domain, filename,
                                        body.get("description", ""), body.get("columns", []))
     return {"saved": True, "domain": view["domain"], "filename": view["name"]}
+
+
+@router.route("/files/datasets/<user_id>/<domain>/<path:filename>", methods=["GET"])
+def signed_file(request: flask.Request, user_id: str, domain: str, filename: str):
+    from common.auth import Tenant
+    from common.signing import HmacUrlSigner
+
+    ctx = bootstrap.context()
+    if not ctx.settings.url_signing_secret:
+        raise errors.NotFound("no such file")
+    HmacUrlSigner.from_setting(ctx.settings.url_signing_secret).verify(request.path, request.args,
+                                                                       now=ctx.clock.now().timestamp())
+    exported = dataset_reads.export(dataset_store(), Tenant(user_id), domain, filename, "csv")
+    return send_export(exported, as_attachment=False)
 
 
 @router.route("/domains", methods=["GET"], headers=DOMAINS_V1)

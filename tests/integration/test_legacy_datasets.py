@@ -108,3 +108,20 @@ def test_preflight_for_delete_is_answered(client):
     assert response.status_code == 204
     assert "DELETE" in response.headers["Access-Control-Allow-Methods"]
     assert response.headers["Access-Control-Allow-Origin"] == "*"
+
+
+def test_listed_tables_carry_a_signed_csv_link_the_frontend_can_fetch(client, ctx):
+    from common import bootstrap
+    from common.signing import generate_secret
+    from tests.integration.conftest import Api
+
+    bootstrap.use(bootstrap.build(ctx.settings.replace(url_signing_secret=generate_secret()), clock=ctx.clock,
+                                  blobs=ctx.blobs, metadata=ctx.metadata))
+    alice = Api(client, "alice")
+    alice.upload("Campaign", ("sales 2024.csv", SALES))
+    link = alice.get("/datasets?domain=campaign").get_json()["datasets"][0]["signed_url"]
+    assert link.startswith("/files/datasets/alice/campaign/sales%202024.csv?")
+    fetched = client.get(link)  # no identity: the signature is the permission
+    assert fetched.status_code == 200 and fetched.get_data(as_text=True).splitlines()[0] == "region,revenue"
+    assert client.get(link.replace("/alice/", "/bob/")).status_code == 403
+    assert client.get(link.split("?")[0]).status_code == 403

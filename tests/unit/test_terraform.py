@@ -791,7 +791,7 @@ def test_gateway_requires_firebase_tokens_except_preflight_health_and_signed_cha
     assert firebase["x-google-audiences"] == "fb-proj"
     assert firebase["x-google-jwks_uri"].endswith("securetoken@system.gserviceaccount.com")
     public = {"/", "/health", "/api/v1/health", "/api/v1/health/{rest=**}", "/api/v1/openapi.json",
-              "/charts/{rest=**}"}
+              "/charts/{rest=**}", "/files/{rest=**}"}
     operation_ids = []
     for path, operations in doc["paths"].items():
         assert "options" in operations, path

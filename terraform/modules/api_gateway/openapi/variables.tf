@@ -31,6 +31,7 @@ variable "legacy_paths" {
     "/sessions",
     "/sessions/{rest=**}",
     "/charts/{rest=**}",
+    "/files/{rest=**}",
     "/validate-key",
     "/update-provider-key",
     "/delete-provider-key",
@@ -46,10 +47,10 @@ variable "legacy_paths" {
 }
 
 variable "public_paths" {
-  description = "Paths answered without a Firebase ID token: health checks, the API description, the legacy service banner, and the original frontend's chart URLs (/charts/..., HMAC-signed: the signature is the permission, and the function reads no identity there). Every other operation requires one."
+  description = "Paths answered without a Firebase ID token: health checks, the API description, the legacy service banner, and the original frontend's chart and dataset-file URLs (/charts/..., /files/...: HMAC-signed, the signature is the permission, and the function reads no identity there). Every other operation requires one."
   type        = list(string)
   nullable    = false
-  default     = ["/", "/health", "/api/v1/health", "/api/v1/health/{rest=**}", "/api/v1/openapi.json", "/charts/{rest=**}"]
+  default     = ["/", "/health", "/api/v1/health", "/api/v1/health/{rest=**}", "/api/v1/openapi.json", "/charts/{rest=**}", "/files/{rest=**}"]
 }
 
 variable "methods" {
