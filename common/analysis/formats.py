@@ -8,7 +8,6 @@ import zipfile
 from common.analysis.encoding import bomless_utf16
 from common.errors import BadRequest, PayloadTooLarge
 
-TABLE_FORMATS = ("csv", "tsv", "xlsx", "xls", "json", "ndjson", "parquet")
 ATTACHMENT_FORMATS = ("pdf", "docx", "doc")
 EXTENSIONS = {
     ".csv": "csv", ".tsv": "tsv", ".txt": "csv", ".xlsx": "xlsx", ".xls": "xls", ".json": "json",

@@ -106,3 +106,23 @@ def bob(client) -> Api:
 
 def unique_name(stem: str = "data", ext: str = "csv") -> str:
     return f"{stem}-{uuid.uuid4().hex[:6]}.{ext}"
+
+
+@pytest.fixture
+def keyed(ctx):
+    """The test's context, with the ENCRYPTION_KEYS that saved keys and passwords need."""
+    from common.crypto import generate_key
+
+    context = bootstrap.build(ctx.settings.replace(encryption_keys=generate_key()), clock=ctx.clock,
+                              blobs=ctx.blobs, metadata=ctx.metadata)
+    bootstrap.use(context)
+    return context
+
+
+def assert_error(response, status: int, code: str | None = None) -> dict:
+    """Assert the v1 error shape and status (and code); return the error."""
+    assert response.status_code == status, response.get_data(as_text=True)
+    body = response.get_json()
+    assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "details"}, body
+    assert code is None or body["error"]["code"] == code, body
+    return body["error"]

@@ -27,8 +27,6 @@ COLUMNS = [{"name": "region", "dtype": "str"}, {"name": "sales", "dtype": "int"}
 ROWS = [{"region": "north", "sales": 3}, {"region": "south", "sales": 5}]
 
 
-
-
 @pytest.fixture
 def clock():
     return FakeClock()

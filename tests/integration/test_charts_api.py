@@ -20,6 +20,7 @@ from common.clock import FakeClock
 from common.config import Settings
 from common.gateway import route_table
 from local_emulator.server import GatewayDispatcher, local_context
+from tests.integration.conftest import assert_error
 
 ALICE = Tenant("alice")
 DEFAULT_TTL = 3600
@@ -68,14 +69,6 @@ def spec():
 def save(store, spec, *, tenant=ALICE, session_id="s1", domain="sales"):
     return store.save(tenant, spec=spec, kind="bar", query_id="q1", session_id=session_id, domain=domain,
                       title="Sales by region")
-
-
-def assert_error(response, status: int, code: str | None = None) -> dict:
-    assert response.status_code == status, response.get_data(as_text=True)
-    body = response.get_json()
-    assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "details"}, body
-    assert code is None or body["error"]["code"] == code, body
-    return body["error"]
 
 
 def stored(store, tenant=ALICE):

@@ -7,22 +7,11 @@ import logging
 
 import pytest
 
-from common import bootstrap
-from common.crypto import generate_key
 from tests.integration.conftest import Api
 from tests.scripted_llm import Fault, Reply, install_scripted_llm
 
 KEY = "AIzaSyD-alice-secret-0123456789wxyz"
 OTHER_KEY = "AIzaSyD-alice-second-0123456789QRST"
-
-
-@pytest.fixture
-def keyed(ctx):
-    """The test's context, with the ENCRYPTION_KEYS every saved key needs."""
-    context = bootstrap.build(ctx.settings.replace(encryption_keys=generate_key()), clock=ctx.clock,
-                              blobs=ctx.blobs, metadata=ctx.metadata)
-    bootstrap.use(context)
-    return context
 
 
 @pytest.fixture

@@ -10,20 +10,9 @@ import json
 
 import pytest
 
-from common import bootstrap
-from common.crypto import generate_key
-
 KEY = "AIzaSyD-legacy-secret-0123456789abcd"
 NEW_KEY = "AIzaSyD-legacy-newer-0123456789EFGH"
 OPENAI_KEY = "sk-proj-legacy-openai-0123456789ijkl"
-
-
-@pytest.fixture
-def keyed(ctx):
-    context = bootstrap.build(ctx.settings.replace(encryption_keys=generate_key()), clock=ctx.clock,
-                              blobs=ctx.blobs, metadata=ctx.metadata)
-    bootstrap.use(context)
-    return context
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from common import bootstrap
 from common.crypto import Encryptor, generate_key
 from common.services.postgres import connections, engines
 from tests.conftest import require_service
+from tests.integration.conftest import assert_error
 
 PASSWORD = "p@ss:w/rd?#%&=ü"  # trust auth ignores it; every character a URL needs escaped is in it
 AWKWARD_TABLE = 'Sales "2024" order ü'
@@ -97,9 +98,8 @@ def state(api) -> tuple:
 
 
 def assert_error_shape(response, status: int) -> dict:
-    assert response.status_code == status, response.get_json()
-    error = response.get_json()["error"]
-    assert set(error) == {"code", "message", "details"} and error["message"]
+    error = assert_error(response, status)
+    assert error["message"]
     return error
 
 

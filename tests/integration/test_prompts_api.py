@@ -11,6 +11,7 @@ import pytest
 from common.clock import FakeClock
 from common.prompts import SHIPPED_PROMPTS, FilePromptCatalog, load_prompts
 from common.prompts.overrides import COLLECTION, GLOBAL_TENANT, OverridingCatalog
+from tests.integration.conftest import assert_error
 
 ADMIN = "root"
 MARKER = "Always name the region with the highest revenue first."
@@ -30,14 +31,6 @@ def router_override(**changes) -> dict:
     body = load_prompts()["router"].to_dict()
     body["system"] = body["system"].rstrip() + "\n\n" + MARKER + "\n"
     return {**body, **changes}
-
-
-def assert_error(response, status: int, code: str | None = None) -> dict:
-    assert response.status_code == status, response.get_data(as_text=True)
-    body = response.get_json()
-    assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "details"}, body
-    assert code is None or body["error"]["code"] == code, body
-    return body["error"]
 
 
 def overrides_stored(api) -> list:

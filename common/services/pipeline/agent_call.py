@@ -20,8 +20,6 @@ from common.services.pipeline.request import job_credentials
 class AgentResult:
     value: Any
     calls: list[dict[str, Any]]
-    prompt_version: int
-    model: str
 
 
 def call_agent(deps: Any, tenant_id: str, job: dict[str, Any], name: str, values: dict[str, Any], *,
@@ -50,7 +48,7 @@ def call_agent(deps: Any, tenant_id: str, job: dict[str, Any], name: str, values
                               json_output=template.output.format in {"json", "vega-lite"})
             try:
                 value = parse_output(template, reply.text)
-                return AgentResult(check(value) if check else value, calls, rendered.version, reply.model)
+                return AgentResult(check(value) if check else value, calls)
             except OutputFormatError as exc:
                 reason, retry = exc.reason, retry_instruction(template, exc)
             except errors.BadRequest as exc:  # the caller's check refused it (e.g. an unknown chart field)
