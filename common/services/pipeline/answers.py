@@ -26,7 +26,7 @@ def canned_answer(scope: str, job: dict[str, Any]) -> dict[str, Any]:
             "provenance": {"datasets": {}, "model": job["request"]["model_id"]}}
 
 
-def compile_answer(deps: Any, tenant: Tenant, job: dict[str, Any], config: Any) -> tuple[dict[str, Any],
+def compile_answer(deps: Any, tenant: Tenant, job: dict[str, Any], config: dict[str, Any]) -> tuple[dict[str, Any],
                                                                                         list[dict[str, Any]]]:
     """Ask the compiler (or the documents-only agent) for the answer and assemble what the API returns."""
     from common.analysis.result_summary import summarize_result
@@ -36,7 +36,7 @@ def compile_answer(deps: Any, tenant: Tenant, job: dict[str, Any], config: Any) 
     if job["plan"]["mode"] == "documents":
         reply = call_agent(deps, tenant.user_id, job, "text_answer", {
             "question": job["prompt"], "domain": job["domain"], "recent_turns": context["turns"],
-            "documents": context["documents"], **config.prompt_values()}, model_overrides=config.model_overrides())
+            "documents": context["documents"], **config["prompt_values"]}, model_overrides=config["model_overrides"])
         markdown, rows, result = reply.value, [], None
     else:
         result = job.get("result")
@@ -50,7 +50,7 @@ def compile_answer(deps: Any, tenant: Tenant, job: dict[str, Any], config: Any) 
                                                truncated=result["truncated"]) if result else "(no result)",
             "analysis": job.get("analysis") or "(not run)",
             "chart": f"{chart['kind']} chart titled {chart['title']!r}" if chart else "(no chart)",
-            **config.prompt_values()}, model_overrides=config.model_overrides())
+            **config["prompt_values"]}, model_overrides=config["model_overrides"])
         markdown = reply.value
     answer = {
         "scope": "data_question", "answer_markdown": markdown, "answer_html": markdown_to_html(markdown),

@@ -33,11 +33,13 @@ class StageOutcome:
     answer: dict[str, Any] | None = None
 
 
-def _config(deps: Any, tenant: Tenant, domain: str) -> Any:
+def _resolved_config(deps: Any, tenant: Tenant, domain: str) -> dict[str, Any]:
+    """The domain and user configuration layers, resolved once at plan time for every later stage."""
     from common.prompts import SYSTEM_DEFAULTS, load_configuration, resolve_configuration
 
     domain_config, user_config = load_configuration(deps.metadata, tenant.user_id, domain)
-    return resolve_configuration(SYSTEM_DEFAULTS, domain_config, user_config, None)
+    config = resolve_configuration(SYSTEM_DEFAULTS, domain_config, user_config, None)
+    return {"prompt_values": config.prompt_values(), "model_overrides": config.model_overrides()}
 
 
 def plan(deps: Any, tenant: Tenant, job: dict[str, Any]) -> StageOutcome:
@@ -51,11 +53,11 @@ def plan(deps: Any, tenant: Tenant, job: dict[str, Any]) -> StageOutcome:
                "attachments": domain_data.attachments_text(data), "turns": turns,
                "previous_result": domain_data.previous_result_text(previous), "versions": data.versions,
                "documents": domain_data.documents_text(data) if not data.tables else "",
-               "pg_tables": pg_tables.stored(postgres)}
+               "pg_tables": pg_tables.stored(postgres), "config": _resolved_config(deps, tenant, domain)}
+    config = context["config"]
     if not data.tables:  # documents only: the original's text-only answer, in the compile stage
         return StageOutcome({"context": context, "plan": {"mode": "documents", "scope": "data_question"}},
                             next_stages=["compile"], skip=["manipulate", "visualize", "analyze"])
-    config = _config(deps, tenant, domain)
     common = {"question": job["prompt"], "domain": domain, "recent_turns": turns,
               "previous_result": context["previous_result"], "dataset_profiles": context["tables"],
               "attachments": context["attachments"]}
@@ -67,8 +69,8 @@ def plan(deps: Any, tenant: Tenant, job: dict[str, Any]) -> StageOutcome:
         answer = canned_answer(decision["scope"], job)
         return StageOutcome({"plan": decision}, router.calls, answer=answer)
     orchestrator = call_agent(deps, tenant.user_id, job, "orchestrator",
-                              {**common, "router_plan": decision, **config.prompt_values()},
-                              model_overrides=config.model_overrides())
+                              {**common, "router_plan": decision, **config["prompt_values"]},
+                              model_overrides=config["model_overrides"])
     tasks = orchestrator.value
     outputs = {"context": context, "plan": {**decision, "mode": "tables", "tasks": tasks},
                "plan_explainer": tasks["plan_explainer"]}
@@ -163,11 +165,11 @@ def visualize(deps: Any, tenant: Tenant, job: dict[str, Any]) -> StageOutcome:
     from common.charts import bind_and_validate, chart_kind
 
     result, rows = job["result"], result_rows(deps, job)
-    config = _config(deps, tenant, job["domain"])
+    config = job["context"]["config"]
     reply = call_agent(deps, tenant.user_id, job, "visualizer", {
         "task": job["plan"]["tasks"]["visualizer_prompt"] or job["prompt"], "question": job["prompt"],
-        "visual_hint": job["plan"].get("visual_hint", "auto"), "answer_settings": config.answer_settings(),
-        "row_count": result["row_count"],
+        "visual_hint": job["plan"].get("visual_hint", "auto"),
+        "answer_settings": config["prompt_values"]["answer_settings"], "row_count": result["row_count"],
         "result_columns": "\n".join(f"{c['name']} ({c['dtype']})" for c in result["columns"]),
         "result_sample": json.dumps(rows[:RESULT_SAMPLE_ROWS], ensure_ascii=False, default=str)[:2000]},
         check=lambda spec: bind_and_validate(spec, result["columns"], rows, max_rows=deps.settings.sql_max_rows))
@@ -190,19 +192,19 @@ def analyze(deps: Any, tenant: Tenant, job: dict[str, Any]) -> StageOutcome:
     from common.analysis.result_summary import summarize_result
 
     result, rows = job["result"], result_rows(deps, job)
-    config = _config(deps, tenant, job["domain"])
+    config = job["context"]["config"]
     reply = call_agent(deps, tenant.user_id, job, "analyzer", {
         "task": job["plan"]["tasks"]["analyzer_prompt"] or job["prompt"], "question": job["prompt"],
-        "answer_settings": config.answer_settings(), "sql": result["sql"],
+        "answer_settings": config["prompt_values"]["answer_settings"], "sql": result["sql"],
         "result_summary": summarize_result(result["columns"], rows, row_count=result["row_count"],
                                            truncated=result["truncated"])},
-        model_overrides=config.model_overrides())
+        model_overrides=config["model_overrides"])
     return StageOutcome({"analysis": reply.value}, reply.calls, ["compile"])
 
 
 def compile_stage(deps: Any, tenant: Tenant, job: dict[str, Any]) -> StageOutcome:
     """Write the answer (compiler, or the documents-only answer), check its numbers, render it."""
-    answer, calls = compile_answer(deps, tenant, job, _config(deps, tenant, job["domain"]))
+    answer, calls = compile_answer(deps, tenant, job, job["context"]["config"])
     return StageOutcome({}, calls, answer=answer)
 
 
