@@ -144,6 +144,24 @@ def test_a_repeated_task_delivery_does_nothing(sales, analyst):
     assert len(session["history"]) == 2
 
 
+def test_history_is_written_before_the_question_says_it_succeeded(sales, analyst, monkeypatch):
+    finish_job, seen = query_jobs.finish_job, []
+
+    def finish_after_checking_history(metadata, tenant_id, query_id, status, **kwargs):
+        if status == "succeeded":
+            job = query_jobs.get_job(metadata, tenant_id, query_id).data
+            seen.append(len(sales.call("GET", f"/api/v1/sessions/{job['session_id']}").get_json()["history"]))
+            if len(seen) == 1:
+                raise RuntimeError("the worker died between storing the answer and finishing the job")
+        return finish_job(metadata, tenant_id, query_id, status, **kwargs)
+
+    monkeypatch.setattr(query_jobs, "finish_job", finish_after_checking_history)
+    submitted = sales.ask("Compare revenue by region")
+    assert sales.wait(submitted["query_id"])["status"] == "succeeded"  # the redelivered task finished it
+    assert seen == [2, 2]
+    assert len(analyst.calls) == len(SIX_AGENTS)  # finishing took no second answer
+
+
 def test_another_tenant_sees_nothing(sales, analyst):
     submitted = sales.ask("Compare revenue by region")
     sales.wait(submitted["query_id"])

@@ -49,11 +49,10 @@ def submit(deps: Any, tenant: Tenant, request: QuestionRequest) -> Any:
 
 def _answer_from_cache(deps: Any, tenant: Tenant, query_id: str, cached: dict[str, Any]) -> Any:
     now = deps.clock.now()
-    query_jobs.update_job(deps.metadata, tenant.user_id, query_id,
-                          lambda data: {**data, **cached, "answer": {**cached["answer"], "cached": True}})
-    final = query_jobs.finish_job(deps.metadata, tenant.user_id, query_id, "succeeded", now=now)
-    _record_turns(deps, tenant, query_id, final.data, now)
-    return final
+    answered = query_jobs.update_job(deps.metadata, tenant.user_id, query_id,
+                                     lambda data: {**data, **cached, "answer": {**cached["answer"], "cached": True}})
+    _record_turns(deps, tenant, query_id, answered.data, now)
+    return query_jobs.finish_job(deps.metadata, tenant.user_id, query_id, "succeeded", now=now)
 
 
 def _record_turns(deps: Any, tenant: Tenant, query_id: str, data: dict[str, Any], now: Any) -> None:
@@ -75,6 +74,7 @@ def run_stage(deps: Any, payload: dict[str, Any], *, last_attempt: bool) -> dict
     claimed = query_jobs.claim_stage(deps.metadata, tenant.user_id, query_id, stage, now=deps.clock.now(),
                                      lease_seconds=deps.settings.stage_lease_seconds)
     if claimed is None:
+        _complete_answered(deps, tenant, query_id)
         return {"stage": stage, "ran": False}  # a duplicate delivery, a finished or a cancelled job
     try:
         outcome = STAGES[stage](deps, tenant, claimed.data)
@@ -118,18 +118,34 @@ def _store(deps: Any, tenant: Tenant, query_id: str, stage: str, outcome: StageO
     if record is None:
         return  # cancelled or taken over meanwhile: whoever holds the job now decides
     if outcome.answer is not None:
-        final = query_jobs.finish_job(deps.metadata, tenant.user_id, query_id, "succeeded", now=now)
-        if final is not None:
-            _record_turns(deps, tenant, query_id, final.data, now)
-            if not final.data["request"].get("pg_tokens"):
-                answer_cache.remember_answer(deps, final.data["request"]["answer_key"], {
-                    "answer": final.data["answer"], "plan": final.data.get("plan", {}),
-                    "plan_explainer": final.data.get("plan_explainer", "")})
+        _complete(deps, tenant, query_id, record.data, now)
         return
     for next_stage in outcome.next_stages:
         if next_stage == "compile" and not _fan_in_complete(record.data):
             continue  # the other parallel stage is still running; it enqueues compile when it ends
         _enqueue(deps, tenant, query_id, next_stage)
+
+
+def _complete(deps: Any, tenant: Tenant, query_id: str, answered: dict[str, Any], now: Any) -> None:
+    """Finish a job whose answer is stored. The history is written first, so whoever sees "succeeded" (the
+    original synchronous /query, then the frontend's session list) also finds the turns; both steps are
+    idempotent, so a delivery after a crash between them finishes the job (see ``_complete_answered``)."""
+    _record_turns(deps, tenant, query_id, answered, now)
+    final = query_jobs.finish_job(deps.metadata, tenant.user_id, query_id, "succeeded", now=now)
+    if final is not None and not final.data["request"].get("pg_tokens"):
+        answer_cache.remember_answer(deps, final.data["request"]["answer_key"], {
+            "answer": final.data["answer"], "plan": final.data.get("plan", {}),
+            "plan_explainer": final.data.get("plan_explainer", "")})
+
+
+def _complete_answered(deps: Any, tenant: Tenant, query_id: str) -> None:
+    """A redelivered stage of a job that holds its answer but never finished: finish it now."""
+    try:
+        data = query_jobs.get_job(deps.metadata, tenant.user_id, query_id).data
+    except errors.NotFound:
+        return
+    if data["status"] not in query_jobs.TERMINAL and "answer" in data:
+        _complete(deps, tenant, query_id, data, deps.clock.now())
 
 
 def _fan_in_complete(data: dict[str, Any]) -> bool:
