@@ -14,3 +14,13 @@ class MetadataThatFailsOnPut:
 
     def __getattr__(self, name):
         return getattr(self.real, name)
+
+
+class CacheThatIsDown:
+    """A cache whose server cannot be reached."""
+
+    def get(self, key):
+        raise errors.ServiceUnavailable("cache unavailable")
+
+    def set(self, key, value, ttl_seconds):
+        raise errors.ServiceUnavailable("cache unavailable")

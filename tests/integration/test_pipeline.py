@@ -269,3 +269,14 @@ def test_the_same_question_on_the_same_data_is_answered_from_the_cache(sales, an
     sales.upload("sales", content=b"region,revenue\nWest,5\n")  # a new version of the data: a new answer
     assert "cached" not in sales.wait(sales.ask("Compare revenue by region")["query_id"])["answer"]
     assert analyst.calls
+
+
+@pytest.mark.parametrize("answer_cache_ttl", [3600])
+def test_questions_are_answered_while_the_answer_cache_is_down(sales, analyst, answer_cache_ttl, monkeypatch):
+    from tests.doubles import CacheThatIsDown
+
+    monkeypatch.setattr(sales.context.__dict__["pipeline"], "cache", CacheThatIsDown())
+    for _ in range(2):
+        answered = sales.wait(sales.ask("Compare revenue by region")["query_id"])
+        assert answered["status"] == "succeeded" and "cached" not in answered["answer"]
+    assert len(analyst.calls) == 2 * len(SIX_AGENTS)

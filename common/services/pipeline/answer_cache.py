@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from typing import Any
 
 from common.auth import Tenant
+from common.errors import ServiceUnavailable
 from common.services import dataset_reads, sessions
+
+log = logging.getLogger("convoinsight.answer_cache")
 
 AGENTS = ("router", "orchestrator", "manipulator", "visualizer", "analyzer", "compiler", "text_answer")
 
@@ -38,11 +42,19 @@ def cached_answer(deps: Any, key: str) -> dict[str, Any] | None:
     """The answer stored under ``key``, if reuse is on and one is there."""
     if deps.settings.answer_cache_ttl_seconds <= 0:
         return None
-    raw = deps.cache.get(key)
+    try:
+        raw = deps.cache.get(key)
+    except ServiceUnavailable:
+        log.warning("answer cache unavailable: answering without it")  # reuse is an optimisation, never a failure
+        return None
     return json.loads(raw) if raw else None
 
 
 def remember_answer(deps: Any, key: str, answer: dict[str, Any]) -> None:
     """Keep ``answer`` for the configured time."""
-    if deps.settings.answer_cache_ttl_seconds > 0:
+    if deps.settings.answer_cache_ttl_seconds <= 0:
+        return
+    try:
         deps.cache.set(key, json.dumps(answer, default=str).encode(), deps.settings.answer_cache_ttl_seconds)
+    except ServiceUnavailable:
+        log.warning("answer cache unavailable: this answer will not be reused")

@@ -127,15 +127,16 @@ def _store(deps: Any, tenant: Tenant, query_id: str, stage: str, outcome: StageO
 
 
 def _complete(deps: Any, tenant: Tenant, query_id: str, answered: dict[str, Any], now: Any) -> None:
-    """Finish a job whose answer is stored. The history is written first, so whoever sees "succeeded" (the
-    original synchronous /query, then the frontend's session list) also finds the turns; both steps are
-    idempotent, so a delivery after a crash between them finishes the job (see ``_complete_answered``)."""
+    """Finish a job whose answer is stored. History and answer cache are written first, so whoever sees
+    "succeeded" (the original synchronous /query, then the frontend's session list; the same question again)
+    finds them; every step is idempotent, so a delivery after a crash in between finishes the job (see
+    ``_complete_answered``)."""
     _record_turns(deps, tenant, query_id, answered, now)
-    final = query_jobs.finish_job(deps.metadata, tenant.user_id, query_id, "succeeded", now=now)
-    if final is not None and not final.data["request"].get("pg_tokens"):
-        answer_cache.remember_answer(deps, final.data["request"]["answer_key"], {
-            "answer": final.data["answer"], "plan": final.data.get("plan", {}),
-            "plan_explainer": final.data.get("plan_explainer", "")})
+    if not answered["request"].get("pg_tokens"):
+        answer_cache.remember_answer(deps, answered["request"]["answer_key"], {
+            "answer": answered["answer"], "plan": answered.get("plan", {}),
+            "plan_explainer": answered.get("plan_explainer", "")})
+    query_jobs.finish_job(deps.metadata, tenant.user_id, query_id, "succeeded", now=now)
 
 
 def _complete_answered(deps: Any, tenant: Tenant, query_id: str) -> None:
