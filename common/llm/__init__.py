@@ -3,10 +3,11 @@
 Importing this package does not import LiteLLM (seconds of cold start); the first call or token count does.
 """
 
-from common.llm.client import CallRecord, Cancelled, LlmClient, LlmFailed, LlmReply
+from common.llm.client import CallRecord, Cancelled, LlmClient, LlmFailed, LlmReply, Transcript
 from common.llm.keys import Credentials, StoredKey, resolve_credentials
 from common.llm.models import compose_model_id, provider_of
 from common.llm.runtime import count_tokens
 
 __all__ = ["CallRecord", "Cancelled", "Credentials", "LlmClient", "LlmFailed", "LlmReply", "StoredKey",
-           "compose_model_id", "count_tokens", "provider_of", "resolve_credentials"]
+           "compose_model_id", "count_tokens", "provider_of", "resolve_credentials",
+           "Transcript"]

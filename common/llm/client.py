@@ -75,6 +75,15 @@ class LlmReply:
     attempts: tuple[CallRecord, ...]
 
 
+@dataclasses.dataclass(frozen=True)
+class Transcript:
+    """Speech turned into text, with the call that did it."""
+
+    text: str
+    model: str
+    call: CallRecord
+
+
 class Cancelled(Conflict):
     """The query was cancelled before an LLM call; ``attempts`` lists the calls already made."""
 
@@ -132,12 +141,42 @@ class LlmClient:
             model_credentials = self._credentials(model, model_id, credentials, credentials_for, records)
             if model_credentials is None:
                 continue
+
+            def call(litellm: Any, model: str, credentials: Credentials) -> Any:
+                return litellm.completion(model=model, messages=messages, api_key=credentials.api_key or NO_KEY,
+                                          api_base=credentials.api_base, timeout=self._timeout, num_retries=0,
+                                          drop_params=True, **call_params)
+
             try:
-                return self._with_retries(messages, model, model_credentials, call_params, cancelled, records)
+                response, record = self._with_retries(call, model, model_credentials, cancelled, records)
             except _AttemptFailed as failure:
                 if failure.kind not in runtime.TRANSIENT_KINDS:
                     raise _final_error(model, model_credentials, failure, records) from None
+                continue
+            return LlmReply(text=_text_of(response), model=model, prompt_tokens=record.prompt_tokens,
+                            completion_tokens=record.completion_tokens, cost_usd=record.cost_usd,
+                            cost_known=record.cost_known, latency_ms=record.latency_ms, attempts=tuple(records))
         raise _exhausted(model_id, records)
+
+    def transcribe(self, audio: bytes, *, filename: str, content_type: str, model_id: str,
+                   credentials: Credentials, language: str | None = None,
+                   prompt: str | None = None) -> Transcript:
+        """Turn speech into text with ``model_id`` (a Whisper-style model), with the same retries as ``complete``."""
+        provider_of(model_id)
+        records: list[CallRecord] = []
+
+        def call(litellm: Any, model: str, credentials: Credentials) -> Any:
+            return litellm.transcription(model=model, file=(filename, audio, content_type), language=language,
+                                         prompt=prompt, api_key=credentials.api_key or NO_KEY,
+                                         api_base=credentials.api_base, timeout=self._timeout, max_retries=0)
+
+        try:
+            response, record = self._with_retries(call, model_id, credentials, None, records)
+        except _AttemptFailed as failure:
+            if failure.kind not in runtime.TRANSIENT_KINDS:
+                raise _final_error(model_id, credentials, failure, records) from None
+            raise _exhausted(model_id, records) from None
+        return Transcript(text=(getattr(response, "text", None) or "").strip(), model=model_id, call=record)
 
     def _credentials(self, model: str, primary: str, credentials: Credentials,
                      credentials_for: Callable[[str], Credentials] | None,
@@ -154,9 +193,8 @@ class LlmClient:
             records.append(CallRecord(model, ok=False, error_kind="skipped", detail=exc.message))
             return None
 
-    def _with_retries(self, messages: list[dict[str, Any]], model: str, credentials: Credentials,
-                      params: dict[str, Any], cancelled: Callable[[], bool] | None,
-                      records: list[CallRecord]) -> LlmReply:
+    def _with_retries(self, call: Callable[[Any, str, Credentials], Any], model: str, credentials: Credentials,
+                      cancelled: Callable[[], bool] | None, records: list[CallRecord]) -> tuple[Any, CallRecord]:
         retrying = tenacity.Retrying(
             stop=tenacity.stop_after_attempt(self._max_retries + 1),
             # Full exponential growth plus up to one base of jitter, so retries of many instances spread out.
@@ -167,19 +205,17 @@ class LlmClient:
             sleep=self._sleep,
             reraise=True,
         )
-        return retrying(self._attempt, messages, model, credentials, params, cancelled, records)
+        return retrying(self._attempt, call, model, credentials, cancelled, records)
 
-    def _attempt(self, messages: list[dict[str, Any]], model: str, credentials: Credentials,
-                 params: dict[str, Any], cancelled: Callable[[], bool] | None,
-                 records: list[CallRecord]) -> LlmReply:
+    def _attempt(self, call: Callable[[Any, str, Credentials], Any], model: str, credentials: Credentials,
+                 cancelled: Callable[[], bool] | None, records: list[CallRecord]) -> tuple[Any, CallRecord]:
+        """Make one provider call through ``call`` and record it, whatever happens."""
         if cancelled is not None and cancelled():
             raise Cancelled(attempts=records)
         litellm = runtime.load_litellm()
         started = self._clock.now()
         try:
-            response = litellm.completion(model=model, messages=messages, api_key=credentials.api_key or NO_KEY,
-                                          api_base=credentials.api_base, timeout=self._timeout, num_retries=0,
-                                          drop_params=True, **params)
+            response = call(litellm, model, credentials)
         except Exception as exc:
             latency = self._elapsed_ms(started)
             kind = runtime.error_kind(exc)
@@ -191,9 +227,7 @@ class LlmClient:
             raise _AttemptFailed(kind, type(exc).__name__) from None
         record = _success_record(model, response, self._elapsed_ms(started))
         records.append(record)
-        return LlmReply(text=_text_of(response), model=model, prompt_tokens=record.prompt_tokens,
-                        completion_tokens=record.completion_tokens, cost_usd=record.cost_usd,
-                        cost_known=record.cost_known, latency_ms=record.latency_ms, attempts=tuple(records))
+        return response, record
 
     def _elapsed_ms(self, started: Any) -> float:
         return (self._clock.now() - started).total_seconds() * 1000.0

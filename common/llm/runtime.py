@@ -58,14 +58,20 @@ def cost_of(response: Any, model_id: str) -> tuple[float, bool]:
 
 
 def error_kind(exc: BaseException) -> ErrorKind | None:
-    """Classify a LiteLLM exception; ``None`` means it is not a provider error (a bug: let it propagate)."""
+    """Classify a provider error; ``None`` means it is not one (a bug: let it propagate).
+
+    LiteLLM maps completion errors to its own exception types, but its transcription path lets the OpenAI
+    client's errors through unmapped (LiteLLM's own exceptions subclass those too), so both are read here.
+    """
     litellm = load_litellm()
-    if not isinstance(exc, tuple(litellm.LITELLM_EXCEPTION_TYPES)):
+    import openai
+
+    if not isinstance(exc, (*litellm.LITELLM_EXCEPTION_TYPES, openai.APIError)):
         return None
-    if isinstance(exc, litellm.Timeout):
+    if isinstance(exc, (litellm.Timeout, openai.APITimeoutError)):
         return "timeout"
     status = getattr(exc, "status_code", None)
-    if isinstance(exc, litellm.APIConnectionError) and status in (None, 500):
+    if isinstance(exc, (litellm.APIConnectionError, openai.APIConnectionError)) and status in (None, 500):
         return "connection"
     if status == 429:
         return "rate_limit"

@@ -1,4 +1,5 @@
-"""The original API's question routes: synchronous ``POST /query``, cancel, sessions and chart files.
+"""The original API's question routes: synchronous ``POST /query``, cancel, speech-to-text, sessions and chart
+files.
 
 ``POST /query`` submits the same job as ``POST /api/v1/queries`` and waits for it (the original frontend
 never polls), then answers in the original shape with its error codes. Chart files are served from signed
@@ -7,6 +8,7 @@ paths that never expire, because that frontend stores chart URLs and reloads the
 
 from __future__ import annotations
 
+import tempfile
 import time
 from typing import Any
 
@@ -22,6 +24,7 @@ from common.services.pipeline.request import parse_question
 from common.web import pipeline_deps, tenant_of
 
 QUERY_V1 = {"Deprecation": "true", "Link": '</api/v1/queries>; rel="successor-version"'}
+SPEECH_V1 = {"Deprecation": "true", "Link": '</api/v1/llm/transcriptions>; rel="successor-version"'}
 SESSIONS_V1 = {"Deprecation": "true", "Link": '</api/v1/sessions>; rel="successor-version"'}
 
 
@@ -51,6 +54,18 @@ def suggest(request: flask.Request):
     question = parse_question({"domain": "general", **body}, deps.settings, legacy=True, needs_prompt=False,
                               **active_choice(deps.metadata, tenant.user_id))
     return {"suggestions": suggest_questions(deps, tenant, question)["suggestions"]}
+
+
+def speech_to_text(request: flask.Request):
+    from common.services import speech
+
+    deps = pipeline_deps()
+    with tempfile.TemporaryDirectory(prefix="speech-") as workdir:
+        fields, clip = speech.receive_clip(request, workdir, deps.settings)
+        tenant = _tenant(request, fields, spend="query")
+        # The original's default language: the frontend sends "id" anyway.
+        transcript = speech.transcribe(deps, tenant, speech.parse_request(clip, fields, default_language="id"))
+    return {key: transcript[key] for key in ("transcript", "language", "provider", "model")}
 
 
 def cancel(request: flask.Request):
@@ -125,6 +140,7 @@ def register(router: Router) -> None:
     """Add the question routes to the legacy function's router."""
     router.route("/query", methods=["POST"], headers=QUERY_V1)(ask)
     router.route("/query/cancel", methods=["POST"], headers=QUERY_V1)(cancel)
+    router.route("/speech-to-text", methods=["POST"], headers=SPEECH_V1)(speech_to_text)
     router.route("/suggest", methods=["POST"], headers=QUERY_V1)(suggest)
     router.route("/sessions", methods=["GET"], headers=SESSIONS_V1)(list_sessions)
     router.route("/sessions/<session_id>/history", methods=["GET"], headers=SESSIONS_V1)(history)

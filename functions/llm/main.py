@@ -1,7 +1,9 @@
-"""Function `llm`: the provider and model registry, a tenant's saved provider keys, and its active model."""
+"""Function `llm`: the provider and model registry, a tenant's saved provider keys, its active model, and
+speech-to-text for voice questions."""
 
 from __future__ import annotations
 
+import tempfile
 from typing import Any
 
 import flask
@@ -96,6 +98,18 @@ def set_active(request: flask.Request):
 @router.route("/api/v1/llm/active", methods=["DELETE"])
 def clear_active(request: flask.Request):
     return {"deleted": active.clear_active(bootstrap.context().metadata, tenant_of(request).user_id)}
+
+
+@router.route("/api/v1/llm/transcriptions", methods=["POST"])
+def transcribe(request: flask.Request):
+    from common.services import speech
+    from common.web import pipeline_deps
+
+    tenant, deps = tenant_of(request, spend="query"), pipeline_deps()
+    with tempfile.TemporaryDirectory(prefix="speech-") as workdir:
+        fields, clip = speech.receive_clip(request, workdir, deps.settings)
+        transcript = speech.transcribe(deps, tenant, speech.parse_request(clip, fields))
+    return {"text": transcript.pop("transcript"), **transcript}
 
 
 def _save(tenant_id: str, request: flask.Request, provider: str, body: dict[str, Any], *,

@@ -14,7 +14,7 @@ from common.config import Settings
 from common.gateway import route_table
 from local_emulator.server import GatewayDispatcher, load_function_apps
 from tests.conftest import require_service
-from tests.integration.pipeline_fixtures import analyst, answer_cache_ttl, pipeline  # noqa: F401 - fixtures
+from tests.integration.pipeline_fixtures import analyst, answer_cache_ttl, extra_settings, pipeline  # noqa: F401
 
 
 @pytest.fixture(scope="session")

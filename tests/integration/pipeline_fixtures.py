@@ -38,10 +38,17 @@ def answer_cache_ttl() -> int:
 
 
 @pytest.fixture
-def pipeline(function_apps, tmp_path, analyst, answer_cache_ttl):
-    settings = Settings.from_env({}, data_dir=str(tmp_path / "data"), llm_default_model="scripted/model",
-                                 llm_default_api_keys=f"scripted={SERVER_KEY}", query_wait_seconds=30,
-                                 answer_cache_ttl_seconds=answer_cache_ttl)
+def extra_settings() -> dict:
+    """Settings a test module needs on top of the pipeline's (override this fixture)."""
+    return {}
+
+
+@pytest.fixture
+def pipeline(function_apps, tmp_path, analyst, answer_cache_ttl, extra_settings):
+    settings = Settings.from_env({}, **{
+        "data_dir": str(tmp_path / "data"), "llm_default_model": "scripted/model",
+        "llm_default_api_keys": f"scripted={SERVER_KEY}", "query_wait_seconds": 30,
+        "answer_cache_ttl_seconds": answer_cache_ttl, **extra_settings})
     context = local_context(settings, function_apps)
     bootstrap.use(context)
     deps = from_context(context)

@@ -98,3 +98,28 @@ def test_cost_of_an_unknown_model_is_zero_and_unknown():
     litellm = runtime.load_litellm()
     response = litellm.ModelResponse(model="no-such-model")
     assert runtime.cost_of(response, "nowhere/no-such-model") == (0.0, False)
+
+
+def _openai_status_error(status: int):
+    import httpx
+    import openai
+
+    request = httpx.Request("POST", "http://127.0.0.1/v1/audio/transcriptions")
+    return openai.APIStatusError("scripted", response=httpx.Response(status, request=request), body=None)
+
+
+@pytest.mark.parametrize(("status", "kind"), [(429, "rate_limit"), (401, "auth"), (403, "auth"),
+                                              (503, "server_error"), (400, "bad_request")])
+def test_the_openai_clients_own_errors_are_classified_like_litellms(status, kind):
+    # LiteLLM's transcription path raises these unmapped.
+    assert runtime.error_kind(_openai_status_error(status)) == kind
+
+
+def test_openai_timeouts_and_connection_errors_are_transient_and_bugs_are_not_provider_errors():
+    import httpx
+    import openai
+
+    request = httpx.Request("POST", "http://127.0.0.1/v1/audio/transcriptions")
+    assert runtime.error_kind(openai.APITimeoutError(request=request)) == "timeout"
+    assert runtime.error_kind(openai.APIConnectionError(request=request)) == "connection"
+    assert runtime.error_kind(KeyError("text")) is None
