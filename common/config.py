@@ -66,6 +66,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("redis_url", "REDIS_URL", "redis://127.0.0.1:6379/0", "Redis URL when `CACHE_BACKEND=redis`."),
     Setting("max_upload_bytes", "MAX_UPLOAD_BYTES", 200 * 1024 * 1024,
             "Largest accepted upload, per file, in bytes; larger is 413, checked while streaming.", int),
+    Setting("upload_url_ttl_seconds", "UPLOAD_URL_TTL_SECONDS", 3600,
+            "Lifetime of the URL a direct upload (`POST /api/v1/uploads`) sends its file to, in seconds.", int),
     Setting("max_columns", "MAX_COLUMNS", 2000, "Most columns a tabular upload may have.", int),
     Setting("ragged_row_tolerance", "RAGGED_ROW_TOLERANCE", 0.01,
             "Largest share of CSV rows with more fields than the header before an upload is refused.",
@@ -202,6 +204,8 @@ class Settings:
             raise ConfigurationError("URL_SIGNING_SECRET needs secrets of at least 32 characters")
         if not 1 <= self.chart_url_ttl_seconds <= 7 * 24 * 3600:
             raise ConfigurationError("CHART_URL_TTL_SECONDS must be from 1 to 604800 (7 days)")
+        if not 60 <= self.upload_url_ttl_seconds <= 7 * 24 * 3600:
+            raise ConfigurationError("UPLOAD_URL_TTL_SECONDS must be from 60 to 604800 (7 days)")
         if self.storage_backend == "gcs" and not self.gcs_bucket:
             raise ConfigurationError("STORAGE_BACKEND=gcs needs GCS_BUCKET")
         if min(self.sql_memory_limit_mb, self.sql_threads, self.sql_max_rows) < 1 or self.sql_timeout_seconds <= 0:

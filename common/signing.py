@@ -77,13 +77,14 @@ class HmacUrlSigner:
             raise ConfigurationError("URL_SIGNING_SECRET is empty: set it (the local emulator makes one at start)")
         return cls(parts)
 
-    def sign(self, path: str, *, expires_at: int, params: Mapping[str, str] | None = None) -> str:
-        """Return ``path`` signed until ``expires_at`` (unix seconds); see ``sign_path``."""
-        return sign_path(path, secret=self._secrets[0], expires_at=expires_at, params=params)
+    def sign(self, path: str, *, expires_at: int, params: Mapping[str, str] | None = None,
+             method: str = "GET") -> str:
+        """Return ``path`` signed for ``method`` until ``expires_at`` (unix seconds); see ``sign_path``."""
+        return sign_path(path, secret=self._secrets[0], expires_at=expires_at, params=params, method=method)
 
-    def verify(self, path: str, query_args: Mapping[str, str], *, now: float) -> None:
-        """Raise ``Forbidden`` unless the query signs ``path`` and has not expired at ``now`` (unix seconds)."""
-        verify(path, query_args, secret=self._secrets, now=now)
+    def verify(self, path: str, query_args: Mapping[str, str], *, now: float, method: str = "GET") -> None:
+        """Raise ``Forbidden`` unless the query signs ``method`` on ``path`` and has not expired at ``now``."""
+        verify(path, query_args, secret=self._secrets, now=now, method=method)
 
 
 def generate_secret() -> str:

@@ -1,5 +1,7 @@
 """Test doubles, named for what they are."""
 
+import functools
+
 from common import errors
 
 
@@ -24,3 +26,34 @@ class CacheThatIsDown:
 
     def set(self, key, value, ttl_seconds):
         raise errors.ServiceUnavailable("cache unavailable")
+
+
+def anonymous_signing_credentials():
+    """Credentials for the GCS emulator: they ask for no token (anonymous), yet sign URLs locally with a
+    throwaway key, as a service account would, so signed-URL code runs without any network."""
+    from google.auth import credentials, crypt
+    from google.auth.credentials import AnonymousCredentials
+
+    class AnonymousSigner(AnonymousCredentials, credentials.Signing):
+        def sign_bytes(self, message: bytes) -> bytes:
+            return self.signer.sign(message)
+
+        @property
+        def signer_email(self) -> str:
+            return "functions@test-proj.iam.gserviceaccount.com"
+
+        @property
+        def signer(self):
+            return crypt.RSASigner.from_string(_throwaway_private_key(), key_id="test")
+
+    return AnonymousSigner()
+
+
+@functools.cache
+def _throwaway_private_key() -> str:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption()).decode()

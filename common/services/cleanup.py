@@ -1,4 +1,5 @@
-"""Remove dataset blobs no record points at: what an upload or delete could not clean up after itself.
+"""Remove dataset blobs no record points at (what an upload or delete could not clean up after itself), and
+staged direct uploads nobody committed.
 
 An upload writes its version's blobs before the record moves to it, so a young unreferenced version may be
 an upload in progress: only versions older than a grace period are removed. The sweep reads every record
@@ -17,6 +18,9 @@ from common.services.datasets import COLLECTION
 log = logging.getLogger("convoinsight.cleanup")
 
 DEFAULT_GRACE = dt.timedelta(hours=1)
+# A staged direct upload (common/services/direct_uploads.py) is committed right after it is sent; one a day old
+# was abandoned.
+STAGED_UPLOAD_GRACE = dt.timedelta(days=1)
 
 
 def _version_prefix(key: str) -> str | None:
@@ -27,21 +31,34 @@ def _version_prefix(key: str) -> str | None:
     return None
 
 
+def _staged_upload_prefix(key: str) -> str | None:
+    """``tenants/<ns>/uploads/<upload id>`` of a staged direct upload's key, else None."""
+    parts = key.split("/")
+    if len(parts) >= 5 and parts[0] == "tenants" and parts[2] == "uploads":
+        return "/".join(parts[:4])
+    return None
+
+
 def sweep_dataset_blobs(blobs: Any, metadata: Any, now: dt.datetime, *, grace: dt.timedelta = DEFAULT_GRACE,
-                        dry_run: bool = False) -> dict:
-    """Delete unreferenced dataset versions older than ``grace``; return what was (or would be) removed."""
+                        staged_grace: dt.timedelta = STAGED_UPLOAD_GRACE, dry_run: bool = False) -> dict:
+    """Delete unreferenced dataset versions older than ``grace`` and staged uploads older than
+    ``staged_grace``, in one listing; return what was (or would be) removed."""
     referenced = {posixpath.dirname(record.data["original_key"]) for record in metadata.scan(COLLECTION)
                   if record.data.get("original_key")}
     stale: dict[str, dt.datetime] = {}
+    staged: dict[str, dt.datetime] = {}
     for info in blobs.list("tenants/"):
-        prefix = _version_prefix(info.key)
-        if prefix is None or prefix in referenced:
-            continue
-        stale[prefix] = max(stale.get(prefix, info.updated), info.updated)
+        if (prefix := _version_prefix(info.key)) is not None:
+            if prefix not in referenced:
+                stale[prefix] = max(stale.get(prefix, info.updated), info.updated)
+        elif (prefix := _staged_upload_prefix(info.key)) is not None:
+            staged[prefix] = max(staged.get(prefix, info.updated), info.updated)
     removed = sorted(prefix for prefix, newest in stale.items() if now - newest >= grace)
+    abandoned = sorted(prefix for prefix, newest in staged.items() if now - newest >= staged_grace)
     if not dry_run:
-        for prefix in removed:
+        for prefix in removed + abandoned:
             blobs.delete_prefix(prefix + "/")
-    if removed:
-        log.info("removed %d unreferenced dataset versions", len(removed))
-    return {"removed_versions": removed, "kept_recent": len(stale) - len(removed), "dry_run": dry_run}
+    if removed or abandoned:
+        log.info("removed %d unreferenced dataset versions and %d abandoned uploads", len(removed), len(abandoned))
+    return {"removed_versions": removed, "kept_recent": len(stale) - len(removed),
+            "removed_staged_uploads": abandoned, "dry_run": dry_run}

@@ -30,6 +30,15 @@ class BlobInfo:
     content_type: str = "application/octet-stream"
 
 
+@dataclasses.dataclass(frozen=True)
+class SignedUpload:
+    """Where a client sends one file itself: ``method`` to ``url`` with exactly these ``headers``."""
+
+    url: str
+    method: str
+    headers: dict[str, str]
+
+
 class BlobStore(Protocol):
     """Stores immutable-by-convention objects under keys; see the module docstring for invariants."""
 
@@ -50,6 +59,10 @@ class BlobStore(Protocol):
 
     def signed_url(self, key: str, *, expires_at: dt.datetime, content_type: str) -> str | None:
         """A URL a browser can read the object from until ``expires_at``, or None if this store cannot sign."""
+
+    def upload_url(self, key: str, *, expires_at: dt.datetime, max_bytes: int) -> SignedUpload | None:
+        """A URL a client can PUT at most ``max_bytes`` to ``key`` with until ``expires_at``, or None if this
+        store cannot sign one (then the datasets function receives the bytes itself)."""
 
     def local_path(self, key: str) -> str | None:
         """A filesystem path the object can be read from in place, or None when the store is remote."""

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from typing import Any, BinaryIO
 
 from common.errors import NotFound, ServiceUnavailable, UpstreamError
-from common.storage import BlobInfo, check_key, check_prefix, delete_listed
+from common.storage import BlobInfo, SignedUpload, check_key, check_prefix, delete_listed
 
 # Bound the memory a big transfer holds at once (the client keeps two copies of an upload chunk and three of a
 # read chunk); uploads are chunked in multiples of 256 KiB, as GCS requires.
@@ -56,20 +56,35 @@ class GcsBlobStore:
 
     def signed_url(self, key: str, *, expires_at: Any, content_type: str) -> str | None:
         """Return a V4 URL that reads ``key`` (inline, as ``content_type``) until ``expires_at``."""
-        credentials = self._client._credentials
-        extra: dict[str, Any] = {}
-        if not hasattr(credentials, "sign_bytes"):
-            # Runtime credentials (Cloud Functions) hold no private key: sign through IAM signBlob as the
-            # function's own service account (it holds serviceAccountTokenCreator on itself).
-            import google.auth.transport.requests
-
-            credentials.refresh(google.auth.transport.requests.Request())
-            extra = {"service_account_email": credentials.service_account_email,
-                     "access_token": credentials.token}
         with _translated(key):
             return self._blob(key).generate_signed_url(
                 version="v4", expiration=expires_at, method="GET", response_type=content_type,
-                response_disposition="inline", **extra)
+                response_disposition="inline", **self._signing_identity())
+
+    def upload_url(self, key: str, *, expires_at: Any, max_bytes: int) -> SignedUpload | None:
+        """Return a V4 URL that takes one PUT of at most ``max_bytes`` to ``key`` until ``expires_at``.
+
+        The length range is a signed header, so GCS itself refuses a bigger body, and the content type is
+        fixed: what the bytes are is decided when the upload is committed, never by the client's label.
+        """
+        headers = {"Content-Type": "application/octet-stream", "x-goog-content-length-range": f"0,{max_bytes}"}
+        with _translated(key):
+            url = self._blob(key).generate_signed_url(
+                version="v4", expiration=expires_at, method="PUT", content_type=headers["Content-Type"],
+                headers={"x-goog-content-length-range": headers["x-goog-content-length-range"]},
+                **self._signing_identity())
+        return SignedUpload(url=url, method="PUT", headers=headers)
+
+    def _signing_identity(self) -> dict[str, Any]:
+        credentials = self._client._credentials
+        if hasattr(credentials, "sign_bytes"):
+            return {}
+        # Runtime credentials (Cloud Functions) hold no private key: sign through IAM signBlob as the
+        # function's own service account (it holds serviceAccountTokenCreator on itself).
+        import google.auth.transport.requests
+
+        credentials.refresh(google.auth.transport.requests.Request())
+        return {"service_account_email": credentials.service_account_email, "access_token": credentials.token}
 
     def get(self, key: str) -> bytes:
         """Return the whole object."""

@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
 from common.errors import AppError, BadRequest, Conflict, NotFound, ServiceUnavailable
-from common.storage import BlobInfo, check_key, check_prefix, delete_listed
+from common.storage import BlobInfo, SignedUpload, check_key, check_prefix, delete_listed
 
 _CONTENT_TYPE_SUFFIX = "\\content-type"
 _COPY_BUFFER_BYTES = 1024 * 1024
@@ -76,6 +76,10 @@ class LocalBlobStore:
 
     def signed_url(self, key: str, *, expires_at: dt.datetime, content_type: str) -> str | None:
         """None: local objects are served by the functions behind their own signed paths."""
+        return None
+
+    def upload_url(self, key: str, *, expires_at: dt.datetime, max_bytes: int) -> SignedUpload | None:
+        """None: the datasets function receives local uploads behind its own signed path."""
         return None
 
     def local_path(self, key: str) -> str | None:

@@ -1,4 +1,5 @@
-"""Function `datasets`: upload, list, preview, download and delete a tenant's datasets and domains."""
+"""Function `datasets`: upload (through the function, or directly to storage and then committed), list, preview,
+download and delete a tenant's datasets and domains."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ import flask
 
 from common import bootstrap, errors
 from common.http import Router, int_arg, json_body
-from common.services import dataset_reads, domain_sql
+from common.services import dataset_reads, direct_uploads, domain_sql
 from common.services import datasets as dataset_writes
+from common.signing import HmacUrlSigner
 from common.uploads import receive_multipart
 from common.web import dataset_store, send_export, send_stream, tenant_of
 
@@ -82,6 +84,47 @@ def run_domain_sql(request: flask.Request, domain: str):
     tenant = tenant_of(request)
     body = json_body(request)
     return domain_sql.query(dataset_store(), tenant, domain, body.get("sql"), body.get("limit"))
+
+
+@router.route("/api/v1/uploads", methods=["POST"])
+def start_direct_upload(request: flask.Request):
+    tenant = tenant_of(request, spend="upload")
+    body = json_body(request)
+    store = dataset_store()
+
+    def local_url(upload_id: str, expires_at) -> str:
+        # Signed with the tenant in it: the PUT carries no credentials, as a PUT to a GCS signed URL would not.
+        return HmacUrlSigner.from_setting(store.settings.url_signing_secret).sign(
+            f"/api/v1/uploads/{upload_id}/content", expires_at=int(expires_at.timestamp()),
+            params={"tenant": tenant.user_id}, method="PUT")
+
+    return direct_uploads.start(store, tenant, body, local_url=local_url), 201
+
+
+@router.route("/api/v1/uploads/<upload_id>", methods=["GET"])
+def get_direct_upload(request: flask.Request, upload_id: str):
+    tenant = tenant_of(request)
+    return direct_uploads.upload_view(direct_uploads.get_upload(dataset_store(), tenant.user_id, upload_id))
+
+
+@router.route("/api/v1/uploads/<upload_id>", methods=["DELETE"])
+def abort_direct_upload(request: flask.Request, upload_id: str):
+    direct_uploads.abort(dataset_store(), tenant_of(request), upload_id)
+    return {"deleted": True, "upload_id": upload_id}
+
+
+@router.route("/api/v1/uploads/<upload_id>/content", methods=["PUT"])
+def receive_direct_upload(request: flask.Request, upload_id: str):
+    store = dataset_store()
+    HmacUrlSigner.from_setting(store.settings.url_signing_secret).verify(
+        request.path, request.args, now=store.clock.now().timestamp(), method="PUT")
+    return direct_uploads.receive(store, request.args["tenant"], upload_id, request.stream, request.content_length)
+
+
+@router.route("/api/v1/uploads/<upload_id>/commit", methods=["POST"])
+def commit_direct_upload(request: flask.Request, upload_id: str):
+    items, created = direct_uploads.commit(dataset_store(), tenant_of(request), upload_id)
+    return {"items": items}, 201 if created else 200
 
 
 def datasets(request: flask.Request) -> flask.Response:

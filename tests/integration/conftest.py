@@ -14,6 +14,7 @@ from common.config import Settings
 from common.gateway import route_table
 from local_emulator.server import GatewayDispatcher, load_function_apps
 from tests.conftest import require_service
+from tests.doubles import anonymous_signing_credentials
 from tests.integration.pipeline_fixtures import analyst, answer_cache_ttl, extra_settings, pipeline  # noqa: F401
 
 
@@ -28,7 +29,6 @@ def _local_sqlite(tmp_path, prefix):
 
 
 def _gcs_postgres_redis(tmp_path, prefix):
-    from google.auth.credentials import AnonymousCredentials
     from google.cloud import storage
 
     from common.metadata.sql import SqlMetadataStore
@@ -38,7 +38,7 @@ def _gcs_postgres_redis(tmp_path, prefix):
     require_service("STORAGE_EMULATOR_HOST", "GCS emulator")
     url = require_service("TEST_POSTGRES_URL", "PostgreSQL")
     redis_url = require_service("TEST_REDIS_URL", "Redis")
-    client = storage.Client(project="test-proj", credentials=AnonymousCredentials())
+    client = storage.Client(project="test-proj", credentials=anonymous_signing_credentials())
     bucket = f"it-{prefix}"
     client.create_bucket(bucket)
     settings = Settings.from_env({}, data_dir=str(tmp_path / "data"), storage_backend="gcs", gcs_bucket=bucket,

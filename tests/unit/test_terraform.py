@@ -476,7 +476,9 @@ def test_storage_bucket_is_private_and_expires_tmp() -> None:
     rules = buckets["data"]["lifecycle_rule"]
     tmp_rules = [r for r in rules if r["condition"][0].get("matches_prefix") == ["${var.tmp_prefix}"]]
     assert tmp_rules and tmp_rules[0]["condition"][0]["age"] == 1 and tmp_rules[0]["action"][0]["type"] == "Delete"
-    assert buckets["data"]["cors"][0]["method"] == ["GET", "HEAD"]
+    # Browsers read signed URLs and PUT direct uploads; the signed size header must pass the preflight.
+    cors = buckets["data"]["cors"][0]
+    assert cors["method"] == ["GET", "HEAD", "PUT"] and "x-goog-content-length-range" in cors["response_header"]
 
 
 def test_gateway_document_is_built_from_the_routes_file() -> None:

@@ -41,7 +41,7 @@ variable "collection_prefix" {
 variable "collections" {
   description = "Record collections (without prefix) that are listed, each a Firestore collection of its own (common/metadata/firestore.py): every one gets the indexes below. Add a collection here when a service starts listing it."
   type        = list(string)
-  default     = ["datasets", "queries", "sessions", "turns", "charts", "llm_keys", "pg_connections"]
+  default     = ["datasets", "uploads", "queries", "sessions", "turns", "charts", "llm_keys", "pg_connections"]
 }
 
 variable "record_indexes" {

@@ -19,7 +19,7 @@ locals {
       bucket_role = "roles/storage.objectAdmin"
       # Dataset and domain records.
       firestore_role = "roles/datastore.user"
-      # An upload answers with a signed download URL.
+      # A direct upload answers with a signed PUT URL (POST /api/v1/uploads).
       sign_urls = true
     }
 

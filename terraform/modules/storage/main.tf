@@ -45,11 +45,12 @@ resource "google_storage_bucket" "data" {
     }
   }
 
-  # Signed URLs are fetched by the browser (chart HTML/PNG, dataset downloads): read-only CORS.
+  # Signed URLs are used by the browser: GET for chart HTML/PNG and dataset downloads, PUT for direct
+  # uploads (POST /api/v1/uploads), whose signed headers the preflight must allow.
   cors {
     origin          = var.cors_origins
-    method          = ["GET", "HEAD"]
-    response_header = ["Content-Type", "Content-Length", "Content-Disposition", "ETag"]
+    method          = ["GET", "HEAD", "PUT"]
+    response_header = ["Content-Type", "Content-Length", "Content-Disposition", "ETag", "x-goog-content-length-range"]
     max_age_seconds = 3600
   }
 }

@@ -1,0 +1,222 @@
+"""Direct uploads: the client sends a big file to storage itself, then asks for it to be committed.
+
+In the cloud a function's request is capped at 32 MiB (Cloud Run's HTTP/1 limit, and API Gateway's), far
+below ``MAX_UPLOAD_BYTES``, so a big spreadsheet cannot come through ``POST /api/v1/datasets``. Instead:
+
+1. ``start`` reserves an upload: a record in the tenant's ``uploads`` collection and a URL that takes one PUT
+   of at most the announced size at a staging key of the tenant's (a GCS V4 signed URL in the cloud, where
+   GCS itself enforces the size; locally an HMAC-signed path the datasets function serves, ``receive``).
+2. The client PUTs the bytes there.
+3. ``commit`` ingests the staged file exactly as a multipart upload is ingested (the same checks, the same
+   atomic version commit), then removes it.
+
+A commit is claimed with compare-and-set, so two at once cannot both ingest (the second is told to wait),
+and a repeated commit answers the first one's result. A file that fails its checks fails the upload for
+good (the same bytes would fail again) and its staged copy goes; a failure of our own backends leaves it
+pending, to be committed again. Staged files nobody commits are removed by the cleanup sweep.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import os
+import secrets
+import tempfile
+from collections.abc import Callable
+from typing import IO, Any
+
+from common import errors, names
+from common.auth import Tenant
+from common.services import datasets as dataset_writes
+from common.services.datasets import DatasetStore
+from common.storage import SignedUpload
+from common.uploads import ReceivedFile
+
+COLLECTION = "uploads"
+COMMIT_LEASE = dt.timedelta(minutes=10)
+_CAS_ATTEMPTS = 8
+_COPY_CHUNK_BYTES = 1024 * 1024
+
+
+def staging_prefix(tenant: Tenant, upload_id: str) -> str:
+    return f"tenants/{tenant.namespace}/uploads/{upload_id}/"
+
+
+def start(store: DatasetStore, tenant: Tenant, body: dict[str, Any], *,
+          local_url: Callable[[str, dt.datetime], str]) -> dict[str, Any]:
+    """Reserve an upload of ``{domain, filename, size_bytes}``; return its view with where to send the file.
+
+    ``local_url(upload_id, expires_at)`` builds the signed path of ``receive`` when the store signs none.
+    """
+    from common.analysis.formats import format_for_filename
+
+    domain = names.domain_name(body.get("domain"))
+    name = names.dataset_name(body.get("filename"))
+    format_for_filename(name)  # an unsupported extension is refused now, not after the transfer
+    size = body.get("size_bytes")
+    if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+        raise errors.BadRequest("size_bytes must be the file's size in bytes (a positive integer)",
+                                code="INVALID_FIELD")
+    limit = store.settings.max_upload_bytes
+    if size > limit:
+        raise errors.PayloadTooLarge(f"the file is larger than the limit of {limit} bytes",
+                                     details={"limit_bytes": limit})
+    upload_id = secrets.token_hex(12)
+    now = store.clock.now()
+    expires_at = now + dt.timedelta(seconds=store.settings.upload_url_ttl_seconds)
+    staging_key = staging_prefix(tenant, upload_id) + names.key_segment(name)
+    target = store.blobs.upload_url(staging_key, expires_at=expires_at, max_bytes=size)
+    if target is None:
+        target = SignedUpload(url=local_url(upload_id, expires_at), method="PUT",
+                              headers={"Content-Type": "application/octet-stream"})
+    record = store.metadata.put(COLLECTION, tenant.user_id, upload_id, {
+        "upload_id": upload_id, "domain": domain, "name": name, "size_bytes": size, "staging_key": staging_key,
+        "status": "pending", "expires_at": expires_at.isoformat()}, expected_revision=None)
+    return {**upload_view(record), "upload": {"url": target.url, "method": target.method,
+                                               "headers": target.headers}}
+
+
+def get_upload(store: DatasetStore, tenant_id: str, upload_id: str) -> Any:
+    """Return the upload's record, or a 404 (also for another tenant's upload)."""
+    try:
+        return store.metadata.get(COLLECTION, tenant_id, upload_id)
+    except errors.NotFound:
+        raise errors.NotFound(f"upload {upload_id!r} not found", code="UPLOAD_NOT_FOUND") from None
+
+
+def receive(store: DatasetStore, tenant_id: str, upload_id: str, body: IO[bytes], content_length: int | None) -> dict:
+    """Store the body of a PUT to a local upload URL as the staged file (the signature was checked)."""
+    data = get_upload(store, tenant_id, upload_id).data
+    if data["status"] != "pending":
+        raise errors.Conflict(f"upload {upload_id!r} is {data['status']}", code="UPLOAD_NOT_PENDING")
+    limit = data["size_bytes"]
+    if content_length is not None and content_length > limit:
+        raise errors.PayloadTooLarge(f"the upload announced {limit} bytes", details={"limit_bytes": limit})
+    with tempfile.TemporaryDirectory(prefix="direct-upload-") as workdir:
+        path = os.path.join(workdir, "staged")
+        size = 0
+        with open(path, "wb") as staged:
+            while chunk := body.read(_COPY_CHUNK_BYTES):
+                size += len(chunk)
+                if size > limit:
+                    raise errors.PayloadTooLarge(f"the upload announced {limit} bytes",
+                                                 details={"limit_bytes": limit})
+                staged.write(chunk)
+        if size == 0:
+            raise errors.BadRequest("the body is empty: PUT the file's bytes", code="EMPTY_FILE")
+        store.blobs.put_file(data["staging_key"], path, content_type="application/octet-stream")
+    return {"upload_id": upload_id, "received_bytes": size}
+
+
+def commit(store: DatasetStore, tenant: Tenant, upload_id: str) -> tuple[list[dict], bool]:
+    """Ingest the staged file as a new dataset version; return (dataset views, whether this call did it)."""
+    now = store.clock.now()
+    record = get_upload(store, tenant.user_id, upload_id)
+    if record.data["status"] == "committed":
+        return record.data["datasets"], False
+    _check_staged(store, record.data)
+    claimed = _update(store, tenant.user_id, upload_id, lambda data: _claim(data, now))
+    data = claimed.data
+    try:
+        items = _ingest_staged(store, tenant, data)
+    except errors.AppError as exc:
+        if exc.status >= 500:
+            _update(store, tenant.user_id, upload_id, _release)
+            raise
+        error = {"code": exc.code, "message": exc.message}
+        _update(store, tenant.user_id, upload_id, lambda data: {**data, "status": "failed", "error": error})
+        _remove_staged(store, data["staging_key"])
+        raise
+    except BaseException:
+        _update(store, tenant.user_id, upload_id, _release)
+        raise
+    _update(store, tenant.user_id, upload_id, lambda data: {**data, "status": "committed", "datasets": items,
+                                                              "committed_at": now.isoformat()})
+    _remove_staged(store, data["staging_key"])
+    return items, True
+
+
+def abort(store: DatasetStore, tenant: Tenant, upload_id: str) -> None:
+    """Forget an upload that is not being committed, and its staged file."""
+    record = get_upload(store, tenant.user_id, upload_id)
+    if record.data["status"] == "committing" and not _lease_over(record.data, store.clock.now()):
+        raise errors.Conflict("the upload is being committed", code="UPLOAD_IN_PROGRESS")
+    _remove_staged(store, record.data["staging_key"])
+    try:
+        store.metadata.delete(COLLECTION, tenant.user_id, upload_id, expected_revision=record.revision)
+    except errors.NotFound:
+        pass
+
+
+def upload_view(record: Any) -> dict[str, Any]:
+    data = record.data
+    view = {key: data[key] for key in ("upload_id", "domain", "name", "size_bytes", "status", "expires_at")}
+    view["commit_url"] = f"/api/v1/uploads/{data['upload_id']}/commit"
+    if data["status"] == "committed":
+        view["datasets"] = data["datasets"]
+    if data["status"] == "failed":
+        view["error"] = data["error"]
+    return view
+
+
+def _check_staged(store: DatasetStore, data: dict[str, Any]) -> None:
+    """Refuse to commit before the file is there, or when it is bigger than announced (changing nothing)."""
+    if data["status"] not in ("pending", "committing"):
+        return  # _claim says why it cannot be committed
+    try:
+        staged = store.blobs.stat(data["staging_key"])
+    except errors.NotFound:
+        raise errors.Conflict("nothing was uploaded yet: PUT the file to the upload's url, then commit",
+                              code="UPLOAD_INCOMPLETE") from None
+    if staged.size > data["size_bytes"]:  # GCS enforces the signed range; a defence in depth
+        raise errors.PayloadTooLarge(f"the file is larger than the {data['size_bytes']} bytes announced")
+
+
+def _ingest_staged(store: DatasetStore, tenant: Tenant, data: dict[str, Any]) -> list[dict]:
+    with tempfile.TemporaryDirectory(prefix="direct-upload-") as workdir:
+        path = os.path.join(workdir, "staged")
+        store.blobs.download(data["staging_key"], path)
+        received = ReceivedFile("file", data["name"], path, os.path.getsize(path), "application/octet-stream")
+        records = dataset_writes.upload(store, tenant, data["domain"], [received])
+    return [dataset_writes.dataset_view(record) for record in records]
+
+
+def _claim(data: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
+    if data["status"] == "committed":
+        raise errors.Conflict("the upload was committed meanwhile; commit again for its result",
+                              code="UPLOAD_IN_PROGRESS")
+    if data["status"] == "failed":
+        raise errors.Conflict(f"the upload failed: {data['error']['message']}", code="UPLOAD_FAILED")
+    if data["status"] == "committing" and not _lease_over(data, now):
+        raise errors.Conflict("the upload is being committed; ask again in a moment", code="UPLOAD_IN_PROGRESS")
+    return {**data, "status": "committing", "lease_until": (now + COMMIT_LEASE).isoformat()}
+
+
+def _release(data: dict[str, Any]) -> dict[str, Any] | None:
+    return {**data, "status": "pending"} if data["status"] == "committing" else None
+
+
+def _lease_over(data: dict[str, Any], now: dt.datetime) -> bool:
+    return data.get("lease_until", "") < now.isoformat()
+
+
+def _update(store: DatasetStore, tenant_id: str, upload_id: str,
+            change: Callable[[dict[str, Any]], dict[str, Any] | None]) -> Any:
+    for _ in range(_CAS_ATTEMPTS):
+        record = get_upload(store, tenant_id, upload_id)
+        updated = change(copy.deepcopy(record.data))
+        if updated is None:
+            return record
+        try:
+            return store.metadata.put(COLLECTION, tenant_id, upload_id, updated, expected_revision=record.revision)
+        except errors.Conflict:
+            continue
+    raise errors.Conflict(f"upload {upload_id!r} kept changing; try again")
+
+
+def _remove_staged(store: DatasetStore, key: str) -> None:
+    try:
+        store.blobs.delete(key)
+    except errors.NotFound:
+        pass
