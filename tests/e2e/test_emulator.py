@@ -106,3 +106,18 @@ def test_health_and_unknown_routes(emulator):
     status, _, raw = call("GET", f"{base}/api/v1/datasets/../../etc/passwd")
     assert status in (400, 404)
     assert b"root:" not in raw
+
+
+def test_a_direct_upload_goes_through_the_emulators_signed_path(emulator):
+    base, _ = emulator
+    csv = b"Region,Sales\nNorth,10\nSouth,20\n"
+    reserve = json.dumps({"domain": "Retail", "filename": "big.csv", "size_bytes": len(csv)}).encode()
+    status, _, raw = call("POST", f"{base}/api/v1/uploads", body=reserve, content_type="application/json")
+    assert status == 201, raw
+    reserved = json.loads(raw)
+    upload = reserved["upload"]
+    put = urllib.request.Request(base + upload["url"], data=csv, method=upload["method"], headers=upload["headers"])
+    with urllib.request.urlopen(put, timeout=30) as response:  # no X-User-Id: the signature is the permission
+        assert response.status == 200
+    status, _, raw = call("POST", base + reserved["commit_url"])
+    assert status == 201 and json.loads(raw)["items"][0]["tables"][0]["rows"] == 2, raw
