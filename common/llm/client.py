@@ -16,6 +16,9 @@ Behaviour of ``complete``:
 - ``cancelled()`` is checked before every attempt, so a cancel stops before the next paid call;
 - every attempt, failed or not, and every skipped fallback becomes a ``CallRecord`` (model, tokens, cost,
   latency), on the reply or on the raised error's ``attempts``, so a query can account for all of them.
+
+``transcribe`` turns speech into text the same way: per-call credentials, the same retries and errors (one
+model, no fallbacks: a voice question is re-recorded, not re-routed).
 """
 
 from __future__ import annotations
