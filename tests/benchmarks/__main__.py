@@ -42,6 +42,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="bench-") as workdir:
         result = upload.measure(workdir, rows=args.rows)
+        direct = upload.measure_direct(workdir, os.path.join(workdir, "sales.csv"))
     print(f"\n## Upload of a {args.rows:,}-row, 10-column CSV through the emulator\n")
     print("| figure | value |\n|---|---|")
     print(f"| file size | {result.file_bytes / 1e6:.1f} MB |")
@@ -50,6 +51,10 @@ def main() -> None:
           f"the file; baseline before upload {result.baseline_rss_bytes / 1e6:.0f} MB) |")
     print(f"| 1,000-row preview, median of {len(result.preview_seconds)} | "
           f"{statistics.median(result.preview_seconds) * 1000:.1f} ms |")
+    print(f"| direct upload (POST /api/v1/uploads): PUT, then commit | {direct.put_seconds:.2f} s + "
+          f"{direct.commit_seconds:.2f} s |")
+    print(f"| direct upload: server peak RSS | {direct.peak_rss_bytes / 1e6:.0f} MB "
+          f"({direct.peak_rss_bytes / result.file_bytes:.2f}x the file) |")
     report_pipeline(pipeline.measure())
     with tempfile.TemporaryDirectory(prefix="bench-sql-") as workdir:
         report_sql(sql.measure(workdir))

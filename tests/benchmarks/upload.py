@@ -1,9 +1,11 @@
-"""Upload of a large CSV through the emulator: wall time, the server's peak RSS, then preview latency."""
+"""Upload of a large CSV through the emulator: wall time, the server's peak RSS, then preview latency; and the
+same file as a direct upload (reserve, PUT, commit), in a fresh emulator so its peak is its own."""
 
 from __future__ import annotations
 
 import dataclasses
 import http.client
+import json
 import os
 import socket
 import subprocess
@@ -21,6 +23,13 @@ class UploadResult:
     baseline_rss_bytes: int
     peak_rss_bytes: int
     preview_seconds: list[float]
+
+
+@dataclasses.dataclass(frozen=True)
+class DirectUploadResult:
+    put_seconds: float
+    commit_seconds: float
+    peak_rss_bytes: int
 
 
 def write_csv(path: str, rows: int) -> None:
@@ -134,3 +143,36 @@ def measure(workdir: str, *, rows: int) -> UploadResult:
         process.terminate()
         process.wait(timeout=30)
     return UploadResult(os.path.getsize(csv_path), upload_seconds, baseline, peak, previews)
+
+
+def measure_direct(workdir: str, csv_path: str) -> DirectUploadResult:
+    """Send ``csv_path`` as a direct upload through a fresh emulator: the PUT and the commit, timed apart."""
+    process, port = _start_emulator(os.path.join(workdir, "direct"))
+    headers = {"X-User-Id": "bench", "Content-Type": "application/json"}
+    try:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+        connection.request("POST", "/api/v1/uploads", headers=headers, body=json.dumps({
+            "domain": "bench", "filename": "sales.csv", "size_bytes": os.path.getsize(csv_path)}))
+        reserved = json.loads(connection.getresponse().read())
+        upload = reserved["upload"]
+        started = time.perf_counter()
+        with open(csv_path, "rb") as handle:
+            connection.request(upload["method"], upload["url"], body=handle, headers={
+                **upload["headers"], "Content-Length": str(os.path.getsize(csv_path))})
+            response = connection.getresponse()
+            response.read()
+        put_seconds = time.perf_counter() - started
+        if response.status != 200:
+            raise RuntimeError(f"direct upload PUT failed: {response.status}")
+        started = time.perf_counter()
+        connection.request("POST", reserved["commit_url"], headers=headers)
+        response = connection.getresponse()
+        payload = response.read()
+        commit_seconds = time.perf_counter() - started
+        if response.status != 201:
+            raise RuntimeError(f"direct upload commit failed: {response.status} {payload[:500]!r}")
+        peak = _memory_kb(process.pid, "VmHWM") * 1024
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    return DirectUploadResult(put_seconds, commit_seconds, peak)
