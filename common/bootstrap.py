@@ -167,7 +167,9 @@ def context() -> Context:
 
 def build(settings: Settings, **parts: Any) -> Context:
     """Build a context from settings, with optional ready-made parts (clock, blobs, metadata, cache, tasks)."""
-    logging.basicConfig(level=settings.log_level)
+    from common import logs
+
+    logs.configure(settings.log_level, settings.log_format, settings.gcp_project)
     # Polars reads its thread count from the environment when its pool starts (first use, lazily).
     os.environ["POLARS_MAX_THREADS"] = str(settings.polars_max_threads)
     if settings.auth_mode == "dev":

@@ -124,6 +124,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Requests each user may make per window, by class (`query`: questions and suggestions; `upload`), "
             "in the `limits` library's notation; empty: no limit."),
     Setting("log_level", "LOG_LEVEL", "INFO", "Python logging level."),
+    Setting("log_format", "LOG_FORMAT", "text",
+            "`text`, or `json`: one Cloud Logging structured entry per line, with severity, request id and trace.",
+            choices=("text", "json")),
     Setting("tasks_backend", "TASKS_BACKEND", "local",
             "Task queue of query stages: `local` (the emulator's in-process dispatcher) or `cloudtasks`.",
             choices=("local", "cloudtasks")),

@@ -22,7 +22,7 @@ from werkzeug.exceptions import NotFound as RoutingNotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.routing.exceptions import RequestRedirect
 
-from common import errors
+from common import errors, logs
 
 log = logging.getLogger("convoinsight.http")
 
@@ -76,6 +76,10 @@ class Router:
     def __call__(self, request: flask.Request) -> flask.Response:
         """Answer one request; this is what each function's entry point returns."""
         request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex
+        with logs.request_scope(request_id, logs.trace_id_of(request.headers)):
+            return self._answer(request, request_id)
+
+    def _answer(self, request: flask.Request, request_id: str) -> flask.Response:
         error_body, extra_headers = self.error_body, {}
         try:
             adapter = self._map.bind("", path_info=request.path, url_scheme=request.scheme)

@@ -42,6 +42,7 @@ locals {
       CACHE_BACKEND                = var.redis_url == "" ? "memory" : "redis"
       MAX_UPLOAD_BYTES             = tostring(var.max_upload_bytes)
       LOG_LEVEL                    = var.log_level
+      LOG_FORMAT                   = "json"
       LITELLM_LOCAL_MODEL_COST_MAP = "True" # a cold start must not download LiteLLM's price list
     },
     var.redis_url == "" ? tomap({}) : tomap({ REDIS_URL = var.redis_url }),
