@@ -17,9 +17,11 @@ from common import errors
 class RateLimiter:
     """Counts hits per (class, tenant) in fixed windows; refuses the hit that goes over with RateLimited."""
 
-    def __init__(self, rules: dict[str, str], storage_uri: str = "memory://"):
+    def __init__(self, rules: dict[str, str], storage_uri: str = "memory://", *, namespace: str = ""):
         from limits import parse, storage, strategies
 
+        # Counters of deployments (or test runs) that share one Redis must not add up.
+        self._namespace = namespace
         try:
             self._rules = {name: parse(rule) for name, rule in rules.items()}
         except ValueError as exc:
@@ -32,11 +34,11 @@ class RateLimiter:
         if rule is None:
             return
         try:
-            allowed = self._limiter.hit(rule, rule_class, tenant_namespace)
+            allowed = self._limiter.hit(rule, self._namespace, rule_class, tenant_namespace)
         except Exception as exc:  # noqa: BLE001 - the limits library raises its backend's errors
             raise errors.ServiceUnavailable("the rate limiter's store is unreachable") from exc
         if not allowed:
-            reset = self._limiter.get_window_stats(rule, rule_class, tenant_namespace).reset_time
+            reset = self._limiter.get_window_stats(rule, self._namespace, rule_class, tenant_namespace).reset_time
             raise errors.RateLimited(f"too many {rule_class} requests: the limit is {rule}",
                                      retry_after=max(1, math.ceil(reset - time.time())))
 
@@ -55,4 +57,4 @@ def parse_rules(raw: str) -> dict[str, str]:
 def limiter_for(settings: Any) -> RateLimiter:
     """Build the instance's limiter: in Redis with CACHE_BACKEND=redis, else in memory (per instance)."""
     uri = settings.redis_url if settings.cache_backend == "redis" else "memory://"
-    return RateLimiter(parse_rules(settings.rate_limits), uri)
+    return RateLimiter(parse_rules(settings.rate_limits), uri, namespace=settings.collection_prefix)

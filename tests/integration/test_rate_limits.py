@@ -48,6 +48,16 @@ def test_the_limiter_counts_per_class_and_tenant(backend, unique_prefix):
     limiter.hit("upload", alice)  # a class without a rule is not limited
 
 
+def test_deployments_sharing_one_redis_count_apart(unique_prefix):
+    uri = require_service("TEST_REDIS_URL", "Redis")
+    dev, prod = (RateLimiter({"query": "1/minute"}, uri, namespace=f"{env}-{unique_prefix}_")
+                 for env in ("dev", "prod"))
+    dev.hit("query", "alice")
+    prod.hit("query", "alice")  # dev's hit did not count here
+    with pytest.raises(errors.RateLimited):
+        dev.hit("query", "alice")
+
+
 def test_bad_rules_are_a_configuration_error():
     with pytest.raises(errors.ConfigurationError):
         parse_rules("query")
