@@ -1,7 +1,13 @@
 """Runs checked SQL in DuckDB over a domain's tables, inside memory, thread, time and row limits.
 
-Each query gets a fresh in-memory DuckDB connection. The tables it reads are loaded from their Parquet copies
-as Polars frames (only the columns the query names, when sqlglot can tell) and registered through Arrow.
+Each query gets a fresh in-memory DuckDB connection, and each table it reads is registered as a lazy
+``pyarrow.dataset`` over its Parquet copy. DuckDB streams the file in batches and pushes its projection and
+filters into the scan: only the columns the query uses are read, only the row groups its filters can match, and
+nothing is loaded up front. Tables used to be loaded up front as Polars frames, which sat outside DuckDB's memory
+limit (BENCHMARKS.md has the peak before and after); what stays outside the limit now is Arrow's read-ahead, a
+bounded number of batches per scan. The pushdown makes parsing the query for the columns it names unnecessary,
+and as DuckDB sees every column, its binder hints ("Candidate bindings: ...") name all of them. Closing the
+connection drops the datasets, and with them any reader a query stopped early left open.
 The connection cannot reach anything else: external access is off (no file, no network, no extension
 install or load), Python variables are not scannable as tables, nothing spills to a temporary directory (on
 Cloud Run the disk is memory, so the memory limit must be the limit), and the configuration is locked before
@@ -16,6 +22,8 @@ the code already says what kind of problem it is, and in every case the remedy i
 from __future__ import annotations
 
 import dataclasses
+import os
+import tempfile
 import threading
 import time
 from typing import Any
@@ -29,10 +37,6 @@ class SqlError(errors.BadRequest):
     """DuckDB refused or failed the query (binder, catalog, conversion errors...)."""
 
     code = "SQL_ERROR"
-
-
-class _PrunedBinderError(SqlError):
-    """A binder error while only some columns were loaded: it may name a column that was left out."""
 
 
 class SqlTimeout(errors.BadRequest):
@@ -92,12 +96,7 @@ def connect(limits: SqlLimits) -> Any:
 def run_sql(sql: str, tables: dict[str, str], limits: SqlLimits) -> QueryResult:
     """Run one SELECT over ``tables`` (SQL name -> local Parquet path) and return at most ``max_rows`` rows."""
     started = time.perf_counter()
-    try:
-        names, types, rows = _run(sql, tables, limits, prune=True)
-    except _PrunedBinderError:
-        # DuckDB saw only the columns the query names, so its hints ("Candidate bindings: ...") would list only
-        # those; run once more with every column, for the right answer or the error a model can repair from.
-        names, types, rows = _run(sql, tables, limits, prune=False)
+    names, types, rows = _run(sql, tables, limits)
     names = unique_names(names)
     kept = rows[: limits.max_rows]
     return QueryResult(
@@ -107,17 +106,16 @@ def run_sql(sql: str, tables: dict[str, str], limits: SqlLimits) -> QueryResult:
         elapsed_ms=round((time.perf_counter() - started) * 1000, 1), sql=sql)
 
 
-def _run(sql: str, tables: dict[str, str], limits: SqlLimits, *, prune: bool) -> tuple[list[str], list[str], list]:
+def _run(sql: str, tables: dict[str, str], limits: SqlLimits) -> tuple[list[str], list[str], list]:
     connection = connect(limits)
     try:
         _require_one_select(connection, sql)
-        pruned = False
-        for name, table, all_columns in _load_tables(sql, tables, prune):
-            connection.register(name, table)
-            pruned = pruned or not all_columns
-        return _execute(connection, sql, limits, pruned)
+        with tempfile.TemporaryDirectory(prefix="sql-") as workdir:  # for the rare copy ``_dataset`` makes
+            for index, (name, path) in enumerate(tables.items()):
+                connection.register(name, _dataset(path, os.path.join(workdir, f"{index}.parquet")))
+            return _execute(connection, sql, limits)
     finally:
-        connection.close()
+        connection.close()  # drops the registered datasets, and with them any reader still holding a file
 
 
 def _require_one_select(connection: Any, sql: str) -> None:
@@ -132,50 +130,28 @@ def _require_one_select(connection: Any, sql: str) -> None:
         raise SqlRejected("the SQL engine runs exactly one SELECT statement")
 
 
-def _load_tables(sql: str, tables: dict[str, str], prune: bool) -> list[tuple[str, Any, bool]]:
-    """Return (name, Arrow table, whether it holds every column) per table."""
-    import polars as pl
-
-    schemas = {name: list(pl.read_parquet_schema(path)) for name, path in tables.items()}
-    needed = needed_columns(sql, schemas) if prune else schemas
-    return [(name, pl.scan_parquet(path).select(needed[name]).collect().to_arrow(),
-             len(needed[name]) == len(schemas[name])) for name, path in tables.items()]
-
-
-def needed_columns(sql: str, schemas: dict[str, list[str]]) -> dict[str, list[str]]:
-    """Return, per table, the columns ``sql`` can read: those it names, or all when it reads whole rows."""
-    import sqlglot
-    from sqlglot import exp
-    from sqlglot.errors import SqlglotError
+def _dataset(path: str, copy_path: str) -> Any:
+    """Open ``path`` as a lazy Arrow dataset: only its footer is read here, the rows as DuckDB scans them."""
+    import pyarrow as pa
+    import pyarrow.dataset as ds
 
     try:
-        tree = sqlglot.parse_one(sql, read="duckdb")
-    except (SqlglotError, RecursionError):
-        return schemas
-    if _reads_whole_rows(tree):
-        return schemas
-    named = {identifier.name.lower() for identifier in tree.find_all(exp.Identifier)}
-    # A table is registered with at least one column, so COUNT(*) still sees every row.
-    return {table: [column for column in columns if column.lower() in named] or columns[:1]
-            for table, columns in schemas.items()}
+        return ds.dataset(path, format="parquet")
+    except pa.ArrowNotImplementedError:
+        # Polars stores integers beyond 64 bits (a CSV of 20-digit ids) as 128-bit Parquet integers, which Arrow
+        # cannot open at all. A copy, streamed and no bigger than the file, holds them as DECIMAL(38, 0) instead;
+        # a value of 39 digits fails the cast rather than turning into NULL.
+        import polars as pl
+
+        frame = pl.scan_parquet(path)
+        huge = [name for name, dtype in frame.collect_schema().items() if dtype in (pl.Int128, pl.UInt128)]
+        if not huge:
+            raise
+        frame.with_columns(pl.col(huge).cast(pl.Decimal(38, 0))).sink_parquet(copy_path)
+        return ds.dataset(copy_path, format="parquet")
 
 
-def _reads_whole_rows(tree: Any) -> bool:
-    from sqlglot import exp
-
-    if any(not isinstance(star.parent, exp.Count) for star in tree.find_all(exp.Star)):
-        return True  # SELECT *, t.*, * EXCLUDE, COLUMNS(*)
-    if any(True for _ in tree.find_all(exp.Columns)):
-        return True  # COLUMNS('regex') picks columns by pattern
-    if any(join.method == "NATURAL" for join in tree.find_all(exp.Join)):
-        return True
-    # A bare table name or alias used as a value is the whole row as a struct (SELECT t FROM t).
-    sources = {table.alias_or_name.lower() for table in tree.find_all(exp.Table)}
-    sources |= {table.name.lower() for table in tree.find_all(exp.Table)}
-    return any(not column.table and column.name.lower() in sources for column in tree.find_all(exp.Column))
-
-
-def _execute(connection: Any, sql: str, limits: SqlLimits, pruned: bool) -> tuple[list[str], list[str], list]:
+def _execute(connection: Any, sql: str, limits: SqlLimits) -> tuple[list[str], list[str], list]:
     import duckdb
 
     watchdog = _Watchdog(connection, limits.timeout_seconds)
@@ -195,8 +171,6 @@ def _execute(connection: Any, sql: str, limits: SqlLimits, pruned: bool) -> tupl
                               details={"memory_limit_mb": limits.memory_limit_mb}) from None
     except (duckdb.InternalException, duckdb.FatalException):
         raise  # DuckDB's own fault, not the query's: a 500 with the traceback logged
-    except duckdb.BinderException as exc:
-        raise (_PrunedBinderError if pruned else SqlError)(_message(exc)) from None
     except duckdb.Error as exc:
         raise SqlError(_message(exc)) from None
 

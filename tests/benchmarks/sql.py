@@ -1,8 +1,8 @@
 """SQL over a 10,000,000-row dataset: a group-by aggregation's wall time and its process's peak memory.
 
 The Parquet file is written here, in this process; the query runs in a fresh process (as an instance would
-serve it: check with the policy, load the columns it names, run in DuckDB with the default limits), which
-reports its own high-water mark (``VmHWM``) next to the configured DuckDB memory limit.
+serve it: check with the policy, register the file as an Arrow dataset that DuckDB streams, run in DuckDB with
+the default limits), which reports its own high-water mark (``VmHWM``) next to the configured DuckDB memory limit.
 """
 
 from __future__ import annotations
