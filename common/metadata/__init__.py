@@ -18,12 +18,13 @@ Invariants every adapter keeps (``tests/contract/test_metadata_store.py`` checks
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Literal, Protocol
 
-from common.errors import BadRequest
+from common.errors import BadRequest, Conflict
 
 OrderBy = Literal["key", "-key", "created_at", "-created_at", "updated_at", "-updated_at"]
 
@@ -82,3 +83,23 @@ def check_lengths(key: str, parent: str) -> None:
     for name, value in (("key", key), ("parent", parent)):
         if len(value) > MAX_KEY_LENGTH:
             raise BadRequest(f"{name} is longer than {MAX_KEY_LENGTH} characters")
+
+
+def update_record(store: MetadataStore, collection: str, tenant: str, key: str,
+                  change: Callable[[dict[str, Any]], dict[str, Any] | None], *, attempts: int = 8) -> Record | None:
+    """Apply ``change`` to a copy of the record's data and store it with compare-and-set, retrying on races.
+
+    ``change`` returns the new data, or None to leave the record as it is (then this returns None); it may run
+    more than once, so it must only compute. A missing record raises ``NotFound``.
+    """
+    for _ in range(attempts):
+        record = store.get(collection, tenant, key)
+        updated = change(copy.deepcopy(record.data))
+        if updated is None:
+            return None
+        try:
+            return store.put(collection, tenant, key, updated, parent=record.parent,
+                             expected_revision=record.revision)
+        except Conflict:
+            continue
+    raise Conflict(f"{collection} record {key!r} kept changing; try again")

@@ -18,7 +18,6 @@ pending, to be committed again. Staged files nobody commits are removed by the c
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import os
 import secrets
@@ -28,6 +27,7 @@ from typing import IO, Any
 
 from common import errors, names
 from common.auth import Tenant
+from common.metadata import update_record
 from common.services import datasets as dataset_writes
 from common.services.datasets import DatasetStore
 from common.storage import SignedUpload
@@ -35,7 +35,6 @@ from common.uploads import ReceivedFile
 
 COLLECTION = "uploads"
 COMMIT_LEASE = dt.timedelta(minutes=10)
-_CAS_ATTEMPTS = 8
 _COPY_CHUNK_BYTES = 1024 * 1024
 
 
@@ -203,16 +202,10 @@ def _lease_over(data: dict[str, Any], now: dt.datetime) -> bool:
 
 def _update(store: DatasetStore, tenant_id: str, upload_id: str,
             change: Callable[[dict[str, Any]], dict[str, Any] | None]) -> Any:
-    for _ in range(_CAS_ATTEMPTS):
-        record = get_upload(store, tenant_id, upload_id)
-        updated = change(copy.deepcopy(record.data))
-        if updated is None:
-            return record
-        try:
-            return store.metadata.put(COLLECTION, tenant_id, upload_id, updated, expected_revision=record.revision)
-        except errors.Conflict:
-            continue
-    raise errors.Conflict(f"upload {upload_id!r} kept changing; try again")
+    try:
+        return update_record(store.metadata, COLLECTION, tenant_id, upload_id, change)
+    except errors.NotFound:
+        raise errors.NotFound(f"upload {upload_id!r} not found", code="UPLOAD_NOT_FOUND") from None
 
 
 def _remove_staged(store: DatasetStore, key: str) -> None:

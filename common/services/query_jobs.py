@@ -10,14 +10,13 @@ cancel never lingers to kill a later question.
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import secrets
 from collections.abc import Callable
 from typing import Any
 
 from common import errors
-from common.metadata import MetadataStore, Record
+from common.metadata import MetadataStore, Record, update_record
 
 COLLECTION = "queries"
 STAGES = ("plan", "manipulate", "visualize", "analyze", "compile")
@@ -54,21 +53,11 @@ def get_job(metadata: MetadataStore, tenant_id: str, query_id: str) -> Record:
 
 def update_job(metadata: MetadataStore, tenant_id: str, query_id: str,
                change: Callable[[dict[str, Any]], dict[str, Any] | None]) -> Record | None:
-    """Apply ``change`` to a copy of the job's data and store it with compare-and-set, retrying on races.
-
-    ``change`` returns the new data, or None to leave the job as it is (then this returns None).
-    """
-    for _ in range(_CAS_ATTEMPTS):
-        record = get_job(metadata, tenant_id, query_id)
-        updated = change(copy.deepcopy(record.data))
-        if updated is None:
-            return None
-        try:
-            return metadata.put(COLLECTION, tenant_id, query_id, updated, parent=record.parent,
-                                expected_revision=record.revision)
-        except errors.Conflict:
-            continue
-    raise errors.Conflict(f"query {query_id!r} kept changing; try again")
+    """Apply ``change`` to the job with compare-and-set (see ``update_record``); a missing job is a 404."""
+    try:
+        return update_record(metadata, COLLECTION, tenant_id, query_id, change, attempts=_CAS_ATTEMPTS)
+    except errors.NotFound:
+        raise errors.NotFound(f"query {query_id!r} not found", code="QUERY_NOT_FOUND") from None
 
 
 def claim_stage(metadata: MetadataStore, tenant_id: str, query_id: str, stage: str, *, now: dt.datetime,
