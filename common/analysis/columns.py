@@ -61,7 +61,18 @@ def normalise_frame(frame: pl.LazyFrame, max_columns: int,
         if stored_as:
             converted.setdefault(stored_as, []).append(repr(name))
     warnings += [f"{kind} in column(s) {', '.join(columns)}" for kind, columns in converted.items()]
-    return frame.select(selected), warnings
+    return wide_integers_as_decimal(frame.select(selected)), warnings
+
+
+def wide_integers_as_decimal(frame: pl.LazyFrame) -> pl.LazyFrame:
+    """Store integers beyond 64 bits (Polars reads 20-digit ids as 128-bit) as DECIMAL(38, 0).
+
+    Arrow cannot open a Parquet file with 128-bit integer columns, and the SQL engine scans the Parquet copy
+    through Arrow; DuckDB, Polars and JSON all read the decimal. A value of 39 digits fails the cast, loudly.
+    """
+    import polars as pl
+
+    return frame.with_columns(pl.col(pl.Int128, pl.UInt128).cast(pl.Decimal(38, 0)))
 
 
 def _sql_friendly(column: pl.Expr, dtype: pl.DataType) -> tuple[pl.Expr, str | None]:

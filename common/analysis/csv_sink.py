@@ -12,6 +12,7 @@ import dataclasses
 import os
 from typing import TYPE_CHECKING
 
+from common.analysis.columns import wide_integers_as_decimal
 from common.errors import BadRequest
 
 if TYPE_CHECKING:
@@ -53,12 +54,12 @@ def _sink_typed(options: ScanOptions, out_path: str) -> list[str]:
     import polars as pl
 
     try:
-        _scan(options).sink_parquet(out_path)
+        wide_integers_as_decimal(_scan(options)).sink_parquet(out_path)
         return []
     except pl.exceptions.PolarsError:
         pass  # usually a value past the first INFER_ROWS rows that does not fit the inferred type
     schema, warnings = _widened_schema(options)
-    _scan(options, overrides=schema).sink_parquet(out_path)
+    wide_integers_as_decimal(_scan(options, overrides=schema)).sink_parquet(out_path)
     return warnings
 
 

@@ -138,16 +138,17 @@ def _dataset(path: str, copy_path: str) -> Any:
     try:
         return ds.dataset(path, format="parquet")
     except pa.ArrowNotImplementedError:
-        # Polars stores integers beyond 64 bits (a CSV of 20-digit ids) as 128-bit Parquet integers, which Arrow
-        # cannot open at all. A copy, streamed and no bigger than the file, holds them as DECIMAL(38, 0) instead;
-        # a value of 39 digits fails the cast rather than turning into NULL.
+        # Arrow cannot open 128-bit integer columns. Uploads store them as DECIMAL(38, 0)
+        # (columns.wide_integers_as_decimal), but Parquet copies written before that may hold them: a copy,
+        # streamed and no bigger than the file, converts them the same way.
         import polars as pl
 
+        from common.analysis.columns import wide_integers_as_decimal
+
         frame = pl.scan_parquet(path)
-        huge = [name for name, dtype in frame.collect_schema().items() if dtype in (pl.Int128, pl.UInt128)]
-        if not huge:
+        if not any(dtype in (pl.Int128, pl.UInt128) for dtype in frame.collect_schema().values()):
             raise
-        frame.with_columns(pl.col(huge).cast(pl.Decimal(38, 0))).sink_parquet(copy_path)
+        wide_integers_as_decimal(frame).sink_parquet(copy_path)
         return ds.dataset(copy_path, format="parquet")
 
 

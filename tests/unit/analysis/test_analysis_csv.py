@@ -243,3 +243,18 @@ def test_quoting_polars_rejects_is_repaired_as_the_csv_module_reads_it(upload, r
                             {"id": 2, "height": "6'1 ", "name": "Bob"},
                             {"id": 3, "height": "5'2\"", "name": "Cy"}]
     assert any("quoting repaired" in warning for warning in result.warnings)
+
+
+@pytest.mark.parametrize(("filename", "content"), [
+    ("ids.csv", "order_id,amount\n123456789012345678901234,5\n7,6\n"),
+    ("ids.json", '[{"order_id": 123456789012345678901234, "amount": 5}, {"order_id": 7, "amount": 6}]'),
+])
+def test_integers_beyond_64_bits_are_stored_so_the_sql_engine_can_scan_them(upload, filename, content):
+    import decimal
+
+    import pyarrow.dataset as ds
+
+    # Polars reads them as 128-bit integers, which Arrow (the SQL engine's scan) cannot open.
+    table = ds.dataset(upload(filename, content).tables[0].parquet_path, format="parquet").to_table()
+    assert table.column("order_id").to_pylist() == [decimal.Decimal("123456789012345678901234"), 7]
+    assert str(table.schema.field("amount").type) == "int64"
