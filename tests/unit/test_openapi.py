@@ -7,7 +7,6 @@ common/openapi.yaml fails one test, an operation with no route fails another.
 
 from __future__ import annotations
 
-import inspect
 import json
 import re
 from typing import Any
@@ -20,6 +19,7 @@ from common.config import Settings
 from common.gateway import route_table
 from common.openapi import load_openapi, rule_to_path
 from local_emulator.server import GatewayDispatcher, load_function_apps
+from tests.function_routers import router_of
 
 V1_PREFIX = "/api/v1"
 # Functions with v1 routes. legacy (the original API), agents (/tasks/*, Cloud Tasks) and cleanup (the
@@ -42,7 +42,7 @@ def code_operations(function_apps) -> dict[Operation, str]:
     """Every (path, method) of a v1 route, and the function that serves it."""
     operations: dict[Operation, str] = {}
     for name, app in function_apps.items():
-        for rule, methods in _router_of(app).rules():
+        for rule, methods in router_of(app).rules():
             if rule == V1_PREFIX or rule.startswith(V1_PREFIX + "/"):
                 for method in methods:
                     operations[(rule_to_path(rule), method)] = name
@@ -52,14 +52,6 @@ def code_operations(function_apps) -> dict[Operation, str]:
 @pytest.fixture(scope="module")
 def document() -> dict[str, Any]:
     return load_openapi()
-
-
-def _router_of(app: Any) -> Any:
-    """The ``router`` of the module functions-framework loaded: the one that answers the app's requests."""
-    entry_point = inspect.unwrap(app.view_functions["run"])
-    router = entry_point.__globals__.get("router")
-    assert router is not None, f"{entry_point.__module__}.{entry_point.__name__} has no module-level router"
-    return router
 
 
 def _spec_operations(document: dict[str, Any]) -> set[Operation]:

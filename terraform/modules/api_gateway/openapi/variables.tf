@@ -28,6 +28,7 @@ variable "legacy_paths" {
     "/query",
     "/query/cancel",
     "/suggest",
+    "/speech-to-text",
     "/sessions",
     "/sessions/{rest=**}",
     "/charts/{rest=**}",
