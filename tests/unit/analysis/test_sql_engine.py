@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 import os
@@ -225,3 +226,14 @@ def test_integers_beyond_64_bits_are_queried_as_decimals(tmp_path):
     assert result.rows == [{"id": "12345678901234567890123", "next": "12345678901234567890124", "name": "a"},
                            {"id": 7.0, "next": 8.0, "name": "b"}]
     assert run_sql("SELECT COUNT(*) AS n FROM ids", {"ids": path}, LIMITS).rows == [{"n": 2}]
+
+
+def test_arrows_thread_pools_follow_sql_threads(tmp_path):
+    import pyarrow as pa
+
+    path = str(tmp_path / "t.parquet")
+    pl.DataFrame({"x": [1, 2, 3]}).write_parquet(path)
+    run_sql("SELECT SUM(x) AS s FROM t", {"t": path}, dataclasses.replace(LIMITS, threads=1))
+    assert (pa.cpu_count(), pa.io_thread_count()) == (1, 1)
+    run_sql("SELECT SUM(x) AS s FROM t", {"t": path}, dataclasses.replace(LIMITS, threads=2))
+    assert (pa.cpu_count(), pa.io_thread_count()) == (2, 2)
