@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pathlib
+import time
 from typing import Any
 
 import sqlalchemy as sa
@@ -41,11 +42,29 @@ def _sqlite_engine(url: sa.URL) -> sa.Engine:
         cursor = dbapi_connection.cursor()
         # Wait for a competing writer instead of failing at once with "database is locked".
         cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_SECONDS * 1000}")
-        # WAL lets readers proceed while one writer commits.
-        cursor.execute("PRAGMA journal_mode = WAL")
+        # WAL lets readers proceed while one writer commits. The mode is kept in the file, so only the first
+        # connection to a new file switches it.
+        if cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+            _switch_to_wal(cursor)
         cursor.close()
 
     return engine
+
+
+def _switch_to_wal(cursor: Any) -> None:
+    """Set WAL, waiting out other connections: the switch needs the file to itself, and SQLite answers
+    "database is locked" at once, without its busy handler, while another connection opens the same new file."""
+    import sqlite3
+
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_SECONDS
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def _cloud_sql_engine(url: str, instance: str) -> sa.Engine:
