@@ -11,14 +11,18 @@ A host is allowed when its name is listed, or when every address it resolves to 
 DNS answering one public and one private address gets nothing. ``vetted_addresses`` is called at save, at
 test and at every connect, and the connection is then opened to the address that was checked, never to the
 name again, so a DNS answer that changes between the check and the connect (rebinding) cannot slip through.
+Postgres connects to the address itself; an HTTP client that resolves the name on its own (LiteLLM's, for a
+model endpoint) runs inside ``pinned_resolution``, where that name resolves to the vetted addresses only.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
 import ipaddress
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from common import errors
@@ -109,3 +113,40 @@ def _looks_like_hostname(entry: str) -> bool:
     labels = entry.rstrip(".").split(".")
     return len(entry) <= 253 and all(label and len(label) <= 63 and label.replace("-", "").replace("_", "").isalnum()
                                      and label.isascii() for label in labels)
+
+
+# Host name -> the addresses it may resolve to, for the calls the current thread (or task) makes right now.
+_PINNED: contextvars.ContextVar[dict[str, tuple[str, ...]] | None] = contextvars.ContextVar("pinned_hosts",
+                                                                                            default=None)
+_system_getaddrinfo = socket.getaddrinfo
+
+
+@contextlib.contextmanager
+def pinned_resolution(host: str, addresses: list[str]) -> Iterator[None]:
+    """While inside, ``host`` resolves to ``addresses`` only, for this thread's connections; others are untouched.
+
+    Installs a ``socket.getaddrinfo`` wrapper once per process; outside a pin it is the system resolver.
+    """
+    _install_resolver()
+    token = _PINNED.set({**(_PINNED.get() or {}), _normalised(host): tuple(addresses)})
+    try:
+        yield
+    finally:
+        _PINNED.reset(token)
+
+
+def _pinned_getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> list:
+    pinned = (_PINNED.get() or {}).get(_normalised(host)) if isinstance(host, str) else None
+    if pinned is None:
+        return _system_getaddrinfo(host, port, *args, **kwargs)
+    # Each vetted address is an IP literal: resolving it makes no lookup and keeps the caller's socket options.
+    return [info for address in pinned for info in _system_getaddrinfo(address, port, *args, **kwargs)]
+
+
+def _install_resolver() -> None:
+    if socket.getaddrinfo is not _pinned_getaddrinfo:
+        socket.getaddrinfo = _pinned_getaddrinfo
+
+
+def _normalised(host: str) -> str:
+    return host.lower().rstrip(".")

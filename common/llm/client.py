@@ -23,9 +23,11 @@ model, no fallbacks: a voice question is re-recorded, not re-routed).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import time
+import urllib.parse
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -33,6 +35,7 @@ import tenacity
 
 from common.clock import Clock, SystemClock
 from common.errors import AppError, Conflict, UpstreamError
+from common.hosts import pinned_resolution
 from common.llm import runtime
 from common.llm.keys import Credentials
 from common.llm.models import provider_of
@@ -120,7 +123,7 @@ class LlmClient:
 
     def __init__(self, *, clock: Clock | None = None, sleep: Callable[[float], None] = time.sleep,
                  timeout_seconds: float = 60.0, max_retries: int = 2, backoff_base_seconds: float = 1.0,
-                 backoff_max_seconds: float = 20.0):
+                 backoff_max_seconds: float = 20.0, vet_host: Callable[[str], list[str]] | None = None):
         if timeout_seconds <= 0 or max_retries < 0 or backoff_base_seconds < 0 or backoff_max_seconds < 0:
             raise ValueError("timeout must be positive; retries and backoff must not be negative")
         self._clock = clock or SystemClock()
@@ -129,6 +132,8 @@ class LlmClient:
         self._max_retries = max_retries
         self._backoff_base = backoff_base_seconds
         self._backoff_max = backoff_max_seconds
+        # LLM_ALLOWED_HOSTS' check of a user's endpoint (HostPolicy.vetted_addresses): the addresses it allows.
+        self._vet_host = vet_host
 
     def complete(self, messages: list[dict[str, Any]], *, model_id: str, credentials: Credentials,
                  params: dict[str, Any] | None = None, fallback_models: Sequence[str] = (),
@@ -216,9 +221,11 @@ class LlmClient:
         if cancelled is not None and cancelled():
             raise Cancelled(attempts=records)
         litellm = runtime.load_litellm()
+        pin = self._pinned_endpoint(credentials)  # before the clock: a refused host is no attempt
         started = self._clock.now()
         try:
-            response = call(litellm, model, credentials)
+            with pin:
+                response = call(litellm, model, credentials)
         except Exception as exc:
             latency = self._elapsed_ms(started)
             kind = runtime.error_kind(exc)
@@ -231,6 +238,17 @@ class LlmClient:
         record = _success_record(model, response, self._elapsed_ms(started))
         records.append(record)
         return response, record
+
+    def _pinned_endpoint(self, credentials: Credentials) -> contextlib.AbstractContextManager:
+        """Check a user's endpoint against LLM_ALLOWED_HOSTS now, and keep the call on the addresses checked.
+
+        LiteLLM resolves the name again when it connects; without the pin, a DNS answer that changed since the
+        check (rebinding) would send the call into the service's own network.
+        """
+        host = urllib.parse.urlsplit(credentials.api_base).hostname if credentials.api_base else None
+        if not (credentials.user_api_base and host and self._vet_host):
+            return contextlib.nullcontext()
+        return pinned_resolution(host, self._vet_host(host))
 
     def _elapsed_ms(self, started: Any) -> float:
         return (self._clock.now() - started).total_seconds() * 1000.0

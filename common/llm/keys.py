@@ -45,6 +45,9 @@ class Credentials:
     api_key: str | None
     api_base: str | None
     source: KeySource
+    # The endpoint came from a user (the request or a saved key), not from LLM_API_BASE: every call to it is
+    # held to LLM_ALLOWED_HOSTS, at the addresses that were checked (LlmClient pins them).
+    user_api_base: bool = False
 
     def __repr__(self) -> str:
         # Keep keys out of logs and tracebacks that print this object.
@@ -68,13 +71,14 @@ def resolve_credentials(
     request_base = checked_api_base(request_api_base, BadRequest, "apiBase")
     if request_key:
         _refuse_ciphertext(request_key)
-        return Credentials(request_key, request_base or default_base, "request")
+        return Credentials(request_key, request_base or default_base, "request", user_api_base=bool(request_base))
     if request_base:
-        return Credentials(None, request_base, "none")
+        return Credentials(None, request_base, "none", user_api_base=True)
     stored = stored_key_lookup(provider)
     if stored is not None and (stored.api_key or stored.api_base):
-        return Credentials(stored.api_key, checked_api_base(stored.api_base, BadRequest, "the saved apiBase")
-                           or default_base, "tenant" if stored.api_key else "none")
+        stored_base = checked_api_base(stored.api_base, BadRequest, "the saved apiBase")
+        return Credentials(stored.api_key, stored_base or default_base, "tenant" if stored.api_key else "none",
+                           user_api_base=bool(stored_base))
     server_key = server_default_key(provider)
     if server_key:
         return Credentials(server_key, default_base, "server")

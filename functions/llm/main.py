@@ -124,10 +124,13 @@ def _save(tenant_id: str, request: flask.Request, provider: str, body: dict[str,
     model = registry.model_of(provider, model) if model else None
     view: dict[str, Any] = {}
     if _flag(request, "verify"):
+        from common.hosts import HostPolicy
         from common.llm import LlmClient
 
+        # The endpoint is the caller's: held to LLM_ALLOWED_HOSTS like every call to a user's endpoint.
         client = LlmClient(clock=ctx.clock, max_retries=0,
-                           timeout_seconds=min(ctx.settings.llm_timeout_seconds, VERIFY_TIMEOUT_SECONDS))
+                           timeout_seconds=min(ctx.settings.llm_timeout_seconds, VERIFY_TIMEOUT_SECONDS),
+                           vet_host=HostPolicy.from_settings(ctx.settings, "LLM_ALLOWED_HOSTS").vetted_addresses)
         view["verified_with"] = stored_keys.verify_key(client, provider, api_key, api_base, model)
     record = stored_keys.save_key(ctx.metadata, encryptor, tenant_id, provider, api_key, api_base, mode=mode)
     return {**stored_keys.key_view(record, active.get_active(ctx.metadata, tenant_id)), **view}

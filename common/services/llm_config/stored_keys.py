@@ -101,7 +101,7 @@ def verify_key(llm: Any, provider: str, api_key: str | None, api_base: str | Non
     if model_id is None:
         raise errors.BadRequest(f"{provider} has no known chat model to test the key with: send 'model'",
                                 code="MISSING_FIELD")
-    credentials = Credentials(api_key=api_key, api_base=api_base, source="request")
+    credentials = Credentials(api_key=api_key, api_base=api_base, source="request", user_api_base=bool(api_base))
     try:
         llm.complete([{"role": "user", "content": "ping"}], model_id=model_id, credentials=credentials,
                      params={"max_tokens": 1})

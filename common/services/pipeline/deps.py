@@ -49,13 +49,15 @@ class PipelineDeps:
 def from_context(ctx: Any) -> PipelineDeps:
     """Build the pipeline's dependencies from a bootstrap ``Context``."""
     from common.charts import build_chart_store
+    from common.hosts import HostPolicy
     from common.llm import LlmClient
     from common.prompts import FilePromptCatalog
     from common.prompts.overrides import OverridingCatalog
 
     settings = ctx.settings
     llm = LlmClient(clock=ctx.clock, timeout_seconds=settings.llm_timeout_seconds,
-                    max_retries=settings.llm_max_retries)
+                    max_retries=settings.llm_max_retries,
+                    vet_host=HostPolicy.from_settings(settings, "LLM_ALLOWED_HOSTS").vetted_addresses)
     charts = build_chart_store(settings, ctx.blobs, ctx.metadata, ctx.clock)
     prompts = OverridingCatalog(FilePromptCatalog(), ctx.metadata, clock=ctx.clock,
                                 ttl_seconds=settings.prompt_cache_ttl_seconds)

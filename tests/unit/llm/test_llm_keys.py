@@ -76,6 +76,7 @@ def test_a_key_that_merely_starts_like_a_token_is_accepted():
 
 
 def test_the_servers_endpoint_applies_to_request_and_saved_keys():
+    # LLM_API_BASE is the operator's, so user_api_base stays False: it is not held to LLM_ALLOWED_HOSTS.
     base = "http://127.0.0.1:8000/v1"
     assert resolve(FULL, key="request-key", default_base=base) == Credentials("request-key", base, "request")
     assert resolve(FULL, default_base=base) == Credentials("tenant-gemini-key", base, "tenant")
@@ -84,21 +85,23 @@ def test_the_servers_endpoint_applies_to_request_and_saved_keys():
 def test_a_saved_endpoint_goes_with_the_saved_key():
     lookups = Lookups(stored={"openai": StoredKey("tenant-key", "https://gateway.example.com/v1")})
     creds = resolve(lookups, "openai/llama3", default_base="http://127.0.0.1:8000/v1")
-    assert creds == Credentials("tenant-key", "https://gateway.example.com/v1", "tenant")
+    assert creds == Credentials("tenant-key", "https://gateway.example.com/v1", "tenant", user_api_base=True)
 
 
 def test_a_keyless_local_endpoint_works():
     assert resolve(Lookups(), "openai/llama3", default_base="http://127.0.0.1:11434/v1") == \
         Credentials(None, "http://127.0.0.1:11434/v1", "none")
     saved_endpoint_only = Lookups(stored={"openai": StoredKey(None, "http://127.0.0.1:1234/v1")})
-    assert resolve(saved_endpoint_only, "openai/llama3") == Credentials(None, "http://127.0.0.1:1234/v1", "none")
+    assert resolve(saved_endpoint_only, "openai/llama3") == \
+        Credentials(None, "http://127.0.0.1:1234/v1", "none", user_api_base=True)
 
 
 def test_an_endpoint_named_by_the_request_never_receives_a_saved_or_server_key():
     attacker_url = "https://collector.example.net/v1"
     creds = resolve(FULL, base=attacker_url)
-    assert creds == Credentials(None, attacker_url, "none")
-    assert resolve(FULL, key="own-key", base=attacker_url) == Credentials("own-key", attacker_url, "request")
+    assert creds == Credentials(None, attacker_url, "none", user_api_base=True)
+    assert resolve(FULL, key="own-key", base=attacker_url) == \
+        Credentials("own-key", attacker_url, "request", user_api_base=True)
 
 
 @pytest.mark.parametrize("base", ["ftp://host/v1", "localhost:8000", "http://", "file:///etc/passwd",

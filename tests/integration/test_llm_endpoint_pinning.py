@@ -1,0 +1,74 @@
+"""A user's model endpoint is held to LLM_ALLOWED_HOSTS at every call, at the addresses that were checked:
+a DNS answer that changes between the check and LiteLLM's own lookup (rebinding) cannot move the call.
+
+Real LiteLLM, real HTTP on loopback: the scripted Whisper-protocol server listens on 127.0.0.1; the name
+``rebind.test`` is made to resolve to 127.0.0.2 (where nothing listens) for anyone who looks it up again.
+"""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from common import hosts
+from common.hosts import HostNotAllowed, HostPolicy
+from common.llm import Credentials, LlmClient
+from tests.transcription_server import TranscriptionServer
+
+WEBM = b"\x1a\x45\xdf\xa3" + b"\x00" * 64
+
+
+@pytest.fixture(scope="module")
+def whisper():
+    server = TranscriptionServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def rebinding_dns(monkeypatch):
+    """The system resolver, except that ``rebind.test`` now answers 127.0.0.2."""
+    real = hosts._system_getaddrinfo
+
+    def resolve(host, port, *args, **kwargs):
+        return real("127.0.0.2" if host == "rebind.test" else host, port, *args, **kwargs)
+
+    monkeypatch.setattr(hosts, "_system_getaddrinfo", resolve)
+    monkeypatch.setattr(socket, "getaddrinfo", resolve)  # as if nothing had pinned anything yet
+
+
+def _transcribe(client: LlmClient, base: str, *, user_api_base: bool = True):
+    credentials = Credentials("sk-test-key", base, "request", user_api_base=user_api_base)
+    return client.transcribe(WEBM, filename="v.webm", content_type="audio/webm", model_id="openai/whisper-1",
+                             credentials=credentials)
+
+
+def test_the_call_goes_to_the_address_that_was_checked(whisper, rebinding_dns):
+    checked = []
+
+    def vet(host):  # the check saw 127.0.0.1, an address the policy allows
+        checked.append(host)
+        return ["127.0.0.1"]
+
+    client = LlmClient(max_retries=0, timeout_seconds=10, vet_host=vet)
+    port = whisper.url.rsplit(":", 1)[1].split("/")[0]
+    before = len(whisper.requests)
+    assert _transcribe(client, f"http://rebind.test:{port}/v1").text == whisper.text.strip()
+    assert checked == ["rebind.test"] and len(whisper.requests) == before + 1
+    assert socket.getaddrinfo("rebind.test", 80)[0][4][0] == "127.0.0.2"  # the pin ended with the call
+
+
+def test_a_refused_endpoint_is_never_called(whisper):
+    client = LlmClient(max_retries=0, timeout_seconds=10,
+                       vet_host=HostPolicy.parse("public", "LLM_ALLOWED_HOSTS").vetted_addresses)
+    before = len(whisper.requests)
+    with pytest.raises(HostNotAllowed, match="LLM_ALLOWED_HOSTS"):
+        _transcribe(client, whisper.url)
+    assert len(whisper.requests) == before
+
+
+def test_the_operators_own_endpoint_is_not_held_to_the_users_policy(whisper):
+    client = LlmClient(max_retries=0, timeout_seconds=10,
+                       vet_host=HostPolicy.parse("public", "LLM_ALLOWED_HOSTS").vetted_addresses)
+    assert _transcribe(client, whisper.url, user_api_base=False).text  # LLM_API_BASE on a private network
