@@ -79,6 +79,8 @@ def receive_multipart(request: Any, workdir: str, *, max_file_bytes: int, max_fi
     except RequestEntityTooLarge:
         raise errors.PayloadTooLarge(f"the upload is larger than the limit of {max_file_bytes} bytes per file") \
             from None
+    if not all(isinstance(name, str) and name for name in (*form.keys(), *files.keys())):
+        raise errors.BadRequest("every part of the form needs a name (Content-Disposition: form-data; name=...)")
     received = []
     for field in file_fields:
         for storage in files.getlist(field):

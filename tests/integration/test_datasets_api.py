@@ -133,6 +133,16 @@ def test_oversize_upload_is_413_while_streaming(alice, ctx):
     assert all_blob_keys(ctx) == []
 
 
+@pytest.mark.parametrize("path", ["/api/v1/datasets", "/api/v1/postgres/db/tables/t", "/speech-to-text"])
+def test_a_form_part_without_a_name_is_400(alice, path):
+    body = (b'--b\r\nContent-Disposition: form-data; name=""\r\n\r\nnull\r\n'
+            b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.csv"\r\n\r\na\n1\n\r\n--b--\r\n')
+    response = alice.request("PUT" if "postgres" in path else "POST", path, data=body,
+                             content_type="multipart/form-data; boundary=b")
+    assert response.status_code == 400, response.get_data(as_text=True)
+    assert "needs a name" in response.get_data(as_text=True)
+
+
 def test_non_multipart_upload_is_415(alice):
     response = alice.request("POST", "/api/v1/datasets", data=b"a,b", content_type="text/csv")
     assert response.status_code == 415
