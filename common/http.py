@@ -110,9 +110,13 @@ class Router:
     def _error_response(self, exc: Exception, request: flask.Request, request_id: str,
                         error_body: ErrorBody) -> flask.Response:
         error = _as_app_error(exc, request)
-        if error.status >= 500:
+        if error.status == 500:
             log.exception("%s %s failed (request %s)", request.method, request.path, request_id,
                           exc_info=exc)
+        elif error.status > 500:
+            # A backend or provider that is down or refused: expected, and its traceback says nothing new.
+            log.warning("%s %s: %s %s (request %s)", request.method, request.path, error.status, error.message,
+                        request_id)
         response = json_response(error_body(error, request_id), error.status)
         if isinstance(error, errors.MethodNotAllowed) and error.allowed:
             response.headers["Allow"] = ", ".join(error.allowed)

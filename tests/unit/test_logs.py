@@ -84,3 +84,26 @@ def test_configure_replaces_plain_text_output_once():
         assert len(structured) == 1 and plain not in root.handlers
     finally:
         root.handlers = before
+
+
+def test_an_unreachable_backend_is_a_warning_and_a_bug_an_error_with_its_traceback(captured):
+    from common import errors
+
+    router = Router("probe")
+
+    @router.route("/down", methods=["GET"])
+    def down(request):
+        raise errors.UpstreamError("cannot reach db.example:5432", code="PG_UNREACHABLE")
+
+    @router.route("/bug", methods=["GET"])
+    def bug(request):
+        return {}["missing"]
+
+    app = flask.Flask("probe")
+    app.add_url_rule("/<path:rest>", "any", lambda rest: router(flask.request))
+    client = app.test_client()
+    assert client.get("/down").status_code == 502 and client.get("/bug").status_code == 500
+    down_entry, bug_entry = [entry for entry in captured() if entry["logger"] == "convoinsight.http"]
+    assert down_entry["severity"] == "WARNING" and "Traceback" not in down_entry["message"]
+    assert "cannot reach db.example:5432" in down_entry["message"]
+    assert bug_entry["severity"] == "ERROR" and "KeyError" in bug_entry["message"]
