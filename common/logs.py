@@ -64,6 +64,9 @@ class CloudLoggingFormatter(logging.Formatter):
             "logging.googleapis.com/sourceLocation": {"file": record.pathname, "line": str(record.lineno),
                                                       "function": record.funcName},
         }
+        fields = getattr(record, "fields", None)  # log.info(..., extra={"fields": {...}}): jsonPayload to query
+        if isinstance(fields, dict):
+            entry.update({key: value for key, value in fields.items() if key not in entry})
         request_id, trace_id = _REQUEST.get()
         if request_id:
             entry["request_id"] = request_id

@@ -276,3 +276,18 @@ def test_questions_are_answered_while_the_answer_cache_is_down(sales, analyst, a
         answered = sales.wait(sales.ask("Compare revenue by region")["query_id"])
         assert answered["status"] == "succeeded" and "cached" not in answered["answer"]
     assert len(analyst.calls) == 2 * len(SIX_AGENTS)
+
+
+def test_each_finished_question_is_one_structured_log_record(sales, analyst, caplog):
+    caplog.set_level("INFO", logger="convoinsight.pipeline")
+    answered = sales.wait(sales.ask("Compare revenue by region")["query_id"])
+    analyst.sql.extend(["SELECT nope FROM sales"] * 3)
+    failed = sales.wait(sales.ask("Compare revenue by region")["query_id"])
+    finished = {record.fields["query_id"]: record.fields for record in caplog.records
+                if getattr(record, "fields", {}).get("event") == "question_finished"}
+    assert set(finished) == {answered["query_id"], failed["query_id"]}  # once each, however many deliveries
+    ok = finished[answered["query_id"]]
+    assert ok["status"] == "succeeded" and ok["calls"] == len(SIX_AGENTS) and ok["models"] == ["scripted/model"]
+    assert ok["prompt_tokens"] > 0 and ok["cost_usd"] > 0 and ok["duration_ms"] >= 0 and ok["error_code"] is None
+    assert finished[failed["query_id"]]["status"] == "failed"
+    assert finished[failed["query_id"]]["error_code"] == failed["error"]["code"]

@@ -107,3 +107,10 @@ def test_an_unreachable_backend_is_a_warning_and_a_bug_an_error_with_its_traceba
     assert down_entry["severity"] == "WARNING" and "Traceback" not in down_entry["message"]
     assert "cannot reach db.example:5432" in down_entry["message"]
     assert bug_entry["severity"] == "ERROR" and "KeyError" in bug_entry["message"]
+
+
+def test_structured_fields_become_queryable_keys_without_overriding_the_entrys_own(captured):
+    logging.getLogger("convoinsight.test").warning(
+        "question done", extra={"fields": {"event": "question_finished", "cost_usd": 0.0012, "severity": "x"}})
+    [entry] = captured()
+    assert entry["event"] == "question_finished" and entry["cost_usd"] == 0.0012 and entry["severity"] == "WARNING"

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import inspect
 import json
 import os
 import pathlib
@@ -479,6 +480,18 @@ def test_storage_bucket_is_private_and_expires_tmp() -> None:
     # Browsers read signed URLs and PUT direct uploads; the signed size header must pass the preflight.
     cors = buckets["data"]["cors"][0]
     assert cors["method"] == ["GET", "HEAD", "PUT"] and "x-goog-content-length-range" in cors["response_header"]
+
+
+def test_log_based_metrics_read_what_a_finished_question_logs() -> None:
+    from common.services.pipeline import runner
+
+    variables = dict(blocks(parse_file(MODULES / "metrics" / "variables.tf"), "variable"))
+    assert variables["event"]["default"] == runner.FINISHED_EVENT
+    logged = inspect.getsource(runner._log_finished) + inspect.getsource(runner._usage_summary)
+    distributions = locals_of(parse_file(MODULES / "metrics" / "main.tf"))["distributions"]
+    for metric in distributions.values():
+        assert f'"{metric["field"]}"' in logged, metric["field"]  # a field the record carries
+    assert '"status"' in logged
 
 
 def test_gateway_document_is_built_from_the_routes_file() -> None:

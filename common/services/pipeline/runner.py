@@ -22,6 +22,8 @@ from common.services.pipeline.stages import STAGES, StageOutcome
 log = logging.getLogger("convoinsight.pipeline")
 
 FAN_IN = ("visualize", "analyze")
+# The event of a finished question's log record; Terraform's log-based metrics (modules/metrics) count it.
+FINISHED_EVENT = "question_finished"
 
 
 def submit(deps: Any, tenant: Tenant, request: QuestionRequest) -> Any:
@@ -52,7 +54,9 @@ def _answer_from_cache(deps: Any, tenant: Tenant, query_id: str, cached: dict[st
     answered = query_jobs.update_job(deps.metadata, tenant.user_id, query_id,
                                      lambda data: {**data, **cached, "answer": {**cached["answer"], "cached": True}})
     _record_turns(deps, tenant, query_id, answered.data, now)
-    return query_jobs.finish_job(deps.metadata, tenant.user_id, query_id, "succeeded", now=now)
+    final = query_jobs.finish_job(deps.metadata, tenant.user_id, query_id, "succeeded", now=now)
+    _log_finished(tenant, final)
+    return final
 
 
 def _record_turns(deps: Any, tenant: Tenant, query_id: str, data: dict[str, Any], now: Any) -> None:
@@ -106,8 +110,8 @@ def _task_fields(payload: dict[str, Any]) -> tuple[Tenant, str, str]:
 def _fail(deps: Any, tenant: Tenant, query_id: str, exc: errors.AppError) -> None:
     status = "cancelled" if exc.code == "CANCELLED" else "failed"
     error = None if status == "cancelled" else {"code": exc.code, "message": exc.message, "status": exc.status}
-    query_jobs.finish_job(deps.metadata, tenant.user_id, query_id, status, now=deps.clock.now(), error=error,
-                          usage=getattr(exc, "calls", []))
+    _log_finished(tenant, query_jobs.finish_job(deps.metadata, tenant.user_id, query_id, status,
+                                                now=deps.clock.now(), error=error, usage=getattr(exc, "calls", [])))
 
 
 def _store(deps: Any, tenant: Tenant, query_id: str, stage: str, outcome: StageOutcome) -> None:
@@ -136,7 +140,7 @@ def _complete(deps: Any, tenant: Tenant, query_id: str, answered: dict[str, Any]
         answer_cache.remember_answer(deps, answered["request"]["answer_key"], {
             "answer": answered["answer"], "plan": answered.get("plan", {}),
             "plan_explainer": answered.get("plan_explainer", "")})
-    query_jobs.finish_job(deps.metadata, tenant.user_id, query_id, "succeeded", now=now)
+    _log_finished(tenant, query_jobs.finish_job(deps.metadata, tenant.user_id, query_id, "succeeded", now=now))
 
 
 def _complete_answered(deps: Any, tenant: Tenant, query_id: str) -> None:
@@ -151,6 +155,24 @@ def _complete_answered(deps: Any, tenant: Tenant, query_id: str) -> None:
 
 def _fan_in_complete(data: dict[str, Any]) -> bool:
     return all(data["stages"][stage]["state"] in {"done", "skipped"} for stage in FAN_IN)
+
+
+def _log_finished(tenant: Tenant, final: Any) -> None:
+    """Log one structured record per question that ended here: what log-based metrics count and sum."""
+    if final is None:
+        return  # another delivery ended it, and logged it
+    import datetime as dt
+
+    data = final.data
+    elapsed = dt.datetime.fromisoformat(data["finished"]) - dt.datetime.fromisoformat(data["created"])
+    fields = {"event": FINISHED_EVENT, "query_id": data["query_id"], "tenant": tenant.namespace,
+              "status": data["status"], **_usage_summary(data["usage"]),
+              "models": sorted({call["model"] for call in data["usage"]["calls"] if call.get("model")}),
+              "duration_ms": round(elapsed.total_seconds() * 1000),
+              "cached": bool(data.get("answer", {}).get("cached")), "error_code": (data.get("error") or {}).get("code")}
+    log.info("question %s %s: %d calls, %d prompt + %d completion tokens, %.6f USD", data["query_id"],
+             data["status"], fields["calls"], fields["prompt_tokens"], fields["completion_tokens"], fields["cost_usd"],
+             extra={"fields": fields})
 
 
 def _usage_summary(usage: dict[str, Any]) -> dict[str, Any]:

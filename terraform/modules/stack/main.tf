@@ -173,6 +173,16 @@ module "api_gateway" {
   depends_on = [module.project_services]
 }
 
+module "metrics" {
+  source = "../metrics"
+
+  project_id  = var.project_id
+  name_prefix = local.name_prefix
+  environment = local.environment
+
+  depends_on = [module.project_services]
+}
+
 module "scheduler" {
   source = "../scheduler"
 
