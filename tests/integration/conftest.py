@@ -94,6 +94,16 @@ class Api:
         return self.request("POST", path, data=data, content_type="multipart/form-data")
 
 
+@pytest.fixture(scope="module")
+def whisper():
+    """A scripted speech-to-text server on loopback (tests/transcription_server.py), one per test module."""
+    from tests.transcription_server import TranscriptionServer
+
+    server = TranscriptionServer()
+    yield server
+    server.close()
+
+
 @pytest.fixture
 def alice(client) -> Api:
     return Api(client, "alice")

@@ -14,16 +14,8 @@ import pytest
 from common import hosts
 from common.hosts import HostNotAllowed, HostPolicy
 from common.llm import Credentials, LlmClient
-from tests.transcription_server import TranscriptionServer
 
 WEBM = b"\x1a\x45\xdf\xa3" + b"\x00" * 64
-
-
-@pytest.fixture(scope="module")
-def whisper():
-    server = TranscriptionServer()
-    yield server
-    server.close()
 
 
 @pytest.fixture
