@@ -8,6 +8,7 @@ which fails the job instead of leaving it running forever.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from typing import Any
 
@@ -43,8 +44,9 @@ def submit(deps: Any, tenant: Tenant, request: QuestionRequest) -> Any:
     try:
         _enqueue(deps, tenant, query_id, "plan")
     except errors.AppError as exc:
-        query_jobs.finish_job(deps.metadata, tenant.user_id, query_id, "failed", now=deps.clock.now(),
-                              error={"code": exc.code, "message": "the question could not be queued"})
+        _log_finished(tenant, query_jobs.finish_job(
+            deps.metadata, tenant.user_id, query_id, "failed", now=deps.clock.now(),
+            error={"code": exc.code, "message": "the question could not be queued"}))
         raise
     return record
 
@@ -161,8 +163,6 @@ def _log_finished(tenant: Tenant, final: Any) -> None:
     """Log one structured record per question that ended here: what log-based metrics count and sum."""
     if final is None:
         return  # another delivery ended it, and logged it
-    import datetime as dt
-
     data = final.data
     elapsed = dt.datetime.fromisoformat(data["finished"]) - dt.datetime.fromisoformat(data["created"])
     fields = {"event": FINISHED_EVENT, "query_id": data["query_id"], "tenant": tenant.namespace,
