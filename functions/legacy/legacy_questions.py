@@ -79,7 +79,7 @@ def cancel(request: flask.Request):
         query_id = running[-1].key if running else None
     if not query_id:
         return {"cancelled": False, "detail": "nothing is running"}
-    record = query_jobs.request_cancel(deps.metadata, tenant.user_id, query_id, now=deps.clock.now())
+    record = runner.cancel(deps, tenant, query_id)
     return {"cancelled": record.data["status"] == "cancelled" or record.data["cancel_requested"],
             "query_id": query_id, "session_id": record.data["session_id"]}
 

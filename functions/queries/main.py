@@ -42,7 +42,7 @@ def status(request: flask.Request, query_id: str):
 def cancel(request: flask.Request, query_id: str):
     tenant = tenant_of(request)
     deps = pipeline_deps()
-    record = query_jobs.request_cancel(deps.metadata, tenant.user_id, query_id, now=deps.clock.now())
+    record = runner.cancel(deps, tenant, query_id)
     if record.data["status"] == "cancelled":
         deps.tasks.delete(f"{query_id}-plan")  # best effort: a queued first stage need not be delivered
     return {"query_id": query_id, "status": record.data["status"],

@@ -291,3 +291,15 @@ def test_each_finished_question_is_one_structured_log_record(sales, analyst, cap
     assert ok["prompt_tokens"] > 0 and ok["cost_usd"] > 0 and ok["duration_ms"] >= 0 and ok["error_code"] is None
     assert finished[failed["query_id"]]["status"] == "failed"
     assert finished[failed["query_id"]]["error_code"] == failed["error"]["code"]
+
+
+def test_a_question_cancelled_while_queued_is_logged_as_finished_once(sales, analyst, caplog):
+    caplog.set_level("INFO", logger="convoinsight.pipeline")
+    deps = sales.context.__dict__["pipeline"]
+    query_jobs.create_job(deps.metadata, "alice", query_id="q_queued", session_id="s1", domain="sales",
+                          prompt="Compare revenue by region", request={}, now=deps.clock.now())  # no task yet
+    for _ in range(2):
+        assert sales.call("DELETE", "/api/v1/queries/q_queued").get_json()["status"] == "cancelled"
+    finished = [record.fields for record in caplog.records
+                if getattr(record, "fields", {}).get("event") == "question_finished"]
+    assert [(entry["query_id"], entry["status"]) for entry in finished] == [("q_queued", "cancelled")]

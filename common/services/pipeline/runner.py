@@ -51,6 +51,16 @@ def submit(deps: Any, tenant: Tenant, request: QuestionRequest) -> Any:
     return record
 
 
+def cancel(deps: Any, tenant: Tenant, query_id: str) -> Any:
+    """Ask a question to stop: a queued one ends at once (and is logged as finished here), a running one at
+    its next check (and is logged by the stage that sees it)."""
+    now = deps.clock.now()
+    record = query_jobs.request_cancel(deps.metadata, tenant.user_id, query_id, now=now)
+    if record.data["status"] == "cancelled" and record.data.get("finished") == now.isoformat():
+        _log_finished(tenant, record)  # this call ended it: another call's cancel has another time
+    return record
+
+
 def _answer_from_cache(deps: Any, tenant: Tenant, query_id: str, cached: dict[str, Any]) -> Any:
     now = deps.clock.now()
     answered = query_jobs.update_job(deps.metadata, tenant.user_id, query_id,
