@@ -1,9 +1,11 @@
 """The metadata store port: small JSON records, always scoped to a tenant.
 
-A record lives at (collection, tenant, key). ``parent`` groups records for listing (a dataset's domain, a
-turn's session). ``data`` is a JSON-serialisable dict (str, int, float, bool, None, list, dict; datetimes
-are stored by callers as ISO strings). Every write bumps ``revision``; writes can be made conditional on
-it (compare-and-set), which is how jobs, uploads and fan-in move state without locks.
+A record lives at (collection, tenant_id, key): ``tenant_id`` is the id of the tenant that owns it (services
+pass the caller's ``Tenant.user_id``), the only scope a record is ever visible in. ``parent`` groups records
+for listing (a dataset's domain, a turn's session). ``data`` is a JSON-serialisable dict (str, int, float,
+bool, None, list, dict; datetimes are stored by callers as ISO strings). Every write bumps ``revision``;
+writes can be made conditional on it (compare-and-set), which is how jobs, uploads and fan-in move state
+without locks.
 
 Invariants every adapter keeps (``tests/contract/test_metadata_store.py`` checks them on every backend):
 - a record is only ever visible to calls that name its tenant; there is no cross-tenant read.
@@ -41,8 +43,15 @@ ANY: Any = _Any()
 
 @dataclasses.dataclass(frozen=True)
 class Record:
+    """One stored record.
+
+    ``tenant_id`` is the id of the tenant owning the record (stored as ``tenant_id``; stores written before
+    the rename named it ``tenant``, and the adapters migrate them). ``parent`` groups records for listing
+    ("" for none); ``revision`` counts writes from 1; both timestamps are aware UTC datetimes.
+    """
+
     collection: str
-    tenant: str
+    tenant_id: str
     key: str
     parent: str
     data: dict[str, Any]
@@ -54,17 +63,17 @@ class Record:
 class MetadataStore(Protocol):
     """Tenant-scoped JSON records with compare-and-set; see the module docstring for invariants."""
 
-    def get(self, collection: str, tenant: str, key: str) -> Record:
+    def get(self, collection: str, tenant_id: str, key: str) -> Record:
         """Return the record, or raise ``NotFound``."""
 
-    def put(self, collection: str, tenant: str, key: str, data: dict[str, Any], *, parent: str = "",
+    def put(self, collection: str, tenant_id: str, key: str, data: dict[str, Any], *, parent: str = "",
             expected_revision: int | None | Any = ANY) -> Record:
         """Create or replace the record (conditionally, see the module docstring); return what was stored."""
 
-    def delete(self, collection: str, tenant: str, key: str, *, expected_revision: int | Any = ANY) -> None:
+    def delete(self, collection: str, tenant_id: str, key: str, *, expected_revision: int | Any = ANY) -> None:
         """Remove the record, or raise ``NotFound`` (``Conflict`` when the revision does not match)."""
 
-    def list(self, collection: str, tenant: str, *, parent: str | None = None, order_by: OrderBy = "key",
+    def list(self, collection: str, tenant_id: str, *, parent: str | None = None, order_by: OrderBy = "key",
              limit: int | None = None) -> list[Record]:
         """Return the tenant's records in ``collection`` (only those under ``parent`` when given)."""
 
@@ -85,7 +94,7 @@ def check_lengths(key: str, parent: str) -> None:
             raise BadRequest(f"{name} is longer than {MAX_KEY_LENGTH} characters")
 
 
-def update_record(store: MetadataStore, collection: str, tenant: str, key: str,
+def update_record(store: MetadataStore, collection: str, tenant_id: str, key: str,
                   change: Callable[[dict[str, Any]], dict[str, Any] | None], *, attempts: int = 8) -> Record | None:
     """Apply ``change`` to a copy of the record's data and store it with compare-and-set, retrying on races.
 
@@ -93,12 +102,12 @@ def update_record(store: MetadataStore, collection: str, tenant: str, key: str,
     more than once, so it must only compute. A missing record raises ``NotFound``.
     """
     for _ in range(attempts):
-        record = store.get(collection, tenant, key)
+        record = store.get(collection, tenant_id, key)
         updated = change(copy.deepcopy(record.data))
         if updated is None:
             return None
         try:
-            return store.put(collection, tenant, key, updated, parent=record.parent,
+            return store.put(collection, tenant_id, key, updated, parent=record.parent,
                              expected_revision=record.revision)
         except Conflict:
             continue

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import threading
 from collections.abc import Callable, Iterator
@@ -133,7 +134,7 @@ def test_get_and_delete_of_a_missing_record_raise_not_found(store):
 def test_put_returns_what_get_then_reads(store, clock):
     stored = store.put(COLLECTION, TENANT, "k", {"a": 1}, parent="p", expected_revision=None)
 
-    assert (stored.collection, stored.tenant, stored.key, stored.parent) == (COLLECTION, TENANT, "k", "p")
+    assert (stored.collection, stored.tenant_id, stored.key, stored.parent) == (COLLECTION, TENANT, "k", "p")
     assert (stored.data, stored.revision) == ({"a": 1}, 1)
     assert stored.created_at == stored.updated_at == clock.now()
     assert stored.created_at.utcoffset() == dt.timedelta(0)
@@ -340,7 +341,7 @@ def test_scan_yields_every_record_of_the_collection_across_tenants(store, small_
         store.put(COLLECTION, tenant, key, {"tenant": tenant})
     store.put("other", "alice", "3", {})
 
-    scanned = [(record.tenant, record.key) for record in store.scan(COLLECTION)]
+    scanned = [(record.tenant_id, record.key) for record in store.scan(COLLECTION)]
 
     assert sorted(scanned) == sorted(expected)
     assert all(record.collection == COLLECTION for record in store.scan(COLLECTION))
@@ -352,7 +353,7 @@ def test_scan_allows_deleting_each_record_it_yields(store, small_scan_pages):
 
     deleted = 0
     for record in store.scan(COLLECTION):
-        store.delete(record.collection, record.tenant, record.key)
+        store.delete(record.collection, record.tenant_id, record.key)
         deleted += 1
 
     assert deleted == 5
@@ -412,6 +413,178 @@ def test_stores_starting_at_once_on_a_new_namespace_all_work(make_store):
         list(pool.map(first_write, range(len(stores))))
 
     assert [record.key for record in stores[0].list(COLLECTION, TENANT)] == ["k0", "k1", "k2", "k3"]
+
+
+# Stores written before the owner field was renamed from ``tenant`` to ``tenant_id``: the new code must take them
+# over in place. The old layouts are spelled out here, frozen, rather than derived from the adapters.
+
+class _OldSqlLayout:
+    """The SQL table as the adapter created it before the rename: the owner in a column ``tenant``."""
+
+    def __init__(self, engine: sa.Engine, name: str):
+        def text(length: int) -> sa.types.TypeEngine:
+            return sa.String(length).with_variant(sa.String(length, collation="C"), "postgresql")
+
+        self.engine, self.name = engine, name
+        self.table = sa.Table(
+            name, sa.MetaData(),
+            sa.Column("collection", text(255), primary_key=True),
+            sa.Column("tenant", text(255), primary_key=True),
+            sa.Column("key", text(MAX_KEY_LENGTH), primary_key=True),
+            sa.Column("parent", text(MAX_KEY_LENGTH), nullable=False),
+            sa.Column("data", sa.Text, nullable=False),
+            sa.Column("revision", sa.Integer, nullable=False),
+            sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+            sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+            sa.Index(f"{name}_by_parent", "collection", "tenant", "parent"),
+        )
+        self.table.create(engine)
+
+    def write(self, collection: str, tenant: str, key: str, data: dict, *, parent: str = "", at=START) -> None:
+        row = {"collection": collection, "tenant": tenant, "key": key, "parent": parent, "data": json.dumps(data),
+               "revision": 1, "created_at": at, "updated_at": at}
+        with self.engine.begin() as connection:
+            connection.execute(sa.insert(self.table).values(row))
+
+    def owner_fields(self, collection: str, tenant: str, key: str) -> set[str]:
+        """Return the names the stored record gives its owner (the table's columns: one name for every row)."""
+        return {column["name"] for column in sa.inspect(self.engine).get_columns(self.name)} & {"tenant", "tenant_id"}
+
+
+class _OldFirestoreLayout:
+    """Firestore documents as the adapter wrote them before the rename: the owner in a field ``tenant``."""
+
+    def __init__(self, client, prefix: str):
+        self.client, self.prefix = client, prefix
+
+    def write(self, collection: str, tenant: str, key: str, data: dict, *, parent: str = "", at=START) -> None:
+        self._document(collection, tenant, key).set({
+            "tenant": tenant, "key": key, "parent": parent,
+            "parent_digest": hashlib.sha256(parent.encode("utf-8")).hexdigest(), "data": json.dumps(data),
+            "revision": 1, "created_at": at, "updated_at": at})
+
+    def owner_fields(self, collection: str, tenant: str, key: str) -> set[str]:
+        """Return the names the stored document gives its owner; it must still be at its old id."""
+        snapshot = self._document(collection, tenant, key).get()
+        assert snapshot.exists, "the document moved to another id"
+        return set(snapshot.to_dict()) & {"tenant", "tenant_id"}
+
+    def _document(self, collection: str, tenant: str, key: str):
+        # The id formula of the old code, spelled out: the rename must not move any document.
+        document_id = hashlib.sha256(json.dumps([tenant, key]).encode("utf-8")).hexdigest()
+        return self.client.collection(f"{self.prefix}{collection}").document(document_id)
+
+
+@pytest.fixture
+def old_layout(request, make_store, tmp_path, unique_prefix) -> Iterator[_OldSqlLayout | _OldFirestoreLayout]:
+    """Yield a writer of old-layout records into the very namespace that ``make_store``'s stores use."""
+    backend = request.node.callspec.params["make_store"]
+    if backend == "firestore":
+        client = _firestore_client()
+        yield _OldFirestoreLayout(client, f"{unique_prefix}_")
+        client.close()
+        return
+    if backend == "sqlite":
+        engine, name = create_engine_for("", data_dir=str(tmp_path / "data")), "records"
+    else:
+        engine, name = create_engine_for(require_service("TEST_POSTGRES_URL", "PostgreSQL")), f"{unique_prefix}_records"
+    yield _OldSqlLayout(engine, name)
+    engine.dispose()
+
+
+OLD_RECORDS = [("alice", "a", "p1"), ("alice", "b/c", "p2"), ("alice", "d", "p1"), ("bob", "a", "p1"),
+               ("carol", "z", "")]
+
+
+def _write_old_records(old_layout) -> None:
+    for index, (tenant, key, parent) in enumerate(OLD_RECORDS):
+        old_layout.write(COLLECTION, tenant, key, {"index": index}, parent=parent,
+                         at=START - dt.timedelta(minutes=len(OLD_RECORDS) - index))
+    old_layout.write("other", "alice", "x", {}, parent="p1")
+
+
+def test_a_store_of_the_old_layout_is_read_listed_scanned_and_written(make_store, old_layout, clock,
+                                                                       small_scan_pages):
+    _write_old_records(old_layout)  # five records of one collection: migrating it takes several pages of two
+    store = make_store()
+
+    first = store.get(COLLECTION, "alice", "a")
+    assert (first.collection, first.tenant_id, first.key, first.parent) == (COLLECTION, "alice", "a", "p1")
+    assert (first.data, first.revision, first.created_at) == ({"index": 0}, 1, START - dt.timedelta(minutes=5))
+    assert [record.key for record in store.list(COLLECTION, "alice")] == ["a", "b/c", "d"]
+    assert [record.key for record in store.list(COLLECTION, "alice", parent="p1")] == ["a", "d"]
+    assert [record.key for record in store.list(COLLECTION, "alice", order_by="-updated_at", limit=2)] == ["d", "b/c"]
+    assert [(record.tenant_id, record.key) for record in store.list(COLLECTION, "bob")] == [("bob", "a")]
+    assert store.list(COLLECTION, "dave") == []
+    assert [record.key for record in store.list("other", "alice", parent="p1")] == ["x"]
+    assert sorted((record.tenant_id, record.key) for record in store.scan(COLLECTION)) == sorted(
+        (tenant, key) for tenant, key, _ in OLD_RECORDS)
+    assert store.get(COLLECTION, "alice", "b/c") == next(r for r in store.scan(COLLECTION) if r.key == "b/c")
+
+    # Writes reach the old records themselves (same identity), never a second copy next to them.
+    with pytest.raises(Conflict):
+        store.put(COLLECTION, "alice", "a", {}, expected_revision=None)
+    clock.advance(60)
+    replaced = store.put(COLLECTION, "alice", "a", {"v": 2}, parent="p1", expected_revision=1)
+    upserted = store.put(COLLECTION, "alice", "d", {"v": 2}, parent="p1")
+    store.put(COLLECTION, "alice", "e", {"new": True}, parent="p1")
+    store.delete(COLLECTION, "bob", "a", expected_revision=1)
+
+    assert (replaced.revision, replaced.created_at) == (2, first.created_at)
+    assert (upserted.revision, upserted.data) == (2, {"v": 2})
+    assert store.get(COLLECTION, "alice", "a") == replaced
+    assert [record.key for record in store.list(COLLECTION, "alice", parent="p1")] == ["a", "d", "e"]
+    assert store.list(COLLECTION, "bob") == []
+    assert sorted(record.key for record in store.scan(COLLECTION)) == ["a", "b/c", "d", "e", "z"]
+    for tenant, key, _ in OLD_RECORDS[:3]:
+        assert old_layout.owner_fields(COLLECTION, tenant, key) == {"tenant_id"}, key
+
+    # Starting again on the migrated namespace changes nothing.
+    again = make_store()
+    assert again.list(COLLECTION, "alice") == store.list(COLLECTION, "alice")
+    assert again.get(COLLECTION, "carol", "z").tenant_id == "carol"
+
+
+def test_stores_starting_at_once_on_the_old_layout_all_take_it_over(make_store, old_layout, small_scan_pages):
+    old_keys = [f"old-{index}" for index in range(7)]
+    for key in old_keys:
+        old_layout.write(COLLECTION, TENANT, key, {})
+    stores = [make_store() for _ in range(4)]
+    start_together = threading.Barrier(len(stores))
+
+    def first_calls(index: int) -> list[str]:
+        start_together.wait()
+        listed = [record.key for record in stores[index].list(COLLECTION, TENANT)]
+        stores[index].put(COLLECTION, TENANT, f"new-{index}", {})
+        return listed
+
+    with ThreadPoolExecutor(len(stores)) as pool:
+        first_lists = list(pool.map(first_calls, range(len(stores))))
+
+    assert all(set(old_keys) <= set(listed) for listed in first_lists), first_lists
+    new_keys = [f"new-{index}" for index in range(len(stores))]
+    assert [record.key for record in stores[0].list(COLLECTION, TENANT)] == new_keys + old_keys
+    assert old_layout.owner_fields(COLLECTION, TENANT, old_keys[-1]) == {"tenant_id"}
+
+
+@pytest.mark.parametrize("make_store", ["sqlite", "postgres"], indirect=True)
+def test_the_renamed_sql_table_keeps_its_primary_key_and_parent_index(make_store, old_layout):
+    old_layout.write(COLLECTION, TENANT, "k", {}, parent="p")
+    make_store().get(COLLECTION, TENANT, "k")  # the first call takes the table over
+
+    inspector = sa.inspect(old_layout.engine)
+    indexes = {index["name"]: index["column_names"] for index in inspector.get_indexes(old_layout.name)}
+    assert indexes[f"{old_layout.name}_by_parent"] == ["collection", "tenant_id", "parent"]
+    assert inspector.get_pk_constraint(old_layout.name)["constrained_columns"] == ["collection", "tenant_id", "key"]
+    table = old_layout.engine.dialect.identifier_preparer.quote(old_layout.name)
+    query = f"SELECT key FROM {table} WHERE collection = 'c' AND tenant_id = 't' AND parent = 'p'"
+    with old_layout.engine.begin() as connection:
+        if old_layout.engine.dialect.name == "sqlite":
+            plan = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {query}").fetchall()
+        else:  # a tiny table is cheaper to read whole: ask whether the index can serve the query at all
+            connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
+            plan = connection.exec_driver_sql(f"EXPLAIN {query}").fetchall()
+    assert f"{old_layout.name}_by_parent" in str(plan), plan
 
 
 # The SQL engine factory: what every SQL store above is built with.

@@ -24,7 +24,7 @@ resource "google_firestore_database" "this" {
 
 locals {
   database = var.create_database ? google_firestore_database.this[0].name : var.database_id
-  # Stable keys (datasets:tenant-parent_digest-key, ...) so reordering either list recreates nothing.
+  # Stable keys (datasets:tenant_id-parent_digest-key, ...) so reordering either list recreates nothing.
   indexes = merge([
     for collection in var.collections : {
       for fields in var.record_indexes :

@@ -45,16 +45,16 @@ variable "collections" {
 }
 
 variable "record_indexes" {
-  description = "Composite indexes every listed collection needs, as [field, ASCENDING|DESCENDING] pairs, matching the adapter's queries: tenant == t [and parent_digest == digest(parent)], ordered by key, newest first (updated_at then key as tie-break, same direction), oldest first within a parent (a session's turns), or newest created first (charts)."
+  description = "Composite indexes every listed collection needs, as [field, ASCENDING|DESCENDING] pairs, matching the adapter's queries: tenant_id == t [and parent_digest == digest(parent)], ordered by key, newest first (updated_at then key as tie-break, same direction), oldest first within a parent (a session's turns), or newest created first (charts)."
   type        = list(list(tuple([string, string])))
   default = [
-    [["tenant", "ASCENDING"], ["parent_digest", "ASCENDING"], ["key", "ASCENDING"]],
-    [["tenant", "ASCENDING"], ["parent_digest", "ASCENDING"], ["updated_at", "DESCENDING"], ["key", "DESCENDING"]],
-    [["tenant", "ASCENDING"], ["parent_digest", "ASCENDING"], ["created_at", "ASCENDING"], ["key", "ASCENDING"]],
-    [["tenant", "ASCENDING"], ["parent_digest", "ASCENDING"], ["created_at", "DESCENDING"], ["key", "DESCENDING"]],
-    [["tenant", "ASCENDING"], ["created_at", "DESCENDING"], ["key", "DESCENDING"]],
-    [["tenant", "ASCENDING"], ["updated_at", "DESCENDING"], ["key", "DESCENDING"]],
-    [["tenant", "ASCENDING"], ["key", "ASCENDING"]],
+    [["tenant_id", "ASCENDING"], ["parent_digest", "ASCENDING"], ["key", "ASCENDING"]],
+    [["tenant_id", "ASCENDING"], ["parent_digest", "ASCENDING"], ["updated_at", "DESCENDING"], ["key", "DESCENDING"]],
+    [["tenant_id", "ASCENDING"], ["parent_digest", "ASCENDING"], ["created_at", "ASCENDING"], ["key", "ASCENDING"]],
+    [["tenant_id", "ASCENDING"], ["parent_digest", "ASCENDING"], ["created_at", "DESCENDING"], ["key", "DESCENDING"]],
+    [["tenant_id", "ASCENDING"], ["created_at", "DESCENDING"], ["key", "DESCENDING"]],
+    [["tenant_id", "ASCENDING"], ["updated_at", "DESCENDING"], ["key", "DESCENDING"]],
+    [["tenant_id", "ASCENDING"], ["key", "ASCENDING"]],
   ]
 
   validation {
