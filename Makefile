@@ -5,16 +5,25 @@ BIN := $(VENV)/bin
 PORT ?= 8080
 DATA_DIR ?= ./.local_data
 FUNCTION ?= datasets
-USER ?= dev
+TOKEN_USER ?= dev
 PYTEST := $(BIN)/python tests/services.py run -- $(BIN)/pytest -p no:cacheprovider
 
 export NO_GCE_CHECK := true
 export LITELLM_LOCAL_MODEL_COST_MAP := True
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: install run serve test test-unit test-contract test-integration test-e2e bench lint emulators plan token clean
+.PHONY: check help install run serve test test-unit test-contract test-integration test-e2e bench lint emulators plan \
+	token clean
+.DEFAULT_GOAL := check
 
-install: $(VENV)/.installed
+check: install ## lint, then the fast unit tests (no services needed); the default goal
+	$(BIN)/ruff check .
+	$(BIN)/pytest -p no:cacheprovider -q tests/unit
+
+help: ## list the targets
+	@grep -E '^[a-z][a-z0-9-]*:.*## ' $(firstword $(MAKEFILE_LIST)) | awk -F ':.*## ' '{printf "%-17s %s\n", $$1, $$2}'
+
+install: $(VENV)/.installed ## create .venv and install the requirements
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@$(PYTHON) -c "import ensurepip" 2>/dev/null || (apt-get update -qq && apt-get install -y -qq python3-venv)
@@ -24,25 +33,25 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(BIN)/python -m pip install -q --no-deps gcloud-tasks-emulator==0.6.2
 	@touch $@
 
-run: install
+run: install ## serve every function locally on PORT (default 8080)
 	$(BIN)/python -m local_emulator --port $(PORT) --data-dir $(DATA_DIR)
 
-serve: install
+serve: install ## serve one function: make serve FUNCTION=datasets
 	$(BIN)/functions-framework --source functions/$(FUNCTION)/main.py --target $(FUNCTION) --port $(PORT)
 
-test: install
+test: install ## every test tier, with the services it needs
 	$(PYTEST) tests/unit tests/contract tests/integration tests/e2e
 
-test-unit: install
+test-unit: install ## the unit tests
 	$(BIN)/pytest -p no:cacheprovider tests/unit
 
-test-contract: install
+test-contract: install ## the contract tests
 	$(PYTEST) tests/contract
 
-test-integration: install
+test-integration: install ## the integration tests
 	$(PYTEST) tests/integration
 
-test-e2e: install
+test-e2e: install ## the end-to-end tests
 	$(PYTEST) tests/e2e
 
 # The original monolith's import set, for the cold-start comparison: its own venv, built once.
@@ -54,21 +63,22 @@ $(LEGACY_VENV)/.installed:
 		google-cloud-storage==3.17.1 google-cloud-firestore==2.34.1
 	@touch $@
 
-bench: install $(LEGACY_VENV)/.installed
+bench: install $(LEGACY_VENV)/.installed ## cold-start benchmarks (figures in BENCHMARKS.md)
 	$(BIN)/python -m tests.benchmarks --legacy-python $(LEGACY_VENV)/bin/python
 
-lint: install
+lint: install ## ruff check .
 	$(BIN)/ruff check .
 
-emulators: install
+emulators: install ## start the test services and wait
 	$(BIN)/python tests/services.py run -- sh -c 'env | grep -E "EMULATOR_HOST|TEST_" ; echo "services up; Ctrl-C stops them"; sleep infinity'
 
-plan:
+plan: ## terraform plan: make plan ENV=dev
 	cd terraform/environments/$(or $(ENV),dev) && terraform init -backend=false && terraform plan
 
-token: install
+token: install ## a bearer token for AUTH_MODE=token: make token TOKEN_USER=alice
+	@[ $${#AUTH_TOKEN_SECRET} -ge 32 ] || { echo "set AUTH_TOKEN_SECRET (32+ characters) first" >&2; exit 2; }
 	@AUTH_MODE=token $(BIN)/python -c "from common.config import Settings; from common.auth import issue_token; \
-	print(issue_token('$(USER)', Settings.from_env().auth_token_secret))"
+	print(issue_token('$(TOKEN_USER)', Settings.from_env().auth_token_secret))"
 
-clean:
+clean: ## remove .venv and the test services' state
 	rm -rf $(VENV) .services .pytest_cache

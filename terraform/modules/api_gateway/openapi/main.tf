@@ -1,5 +1,5 @@
 # The OpenAPI 2.0 document API Gateway serves, generated from common/gateway_routes.yaml.
-# Pure computation (no provider), so tests/unit/test_terraform.py renders it offline and checks that
+# Pure computation (no provider), so tests/unit/terraform/test_tf_gateway.py renders it offline and checks that
 # every path reaches the function common/gateway.py would pick.
 
 locals {

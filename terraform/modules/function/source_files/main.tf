@@ -1,5 +1,5 @@
 # Which files go into one function's source zip, and where inside it. Pure computation (no provider),
-# so tests/unit/test_terraform.py runs it offline against a throw-away tree.
+# so tests/unit/terraform/test_tf_packaging.py runs it offline against a throw-away tree.
 #
 # Layout of the zip, as the Python 3.11 buildpack expects it:
 #   main.py (+ any other file of functions/<name>/)   at the root: the entry point module
