@@ -7,6 +7,7 @@ vendor exceptions into these at their boundary, so no service ever imports a ven
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 
@@ -20,6 +21,13 @@ class AppError(Exception):
         if code:
             self.code = code
         self.details = details
+
+    def with_message(self, message: str) -> AppError:
+        """A copy of this error that says ``message`` (context added as it passes up); the original is unchanged."""
+        clone = copy.copy(self)
+        clone.message = message
+        clone.args = (message,)
+        return clone
 
 
 class BadRequest(AppError):
@@ -84,3 +92,10 @@ class ConfigurationError(AppError):
     """The instance is misconfigured; raised at start-up, never because of a request."""
 
     status, code = 500, "CONFIGURATION"
+
+
+def stored_error(status: Any, message: str, code: str) -> AppError:
+    """An error recorded earlier (a failed job's), raised again with its status: a 4xx or 5xx, else 502."""
+    error = AppError(message, code=code)
+    error.status = status if isinstance(status, int) and 400 <= status < 600 else UpstreamError.status
+    return error

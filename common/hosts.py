@@ -23,9 +23,12 @@ import dataclasses
 import ipaddress
 import socket
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from common import errors
+
+if TYPE_CHECKING:
+    from common.config import Settings
 
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -71,7 +74,7 @@ class HostPolicy:
         return cls(public=public, hostnames=frozenset(hostnames), networks=tuple(networks), setting=setting)
 
     @classmethod
-    def from_settings(cls, settings: Any, setting: str = "PG_ALLOWED_HOSTS") -> HostPolicy:
+    def from_settings(cls, settings: Settings, setting: str = "PG_ALLOWED_HOSTS") -> HostPolicy:
         """The instance's policy for ``setting``, or its default for the environment."""
         spec = getattr(settings, setting.lower()).strip()
         if not spec:

@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import urllib.parse
+from typing import NewType
 
 from common.errors import BadRequest
 
 MAX_NAME_LENGTH = 128
+
+# A domain name already normalised at the edge (``domain_name``): services take it as it is, never again.
+Domain = NewType("Domain", str)
 
 
 def _check(value: str, what: str) -> str:
@@ -28,14 +32,14 @@ def _check(value: str, what: str) -> str:
     return value
 
 
-def domain_name(raw: object) -> str:
+def domain_name(raw: object) -> Domain:
     """Normalise and check a domain name (``"My  Sales"`` -> ``"my-sales"``)."""
     if not isinstance(raw, str):
         raise BadRequest("the domain must be a string", code="INVALID_NAME")
-    return _check("-".join(raw.split()).lower(), "domain")
+    return Domain(_check("-".join(raw.split()).lower(), "domain"))
 
 
-def form_domain_name(raw: object) -> str:
+def form_domain_name(raw: object) -> Domain:
     """Like ``domain_name`` for a multipart field, which the frontend may send percent-encoded."""
     if isinstance(raw, str) and "%" in raw:
         raw = urllib.parse.unquote(raw)

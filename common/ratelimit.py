@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any
+from typing import TYPE_CHECKING
 
 from common import errors
+
+if TYPE_CHECKING:
+    from common.config import Settings
 
 
 class RateLimiter:
@@ -54,7 +57,7 @@ def parse_rules(raw: str) -> dict[str, str]:
     return rules
 
 
-def limiter_for(settings: Any) -> RateLimiter:
+def limiter_for(settings: Settings) -> RateLimiter:
     """Build the instance's limiter: in Redis with CACHE_BACKEND=redis, else in memory (per instance)."""
     uri = settings.redis_url if settings.cache_backend == "redis" else "memory://"
     return RateLimiter(parse_rules(settings.rate_limits), uri, namespace=settings.collection_prefix)

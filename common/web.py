@@ -9,7 +9,7 @@ import flask
 from common import bootstrap
 from common.auth import Tenant, authenticate
 from common.services.dataset_reads import ExportedFile
-from common.services.datasets import DatasetStore
+from common.uploads import ReceivedFile, receive_multipart
 
 
 def tenant_of(request: flask.Request, *, legacy_user_id: str | None = None, spend: str | None = None) -> Tenant:
@@ -21,20 +21,10 @@ def tenant_of(request: flask.Request, *, legacy_user_id: str | None = None, spen
     return tenant
 
 
-def dataset_store() -> DatasetStore:
-    """The dataset store of this instance."""
-    ctx = bootstrap.context()
-    return DatasetStore(blobs=ctx.blobs, metadata=ctx.metadata, settings=ctx.settings, clock=ctx.clock)
-
-
-def pipeline_deps():
-    """The question pipeline's dependencies, built once per instance."""
-    from common.services.pipeline.deps import from_context
-
-    ctx = bootstrap.context()
-    if "pipeline" not in ctx.__dict__:
-        ctx.__dict__["pipeline"] = from_context(ctx)
-    return ctx.__dict__["pipeline"]
+def receive_clip(request: flask.Request, workdir: str, max_bytes: int) -> tuple[dict[str, Any], ReceivedFile | None]:
+    """Stream a voice clip (multipart field ``file``) to ``workdir``, 413 past ``max_bytes``; return (fields, clip)."""
+    fields, files = receive_multipart(request, workdir, max_file_bytes=max_bytes, max_files=1, file_fields=("file",))
+    return fields, (files[0] if files else None)
 
 
 def send_export(exported: ExportedFile, *, as_attachment: bool = True) -> flask.Response:

@@ -5,9 +5,13 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from common.gateway import RouteTable, route_table
+
+if TYPE_CHECKING:
+    from common.bootstrap import Context
+    from common.config import Settings
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FUNCTIONS_DIR = os.path.join(REPO_ROOT, "functions")
@@ -54,7 +58,7 @@ def build_gateway() -> GatewayDispatcher:
     return GatewayDispatcher(load_function_apps(), route_table())
 
 
-def local_context(settings: Any, apps: dict[str, Any], **parts: Any) -> Any:
+def local_context(settings: Settings, apps: dict[str, Any], **parts: Any) -> Context:
     """The emulator's context: local secrets, and a task queue that delivers to the agents function."""
     from common import bootstrap
     from common.clock import SystemClock

@@ -26,11 +26,14 @@ import os
 import tempfile
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from common import errors
 from common.analysis.sql_policy import SqlRejected
 from common.analysis.tables import json_safe_value
+
+if TYPE_CHECKING:
+    from common.config import Settings
 
 
 class SqlError(errors.BadRequest):
@@ -55,7 +58,7 @@ class SqlLimits:
     max_rows: int
 
     @classmethod
-    def from_settings(cls, settings: Any) -> SqlLimits:
+    def from_settings(cls, settings: Settings) -> SqlLimits:
         """Read the limits from the instance's settings."""
         return cls(memory_limit_mb=settings.sql_memory_limit_mb, threads=settings.sql_threads,
                    timeout_seconds=settings.sql_timeout_seconds, max_rows=settings.sql_max_rows)

@@ -6,18 +6,19 @@ Importing this package does not import vl-convert: only a render does.
 
 from __future__ import annotations
 
-from typing import Any
-
 from common.charts.spec import ChartSpecError, bind_and_validate, chart_kind
 from common.charts.store import ChartContent, ChartRecord, ChartStore
+from common.clock import Clock
 from common.config import Settings
+from common.metadata import MetadataStore
 from common.signing import HmacUrlSigner
+from common.storage import BlobStore
 
 __all__ = ["ChartContent", "ChartRecord", "ChartSpecError", "ChartStore", "bind_and_validate", "build_chart_store",
            "chart_kind"]
 
 
-def build_chart_store(settings: Settings, blobs: Any, metadata: Any, clock: Any) -> ChartStore:
+def build_chart_store(settings: Settings, blobs: BlobStore, metadata: MetadataStore, clock: Clock) -> ChartStore:
     """Build the chart store from settings (for the composition root): HMAC URLs, or the blob store's own."""
     signer = HmacUrlSigner.from_setting(settings.url_signing_secret) if settings.url_signing_secret else None
     # On GCS the browser reads charts straight from the bucket (V4 URLs), once the store can sign them.

@@ -31,7 +31,7 @@ from common.charts.spec import KINDS
 from common.clock import Clock
 from common.metadata import MetadataStore
 from common.signing import HmacUrlSigner
-from common.storage import BlobStore
+from common.storage import BlobStore, keys
 
 log = logging.getLogger("convoinsight.charts")
 
@@ -102,7 +102,7 @@ class ChartStore:
         image = render_png(spec)
         data = {"chart_id": chart_id, "kind": kind, "title": title, "query_id": query_id, "session_id": session_id,
                 "domain": domain, "row_count": len((spec.get("data") or {}).get("values") or [])}
-        prefix = _prefix(tenant.namespace, chart_id)
+        prefix = keys.chart_prefix(tenant.namespace, chart_id)
         try:
             data["size_bytes"] = self._write_blobs(prefix, spec, page, image)
             try:
@@ -133,7 +133,7 @@ class ChartStore:
     def spec(self, tenant: Tenant, chart_id: str) -> dict:
         """Return the chart's bound Vega-Lite spec."""
         self._record(tenant, chart_id)
-        return json.loads(self._blob(f"{_prefix(tenant.namespace, chart_id)}/spec.json", chart_id))
+        return json.loads(self._blob(f"{keys.chart_prefix(tenant.namespace, chart_id)}/spec.json", chart_id))
 
     def delete(self, tenant: Tenant, chart_id: str) -> ChartRecord:
         """Remove the chart: its record first (it stops being listed), then its blobs (its URLs stop working)."""
@@ -142,7 +142,7 @@ class ChartStore:
             self.metadata.delete(COLLECTION, tenant.user_id, chart_id)
         except errors.NotFound:
             pass  # a concurrent delete won; the outcome is the same
-        self._remove_quietly(_prefix(tenant.namespace, chart_id) + "/")
+        self._remove_quietly(keys.chart_prefix(tenant.namespace, chart_id) + "/")
         return chart
 
     def url(self, tenant: Tenant, chart_id: str, fmt: str = "html", ttl: int | None = None) -> str:
@@ -152,7 +152,7 @@ class ChartStore:
         ttl = self.default_ttl if ttl is None else _check_ttl(ttl)
         self._record(tenant, chart_id)
         expires_at = int(self.clock.now().timestamp()) + ttl
-        prefix = _prefix(tenant.namespace, chart_id)
+        prefix = keys.chart_prefix(tenant.namespace, chart_id)
         if self.gcs_signer is not None:
             if fmt == "svg":
                 self._keep_svg(tenant, chart_id)
@@ -176,7 +176,7 @@ class ChartStore:
         chart_id, fmt, namespace = match["chart_id"], match["fmt"], query_args.get("ns")
         if not namespace:
             raise errors.NotFound("no such chart content")
-        prefix = _prefix(namespace, chart_id)
+        prefix = keys.chart_prefix(namespace, chart_id)
         if fmt == "svg":
             body = render_svg(json.loads(self._blob(f"{prefix}/spec.json", chart_id))).encode("utf-8")
         else:
@@ -204,7 +204,7 @@ class ChartStore:
             raise errors.NotFound(f"chart {chart_id!r} not found", code="CHART_NOT_FOUND") from None
 
     def _keep_svg(self, tenant: Tenant, chart_id: str) -> None:
-        prefix = _prefix(tenant.namespace, chart_id)
+        prefix = keys.chart_prefix(tenant.namespace, chart_id)
         if not self.blobs.exists(f"{prefix}/chart.svg"):
             svg = render_svg(json.loads(self._blob(f"{prefix}/spec.json", chart_id)))
             self.blobs.put(f"{prefix}/chart.svg", svg.encode("utf-8"), content_type=CONTENT_TYPES["svg"])
@@ -225,10 +225,6 @@ class ChartStore:
     def _new_id(self) -> str:
         # Time first, so ids sort by creation; random after, so two saves in one millisecond differ.
         return f"{int(self.clock.now().timestamp() * 1000):013d}-{secrets.token_hex(8)}"
-
-
-def _prefix(namespace: str, chart_id: str) -> str:
-    return f"tenants/{namespace}/charts/{chart_id}"
 
 
 def _chart(record: Any) -> ChartRecord:

@@ -135,6 +135,11 @@ class LlmClient:
         # LLM_ALLOWED_HOSTS' check of a user's endpoint (HostPolicy.vetted_addresses): the addresses it allows.
         self._vet_host = vet_host
 
+    def one_shot(self, *, timeout_seconds: float) -> LlmClient:
+        """A client like this one that tries once, within ``timeout_seconds`` at most (checking a key)."""
+        return LlmClient(clock=self._clock, sleep=self._sleep, timeout_seconds=min(self._timeout, timeout_seconds),
+                         max_retries=0, vet_host=self._vet_host)
+
     def complete(self, messages: list[dict[str, Any]], *, model_id: str, credentials: Credentials,
                  params: dict[str, Any] | None = None, fallback_models: Sequence[str] = (),
                  response_format_json: bool = False, cancelled: Callable[[], bool] | None = None,

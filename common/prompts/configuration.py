@@ -14,7 +14,7 @@ import types
 from collections.abc import Mapping
 from typing import Any
 
-from common import names
+from common.auth import Tenant
 from common.errors import BadRequest, NotFound
 from common.metadata import MetadataStore
 from common.prompts.parameters import PARAMETERS, check_value, validate_parameters
@@ -134,39 +134,39 @@ def parse_config(raw: object, what: str = "configuration") -> PromptConfig:
 
 def domain_config_key(domain: str) -> str:
     """Return the record key of a domain's configuration (the domain normalised as everywhere else)."""
-    return f"domain/{names.domain_name(domain)}"
+    return f"domain/{domain}"
 
 
-def load_configuration(metadata: MetadataStore, tenant_user_id: str,
+def load_configuration(metadata: MetadataStore, tenant: Tenant,
                        domain: str) -> tuple[PromptConfig, PromptConfig]:
     """Return the tenant's ``(domain_config, user_config)``; a layer never saved is empty."""
-    return (_load(metadata, tenant_user_id, domain_config_key(domain)),
-            _load(metadata, tenant_user_id, USER_KEY))
+    return (_load(metadata, tenant, domain_config_key(domain)),
+            _load(metadata, tenant, USER_KEY))
 
 
-def load_user_config(metadata: MetadataStore, tenant_user_id: str) -> PromptConfig:
+def load_user_config(metadata: MetadataStore, tenant: Tenant) -> PromptConfig:
     """Return the tenant's own configuration layer (empty when never saved)."""
-    return _load(metadata, tenant_user_id, USER_KEY)
+    return _load(metadata, tenant, USER_KEY)
 
 
-def save_domain_config(metadata: MetadataStore, tenant_user_id: str, domain: str, raw: object) -> PromptConfig:
+def save_domain_config(metadata: MetadataStore, tenant: Tenant, domain: str, raw: object) -> PromptConfig:
     """Validate ``raw`` and store it as the tenant's configuration of ``domain``, replacing the previous one."""
     config = parse_config(raw, "domain configuration")
     key = domain_config_key(domain)
-    metadata.put(COLLECTION, tenant_user_id, key, config.to_dict(), parent="domain")
+    metadata.put(COLLECTION, tenant.user_id, key, config.to_dict(), parent="domain")
     return config
 
 
-def save_user_config(metadata: MetadataStore, tenant_user_id: str, raw: object) -> PromptConfig:
+def save_user_config(metadata: MetadataStore, tenant: Tenant, raw: object) -> PromptConfig:
     """Validate ``raw`` and store it as the tenant's own configuration, replacing the previous one."""
     config = parse_config(raw, "user configuration")
-    metadata.put(COLLECTION, tenant_user_id, USER_KEY, config.to_dict(), parent="user")
+    metadata.put(COLLECTION, tenant.user_id, USER_KEY, config.to_dict(), parent="user")
     return config
 
 
-def _load(metadata: MetadataStore, tenant_user_id: str, key: str) -> PromptConfig:
+def _load(metadata: MetadataStore, tenant: Tenant, key: str) -> PromptConfig:
     try:
-        data = metadata.get(COLLECTION, tenant_user_id, key).data
+        data = metadata.get(COLLECTION, tenant.user_id, key).data
     except NotFound:
         return PromptConfig()
     return _from_stored(data, key)

@@ -11,9 +11,10 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import posixpath
-from typing import Any
 
+from common.metadata import MetadataStore
 from common.services.datasets import COLLECTION
+from common.storage import BlobStore, keys
 
 log = logging.getLogger("convoinsight.cleanup")
 
@@ -23,23 +24,8 @@ DEFAULT_GRACE = dt.timedelta(hours=1)
 STAGED_UPLOAD_GRACE = dt.timedelta(days=1)
 
 
-def _version_prefix(key: str) -> str | None:
-    """``tenants/<ns>/datasets/<domain>/<name>/<version>`` of a dataset blob key, else None."""
-    parts = key.split("/")
-    if len(parts) >= 7 and parts[0] == "tenants" and parts[2] == "datasets":
-        return "/".join(parts[:6])
-    return None
-
-
-def _staged_upload_prefix(key: str) -> str | None:
-    """``tenants/<ns>/uploads/<upload id>`` of a staged direct upload's key, else None."""
-    parts = key.split("/")
-    if len(parts) >= 5 and parts[0] == "tenants" and parts[2] == "uploads":
-        return "/".join(parts[:4])
-    return None
-
-
-def sweep_dataset_blobs(blobs: Any, metadata: Any, now: dt.datetime, *, grace: dt.timedelta = DEFAULT_GRACE,
+def sweep_dataset_blobs(blobs: BlobStore, metadata: MetadataStore, now: dt.datetime, *,
+                        grace: dt.timedelta = DEFAULT_GRACE,
                         staged_grace: dt.timedelta = STAGED_UPLOAD_GRACE, dry_run: bool = False) -> dict:
     """Delete unreferenced dataset versions older than ``grace`` and staged uploads older than
     ``staged_grace``, in one listing; return what was (or would be) removed."""
@@ -47,11 +33,11 @@ def sweep_dataset_blobs(blobs: Any, metadata: Any, now: dt.datetime, *, grace: d
                   if record.data.get("original_key")}
     stale: dict[str, dt.datetime] = {}
     staged: dict[str, dt.datetime] = {}
-    for info in blobs.list("tenants/"):
-        if (prefix := _version_prefix(info.key)) is not None:
+    for info in blobs.list(keys.ROOT):
+        if (prefix := keys.version_of(info.key)) is not None:
             if prefix not in referenced:
                 stale[prefix] = max(stale.get(prefix, info.updated), info.updated)
-        elif (prefix := _staged_upload_prefix(info.key)) is not None:
+        elif (prefix := keys.staged_upload_of(info.key)) is not None:
             staged[prefix] = max(staged.get(prefix, info.updated), info.updated)
     removed = sorted(prefix for prefix, newest in stale.items() if now - newest >= grace)
     abandoned = sorted(prefix for prefix, newest in staged.items() if now - newest >= staged_grace)

@@ -15,7 +15,10 @@ from typing import Any
 
 from common import errors, names
 from common.auth import Tenant
-from common.services.datasets import COLLECTION, DatasetStore, dataset_view
+from common.metadata import Record
+from common.names import Domain
+from common.ports import DataPorts
+from common.services.datasets import COLLECTION, dataset_record, dataset_view
 
 _READ_ATTEMPTS = 5
 EXPORT_FORMATS = {"csv": "text/csv; charset=utf-8", "json": "application/json",
@@ -35,54 +38,52 @@ class ExportedFile:
             pass
 
 
-def list_records(store: DatasetStore, tenant: Tenant, domain: str | None = None) -> list[Any]:
+def list_records(deps: DataPorts, tenant: Tenant, domain: Domain | None = None) -> list[Record]:
     """Return the tenant's dataset records (of one domain when given), ordered by domain then name."""
-    parent = names.domain_name(domain) if domain else None
-    return store.metadata.list(COLLECTION, tenant.user_id, parent=parent, order_by="key")
+    return deps.metadata.list(COLLECTION, tenant.user_id, parent=domain, order_by="key")
 
 
-def list_datasets(store: DatasetStore, tenant: Tenant, domain: str | None = None) -> list[dict]:
+def list_datasets(deps: DataPorts, tenant: Tenant, domain: Domain | None = None) -> list[dict]:
     """Return the tenant's datasets (of one domain when given), ordered by domain then name."""
-    return [dataset_view(record) for record in list_records(store, tenant, domain)]
+    return [dataset_view(record) for record in list_records(deps, tenant, domain)]
 
 
-def list_domains(store: DatasetStore, tenant: Tenant) -> list[dict]:
+def list_domains(deps: DataPorts, tenant: Tenant) -> list[dict]:
     """Return each domain holding datasets, with its dataset names and last update."""
     domains: dict[str, dict] = {}
-    for view in list_datasets(store, tenant):
+    for view in list_datasets(deps, tenant):
         entry = domains.setdefault(view["domain"], {"domain": view["domain"], "datasets": [], "updated_at": ""})
         entry["datasets"].append(view["name"])
         entry["updated_at"] = max(entry["updated_at"], view["updated_at"])
     return list(domains.values())
 
 
-def get_dataset(store: DatasetStore, tenant: Tenant, domain: str, name: str) -> dict:
+def get_dataset(deps: DataPorts, tenant: Tenant, domain: Domain, name: str) -> dict:
     """Return one dataset's description."""
-    return dataset_view(store.record(tenant, names.domain_name(domain), names.dataset_name(name)))
+    return dataset_view(dataset_record(deps, tenant, domain, names.dataset_name(name)))
 
 
-def resolve(store: DatasetStore, tenant: Tenant, domain: str, name: str) -> tuple[Any, dict | None]:
+def resolve(deps: DataPorts, tenant: Tenant, domain: Domain, name: str) -> tuple[Any, dict | None]:
     """Find the record and table for ``name``, which may be ``file.xlsx#Sheet`` for one sheet."""
-    domain = names.domain_name(domain)
     try:
-        record = store.record(tenant, domain, names.dataset_name(name))
+        record = dataset_record(deps, tenant, domain, names.dataset_name(name))
         tables = record.data.get("tables", [])
         return record, tables[0] if tables else None
     except errors.NotFound:
         base, hash_sign, sheet = name.rpartition("#")
         if not hash_sign:
             raise
-        record = store.record(tenant, domain, names.dataset_name(base))
+        record = dataset_record(deps, tenant, domain, names.dataset_name(base))
         for table in record.data.get("tables", []):
             if table.get("sheet") == sheet:
                 return record, table
         raise errors.NotFound(f"sheet {sheet!r} not found in {base!r}", code="DATASET_NOT_FOUND") from None
 
 
-def _with_current_version(store: DatasetStore, tenant: Tenant, domain: str, name: str,
+def _with_current_version(deps: DataPorts, tenant: Tenant, domain: Domain, name: str,
                           read: Callable[[Any, dict | None], Any]) -> Any:
     for attempt in range(_READ_ATTEMPTS):
-        record, table = resolve(store, tenant, domain, name)
+        record, table = resolve(deps, tenant, domain, name)
         try:
             return read(record, table)
         except (errors.NotFound, FileNotFoundError):
@@ -94,43 +95,43 @@ def _with_current_version(store: DatasetStore, tenant: Tenant, domain: str, name
     raise AssertionError("unreachable")
 
 
-def _require_table(record: Any, table: dict | None) -> dict:
+def _require_table(record: Record, table: dict | None) -> dict:
     if table is None:
         raise errors.BadRequest(f"{record.data['name']!r} is an attachment, not a table", code="NOT_A_TABLE")
     return table
 
 
-def local_copy(store: DatasetStore, key: str, workdir: str) -> str:
+def local_copy(deps: DataPorts, key: str, workdir: str) -> str:
     """Return a local path of the blob: the store's own file, or a download into ``workdir``."""
-    path = store.blobs.local_path(key)
+    path = deps.blobs.local_path(key)
     if path:
         if not os.path.exists(path):
             raise errors.NotFound(f"blob {key} is gone")
         return path
     target = os.path.join(workdir, os.path.basename(key))
-    store.blobs.download(key, target)
+    deps.blobs.download(key, target)
     return target
 
 
-def preview(store: DatasetStore, tenant: Tenant, domain: str, name: str, rows: int) -> dict:
+def preview(deps: DataPorts, tenant: Tenant, domain: Domain, name: str, rows: int) -> dict:
     """Return the dataset's description with its first ``rows`` rows (``rows <= 0``: all rows)."""
     from common.analysis.tables import read_preview
 
-    def read(record: Any, table: dict | None) -> dict:
+    def read(record: Record, table: dict | None) -> dict:
         view = dataset_view(record)
         if table is None:
             return {**view, "columns": [], "rows": []}
-        fits_preview = 0 < rows <= store.settings.preview_rows
+        fits_preview = 0 < rows <= deps.settings.preview_rows
         key = table["preview_key"] if fits_preview else table["parquet_key"]
         with tempfile.TemporaryDirectory(prefix="preview-") as workdir:
-            data = read_preview(local_copy(store, key, workdir), rows if rows > 0 else None)
+            data = read_preview(local_copy(deps, key, workdir), rows if rows > 0 else None)
         return {**view, "table": table["name"], "columns": data["columns"], "rows": data["rows"],
                 "row_count": table["rows"]}
 
-    return _with_current_version(store, tenant, domain, name, read)
+    return _with_current_version(deps, tenant, domain, name, read)
 
 
-def export(store: DatasetStore, tenant: Tenant, domain: str, name: str, fmt: str,
+def export(deps: DataPorts, tenant: Tenant, domain: Domain, name: str, fmt: str,
            limit: int | None = None) -> ExportedFile:
     """Write the dataset (or its first ``limit`` rows) as csv, json or parquet to a temporary file."""
     from common.analysis.tables import export as export_table
@@ -138,36 +139,36 @@ def export(store: DatasetStore, tenant: Tenant, domain: str, name: str, fmt: str
     if fmt not in EXPORT_FORMATS:
         raise errors.BadRequest(f"format must be one of {', '.join(EXPORT_FORMATS)}, got {fmt!r}")
 
-    def read(record: Any, table: dict | None) -> ExportedFile:
+    def read(record: Record, table: dict | None) -> ExportedFile:
         table = _require_table(record, table)
         handle, out_path = tempfile.mkstemp(prefix="export-", suffix=f".{fmt}")
         os.close(handle)
         try:
             with tempfile.TemporaryDirectory(prefix="export-src-") as workdir:
-                export_table(local_copy(store, table["parquet_key"], workdir), fmt, out_path, limit=limit)
+                export_table(local_copy(deps, table["parquet_key"], workdir), fmt, out_path, limit=limit)
         except BaseException:
             os.remove(out_path)
             raise
         stem = table["name"].replace("#", "_")
         return ExportedFile(out_path, EXPORT_FORMATS[fmt], f"{os.path.splitext(stem)[0]}.{fmt}")
 
-    return _with_current_version(store, tenant, domain, name, read)
+    return _with_current_version(deps, tenant, domain, name, read)
 
 
-def original(store: DatasetStore, tenant: Tenant, domain: str, name: str) -> tuple[Any, str, str]:
+def original(deps: DataPorts, tenant: Tenant, domain: Domain, name: str) -> tuple[Any, str, str]:
     """Open the file as uploaded; return (stream, content type, file name). The caller closes the stream."""
 
-    def read(record: Any, table: dict | None) -> tuple[Any, str, str]:
-        return store.blobs.open(record.data["original_key"]), record.data["content_type"], record.data["name"]
+    def read(record: Record, table: dict | None) -> tuple[Any, str, str]:
+        return deps.blobs.open(record.data["original_key"]), record.data["content_type"], record.data["name"]
 
-    return _with_current_version(store, tenant, domain, name, read)
+    return _with_current_version(deps, tenant, domain, name, read)
 
 
-def attachment_text(store: DatasetStore, tenant: Tenant, domain: str, name: str) -> str:
+def attachment_text(deps: DataPorts, tenant: Tenant, domain: Domain, name: str) -> str:
     """Return the text extracted from an attachment at upload ("" for a table)."""
 
-    def read(record: Any, table: dict | None) -> str:
+    def read(record: Record, table: dict | None) -> str:
         key = record.data.get("text_key")
-        return store.blobs.get(key).decode("utf-8") if key else ""
+        return deps.blobs.get(key).decode("utf-8") if key else ""
 
-    return _with_current_version(store, tenant, domain, name, read)
+    return _with_current_version(deps, tenant, domain, name, read)

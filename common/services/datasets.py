@@ -10,7 +10,6 @@ removed after it. Reads live in ``dataset_reads``.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import secrets
@@ -21,9 +20,10 @@ from typing import Any
 from common import errors, names
 from common.auth import Tenant
 from common.clock import Clock
-from common.config import Settings
-from common.metadata import MetadataStore
-from common.storage import BlobStore
+from common.metadata import Record
+from common.names import Domain
+from common.ports import DataPorts
+from common.storage import keys
 from common.uploads import ReceivedFile
 
 log = logging.getLogger("convoinsight.datasets")
@@ -33,42 +33,27 @@ MAX_FILES_PER_UPLOAD = 20
 _COMMIT_ATTEMPTS = 8
 
 
-@dataclasses.dataclass
-class DatasetStore:
-    """The ports and settings every dataset operation works with."""
-
-    blobs: BlobStore
-    metadata: MetadataStore
-    settings: Settings
-    clock: Clock
-
-    def dataset_prefix(self, tenant: Tenant, domain: str, name: str) -> str:
-        """Key prefix of every version of one dataset."""
-        return f"tenants/{tenant.namespace}/datasets/{names.key_segment(domain)}/{names.key_segment(name)}"
-
-    def domain_prefix(self, tenant: Tenant, domain: str) -> str:
-        return f"tenants/{tenant.namespace}/datasets/{names.key_segment(domain)}"
-
-    def record(self, tenant: Tenant, domain: str, name: str) -> Any:
-        """Return the dataset's metadata record, or raise a 404 that names it."""
-        try:
-            return self.metadata.get(COLLECTION, tenant.user_id, record_key(domain, name))
-        except errors.NotFound:
-            raise errors.NotFound(f"dataset {name!r} not found in domain {domain!r}",
-                                  code="DATASET_NOT_FOUND") from None
-
-    def new_version(self) -> str:
-        millis = int(self.clock.now().timestamp() * 1000)
-        return f"{millis:013d}-{secrets.token_hex(4)}"
+def dataset_record(deps: DataPorts, tenant: Tenant, domain: Domain, name: str) -> Record:
+    """Return the dataset's metadata record, or raise a 404 that names it."""
+    try:
+        return deps.metadata.get(COLLECTION, tenant.user_id, record_key(domain, name))
+    except errors.NotFound:
+        raise errors.NotFound(f"dataset {name!r} not found in domain {domain!r}",
+                              code="DATASET_NOT_FOUND") from None
 
 
-def record_key(domain: str, name: str) -> str:
+def new_version(clock: Clock) -> str:
+    """A version id: time first, so versions sort by age; random after, so two uploads never share one."""
+    millis = int(clock.now().timestamp() * 1000)
+    return f"{millis:013d}-{secrets.token_hex(4)}"
+
+
+def record_key(domain: Domain, name: str) -> str:
     return f"{domain}/{name}"
 
 
-def upload(store: DatasetStore, tenant: Tenant, domain: str, files: list[ReceivedFile]) -> list[Any]:
+def upload(deps: DataPorts, tenant: Tenant, domain: Domain, files: list[ReceivedFile]) -> list[Record]:
     """Validate every file first, then commit each as a new dataset version; return their records."""
-    domain = names.domain_name(domain)
     if not files:
         raise errors.BadRequest("no file was uploaded: send one or more 'file' parts", code="NO_FILE")
     if len(files) > MAX_FILES_PER_UPLOAD:
@@ -82,49 +67,49 @@ def upload(store: DatasetStore, tenant: Tenant, domain: str, files: list[Receive
     workdir = tempfile.mkdtemp(prefix="ingest-")
     try:
         # Parse and validate everything before anything is stored: one bad file changes nothing.
-        parsed = [(received, _ingest(store, received, workdir)) for received in files]
-        return [_commit_new_version(store, tenant, domain, received, result) for received, result in parsed]
+        parsed = [(received, _ingest(deps, received, workdir)) for received in files]
+        return [_commit_new_version(deps, tenant, domain, received, result) for received, result in parsed]
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _ingest(store: DatasetStore, received: ReceivedFile, workdir: str) -> Any:
+def _ingest(deps: DataPorts, received: ReceivedFile, workdir: str) -> Any:
     from common.analysis.ingest import IngestLimits, ingest
 
     if received.size == 0:
         raise errors.BadRequest(f"the file {received.filename!r} is empty", code="EMPTY_FILE")
-    limits = IngestLimits.from_settings(store.settings)
+    limits = IngestLimits.from_settings(deps.settings)
     file_workdir = tempfile.mkdtemp(dir=workdir)
     name = received.filename
     try:
         return ingest(received.path, name, limits, file_workdir)
     except errors.AppError as exc:
         if exc.status < 500 and name not in exc.message:
-            exc.message = f"{name}: {exc.message}"
+            raise exc.with_message(f"{name}: {exc.message}") from exc
         raise
 
 
-def _commit_new_version(store: DatasetStore, tenant: Tenant, domain: str, received: ReceivedFile,
+def _commit_new_version(deps: DataPorts, tenant: Tenant, domain: str, received: ReceivedFile,
                         result: Any) -> Any:
     name = received.filename
-    version = store.new_version()
-    prefix = f"{store.dataset_prefix(tenant, domain, name)}/{version}"
+    version = new_version(deps.clock)
+    prefix = keys.version_prefix(tenant, domain, name, version)
     try:
-        data = _write_version_blobs(store, prefix, received, result)
+        data = _write_version_blobs(deps, prefix, received, result)
         data.update(domain=domain, name=name, version=version, uploaded_by=tenant.user_id)
-        record, replaced = _move_record(store, tenant, domain, name, data)
+        record, replaced = _move_record(deps, tenant, domain, name, data)
     except BaseException:
         # A write that reached the store but reported a failure may still have committed: keep its blobs then.
-        if not _is_current(store, tenant, domain, name, version):
-            _remove_quietly(store, prefix + "/")
+        if not _is_current(deps, tenant, domain, name, version):
+            _remove_quietly(deps, prefix + "/")
         raise
     if replaced and replaced != version:
-        _remove_quietly(store, f"{store.dataset_prefix(tenant, domain, name)}/{replaced}/")
+        _remove_quietly(deps, keys.version_prefix(tenant, domain, name, replaced) + "/")
     return record
 
 
-def _write_version_blobs(store: DatasetStore, prefix: str, received: ReceivedFile, result: Any) -> dict:
-    blobs = store.blobs
+def _write_version_blobs(deps: DataPorts, prefix: str, received: ReceivedFile, result: Any) -> dict:
+    blobs = deps.blobs
     blobs.put_file(f"{prefix}/original", received.path, content_type=result.content_type)
     tables = []
     for index, table in enumerate(result.tables):
@@ -146,12 +131,12 @@ def _write_version_blobs(store: DatasetStore, prefix: str, received: ReceivedFil
     return data
 
 
-def _move_record(store: DatasetStore, tenant: Tenant, domain: str, name: str, data: dict) -> tuple[Any, str | None]:
+def _move_record(deps: DataPorts, tenant: Tenant, domain: str, name: str, data: dict) -> tuple[Any, str | None]:
     """Point the record at the new version (compare-and-set); return it and the version it replaced."""
     key = record_key(domain, name)
     for _ in range(_COMMIT_ATTEMPTS):
         try:
-            current = store.metadata.get(COLLECTION, tenant.user_id, key)
+            current = deps.metadata.get(COLLECTION, tenant.user_id, key)
             expected, replaced = current.revision, current.data.get("version")
             # Notes the user wrote about the dataset survive a re-upload of the same file.
             for kept in ("description", "column_notes"):
@@ -160,7 +145,7 @@ def _move_record(store: DatasetStore, tenant: Tenant, domain: str, name: str, da
         except errors.NotFound:
             expected, replaced = None, None
         try:
-            record = store.metadata.put(COLLECTION, tenant.user_id, key, data, parent=domain,
+            record = deps.metadata.put(COLLECTION, tenant.user_id, key, data, parent=domain,
                                         expected_revision=expected)
             return record, replaced
         except errors.Conflict:
@@ -168,47 +153,46 @@ def _move_record(store: DatasetStore, tenant: Tenant, domain: str, name: str, da
     raise errors.Conflict(f"{name!r} is being uploaded concurrently; try again")
 
 
-def _is_current(store: DatasetStore, tenant: Tenant, domain: str, name: str, version: str) -> bool:
+def _is_current(deps: DataPorts, tenant: Tenant, domain: str, name: str, version: str) -> bool:
     try:
-        return store.metadata.get(COLLECTION, tenant.user_id, record_key(domain, name)).data["version"] == version
+        return deps.metadata.get(COLLECTION, tenant.user_id, record_key(domain, name)).data["version"] == version
     except Exception:  # noqa: BLE001 - unknown means "not ours"; cleanup sweeps what is unreferenced
         return False
 
 
-def _remove_quietly(store: DatasetStore, prefix: str) -> None:
+def _remove_quietly(deps: DataPorts, prefix: str) -> None:
     try:
-        store.blobs.delete_prefix(prefix)
+        deps.blobs.delete_prefix(prefix)
     except Exception:  # noqa: BLE001 - the cleanup job removes what this leaves behind
         log.warning("could not remove blobs under %s; cleanup will", prefix, exc_info=True)
 
 
-def delete(store: DatasetStore, tenant: Tenant, domain: str, name: str) -> dict:
+def delete(deps: DataPorts, tenant: Tenant, domain: Domain, name: str) -> dict:
     """Remove one dataset: first its record (readers stop finding it), then every version's blobs."""
-    domain, name = names.domain_name(domain), names.dataset_name(name)
-    record = store.record(tenant, domain, name)
+    name = names.dataset_name(name)
+    record = dataset_record(deps, tenant, domain, name)
     try:
-        store.metadata.delete(COLLECTION, tenant.user_id, record.key, expected_revision=record.revision)
+        deps.metadata.delete(COLLECTION, tenant.user_id, record.key, expected_revision=record.revision)
     except errors.NotFound:
         pass  # a concurrent delete won; the outcome is the same
-    _remove_quietly(store, store.dataset_prefix(tenant, domain, name) + "/")
+    _remove_quietly(deps, keys.dataset_prefix(tenant, domain, name) + "/")
     return dataset_view(record)
 
 
-def delete_domain(store: DatasetStore, tenant: Tenant, domain: str) -> list[str]:
+def delete_domain(deps: DataPorts, tenant: Tenant, domain: Domain) -> list[str]:
     """Remove every dataset of a domain; return the names removed."""
-    domain = names.domain_name(domain)
     deleted = []
-    for record in store.metadata.list(COLLECTION, tenant.user_id, parent=domain):
+    for record in deps.metadata.list(COLLECTION, tenant.user_id, parent=domain):
         try:
-            store.metadata.delete(COLLECTION, tenant.user_id, record.key)
+            deps.metadata.delete(COLLECTION, tenant.user_id, record.key)
         except errors.NotFound:
             continue
         deleted.append(record.data["name"])
-    _remove_quietly(store, store.domain_prefix(tenant, domain) + "/")
+    _remove_quietly(deps, keys.domain_prefix(tenant, domain) + "/")
     return deleted
 
 
-def update_notes(store: DatasetStore, tenant: Tenant, domain: str, name: str, description: Any,
+def update_notes(deps: DataPorts, tenant: Tenant, domain: Domain, name: str, description: Any,
                  columns: Any) -> dict:
     """Save the user's description and column notes on a dataset (kept across re-uploads)."""
     if not isinstance(description, str) or len(description) > 10_000:
@@ -218,11 +202,11 @@ def update_notes(store: DatasetStore, tenant: Tenant, domain: str, name: str, de
         raise errors.BadRequest("'columns' must be a list of objects with a 'name'")
     notes = [{"name": c["name"][:256], "type": str(c.get("type", ""))[:32],
               "description": str(c.get("description", ""))[:2000]} for c in columns[:5000]]
-    domain, name = names.domain_name(domain), names.dataset_name(name)
+    name = names.dataset_name(name)
     for _ in range(_COMMIT_ATTEMPTS):
-        record = store.record(tenant, domain, name)
+        record = dataset_record(deps, tenant, domain, name)
         try:
-            updated = store.metadata.put(COLLECTION, tenant.user_id, record.key,
+            updated = deps.metadata.put(COLLECTION, tenant.user_id, record.key,
                                          {**record.data, "description": description, "column_notes": notes},
                                          parent=domain, expected_revision=record.revision)
             return dataset_view(updated)

@@ -27,10 +27,11 @@ from typing import IO, Any
 
 from common import errors, names
 from common.auth import Tenant
-from common.metadata import update_record
+from common.metadata import Record, update_record
+from common.names import Domain
+from common.ports import DataPorts
 from common.services import datasets as dataset_writes
-from common.services.datasets import DatasetStore
-from common.storage import SignedUpload
+from common.storage import SignedUpload, keys
 from common.uploads import ReceivedFile
 
 COLLECTION = "uploads"
@@ -38,11 +39,7 @@ COMMIT_LEASE = dt.timedelta(minutes=10)
 _COPY_CHUNK_BYTES = 1024 * 1024
 
 
-def staging_prefix(tenant: Tenant, upload_id: str) -> str:
-    return f"tenants/{tenant.namespace}/uploads/{upload_id}/"
-
-
-def start(store: DatasetStore, tenant: Tenant, body: dict[str, Any], *,
+def start(deps: DataPorts, tenant: Tenant, body: dict[str, Any], *,
           local_url: Callable[[str, dt.datetime], str]) -> dict[str, Any]:
     """Reserve an upload of ``{domain, filename, size_bytes}``; return its view with where to send the file.
 
@@ -57,36 +54,36 @@ def start(store: DatasetStore, tenant: Tenant, body: dict[str, Any], *,
     if not isinstance(size, int) or isinstance(size, bool) or size < 1:
         raise errors.BadRequest("size_bytes must be the file's size in bytes (a positive integer)",
                                 code="INVALID_FIELD")
-    limit = store.settings.max_upload_bytes
+    limit = deps.settings.max_upload_bytes
     if size > limit:
         raise errors.PayloadTooLarge(f"the file is larger than the limit of {limit} bytes",
                                      details={"limit_bytes": limit})
     upload_id = secrets.token_hex(12)
-    now = store.clock.now()
-    expires_at = now + dt.timedelta(seconds=store.settings.upload_url_ttl_seconds)
-    staging_key = staging_prefix(tenant, upload_id) + names.key_segment(name)
-    target = store.blobs.upload_url(staging_key, expires_at=expires_at, max_bytes=size)
+    now = deps.clock.now()
+    expires_at = now + dt.timedelta(seconds=deps.settings.upload_url_ttl_seconds)
+    staging_key = keys.staged_upload_key(tenant, upload_id, name)
+    target = deps.blobs.upload_url(staging_key, expires_at=expires_at, max_bytes=size)
     if target is None:
         target = SignedUpload(url=local_url(upload_id, expires_at), method="PUT",
                               headers={"Content-Type": "application/octet-stream"})
-    record = store.metadata.put(COLLECTION, tenant.user_id, upload_id, {
+    record = deps.metadata.put(COLLECTION, tenant.user_id, upload_id, {
         "upload_id": upload_id, "domain": domain, "name": name, "size_bytes": size, "staging_key": staging_key,
         "status": "pending", "expires_at": expires_at.isoformat()}, expected_revision=None)
     return {**upload_view(record), "upload": {"url": target.url, "method": target.method,
                                                "headers": target.headers}}
 
 
-def get_upload(store: DatasetStore, tenant_id: str, upload_id: str) -> Any:
+def get_upload(deps: DataPorts, tenant: Tenant, upload_id: str) -> Record:
     """Return the upload's record, or a 404 (also for another tenant's upload)."""
     try:
-        return store.metadata.get(COLLECTION, tenant_id, upload_id)
+        return deps.metadata.get(COLLECTION, tenant.user_id, upload_id)
     except errors.NotFound:
         raise errors.NotFound(f"upload {upload_id!r} not found", code="UPLOAD_NOT_FOUND") from None
 
 
-def receive(store: DatasetStore, tenant_id: str, upload_id: str, body: IO[bytes], content_length: int | None) -> dict:
+def receive(deps: DataPorts, tenant: Tenant, upload_id: str, body: IO[bytes], content_length: int | None) -> dict:
     """Store the body of a PUT to a local upload URL as the staged file (the signature was checked)."""
-    data = get_upload(store, tenant_id, upload_id).data
+    data = get_upload(deps, tenant, upload_id).data
     if data["status"] != "pending":
         raise errors.Conflict(f"upload {upload_id!r} is {data['status']}", code="UPLOAD_NOT_PENDING")
     limit = data["size_bytes"]
@@ -104,51 +101,51 @@ def receive(store: DatasetStore, tenant_id: str, upload_id: str, body: IO[bytes]
                 staged.write(chunk)
         if size == 0:
             raise errors.BadRequest("the body is empty: PUT the file's bytes", code="EMPTY_FILE")
-        store.blobs.put_file(data["staging_key"], path, content_type="application/octet-stream")
+        deps.blobs.put_file(data["staging_key"], path, content_type="application/octet-stream")
     return {"upload_id": upload_id, "received_bytes": size}
 
 
-def commit(store: DatasetStore, tenant: Tenant, upload_id: str) -> tuple[list[dict], bool]:
+def commit(deps: DataPorts, tenant: Tenant, upload_id: str) -> tuple[list[dict], bool]:
     """Ingest the staged file as a new dataset version; return (dataset views, whether this call did it)."""
-    now = store.clock.now()
-    record = get_upload(store, tenant.user_id, upload_id)
+    now = deps.clock.now()
+    record = get_upload(deps, tenant, upload_id)
     if record.data["status"] == "committed":
         return record.data["datasets"], False
-    _check_staged(store, record.data)
-    claimed = _update(store, tenant.user_id, upload_id, lambda data: _claim(data, now))
+    _check_staged(deps, record.data)
+    claimed = _update(deps, tenant, upload_id, lambda data: _claim(data, now))
     data = claimed.data
     try:
-        items = _ingest_staged(store, tenant, data)
+        items = _ingest_staged(deps, tenant, data)
     except errors.AppError as exc:
         if exc.status >= 500:
-            _update(store, tenant.user_id, upload_id, _release)
+            _update(deps, tenant, upload_id, _release)
             raise
         error = {"code": exc.code, "message": exc.message}
-        _update(store, tenant.user_id, upload_id, lambda data: {**data, "status": "failed", "error": error})
-        _remove_staged(store, data["staging_key"])
+        _update(deps, tenant, upload_id, lambda data: {**data, "status": "failed", "error": error})
+        _remove_staged(deps, data["staging_key"])
         raise
     except BaseException:
-        _update(store, tenant.user_id, upload_id, _release)
+        _update(deps, tenant, upload_id, _release)
         raise
-    _update(store, tenant.user_id, upload_id, lambda data: {**data, "status": "committed", "datasets": items,
+    _update(deps, tenant, upload_id, lambda data: {**data, "status": "committed", "datasets": items,
                                                               "committed_at": now.isoformat()})
-    _remove_staged(store, data["staging_key"])
+    _remove_staged(deps, data["staging_key"])
     return items, True
 
 
-def abort(store: DatasetStore, tenant: Tenant, upload_id: str) -> None:
+def abort(deps: DataPorts, tenant: Tenant, upload_id: str) -> None:
     """Forget an upload that is not being committed, and its staged file."""
-    record = get_upload(store, tenant.user_id, upload_id)
-    if record.data["status"] == "committing" and not _lease_over(record.data, store.clock.now()):
+    record = get_upload(deps, tenant, upload_id)
+    if record.data["status"] == "committing" and not _lease_over(record.data, deps.clock.now()):
         raise errors.Conflict("the upload is being committed", code="UPLOAD_IN_PROGRESS")
-    _remove_staged(store, record.data["staging_key"])
+    _remove_staged(deps, record.data["staging_key"])
     try:
-        store.metadata.delete(COLLECTION, tenant.user_id, upload_id, expected_revision=record.revision)
+        deps.metadata.delete(COLLECTION, tenant.user_id, upload_id, expected_revision=record.revision)
     except errors.NotFound:
         pass
 
 
-def upload_view(record: Any) -> dict[str, Any]:
+def upload_view(record: Record) -> dict[str, Any]:
     data = record.data
     view = {key: data[key] for key in ("upload_id", "domain", "name", "size_bytes", "status", "expires_at")}
     view["commit_url"] = f"/api/v1/uploads/{data['upload_id']}/commit"
@@ -159,12 +156,12 @@ def upload_view(record: Any) -> dict[str, Any]:
     return view
 
 
-def _check_staged(store: DatasetStore, data: dict[str, Any]) -> None:
+def _check_staged(deps: DataPorts, data: dict[str, Any]) -> None:
     """Refuse to commit before the file is there, or when it is bigger than announced (changing nothing)."""
     if data["status"] not in ("pending", "committing"):
         return  # _claim says why it cannot be committed
     try:
-        staged = store.blobs.stat(data["staging_key"])
+        staged = deps.blobs.stat(data["staging_key"])
     except errors.NotFound:
         raise errors.Conflict("nothing was uploaded yet: PUT the file to the upload's url, then commit",
                               code="UPLOAD_INCOMPLETE") from None
@@ -172,12 +169,12 @@ def _check_staged(store: DatasetStore, data: dict[str, Any]) -> None:
         raise errors.PayloadTooLarge(f"the file is larger than the {data['size_bytes']} bytes announced")
 
 
-def _ingest_staged(store: DatasetStore, tenant: Tenant, data: dict[str, Any]) -> list[dict]:
+def _ingest_staged(deps: DataPorts, tenant: Tenant, data: dict[str, Any]) -> list[dict]:
     with tempfile.TemporaryDirectory(prefix="direct-upload-") as workdir:
         path = os.path.join(workdir, "staged")
-        store.blobs.download(data["staging_key"], path)
+        deps.blobs.download(data["staging_key"], path)
         received = ReceivedFile("file", data["name"], path, os.path.getsize(path), "application/octet-stream")
-        records = dataset_writes.upload(store, tenant, data["domain"], [received])
+        records = dataset_writes.upload(deps, tenant, Domain(data["domain"]), [received])
     return [dataset_writes.dataset_view(record) for record in records]
 
 
@@ -200,16 +197,16 @@ def _lease_over(data: dict[str, Any], now: dt.datetime) -> bool:
     return data.get("lease_until", "") < now.isoformat()
 
 
-def _update(store: DatasetStore, tenant_id: str, upload_id: str,
-            change: Callable[[dict[str, Any]], dict[str, Any] | None]) -> Any:
+def _update(deps: DataPorts, tenant: Tenant, upload_id: str,
+            change: Callable[[dict[str, Any]], dict[str, Any] | None]) -> Record | None:
     try:
-        return update_record(store.metadata, COLLECTION, tenant_id, upload_id, change)
+        return update_record(deps.metadata, COLLECTION, tenant.user_id, upload_id, change)
     except errors.NotFound:
         raise errors.NotFound(f"upload {upload_id!r} not found", code="UPLOAD_NOT_FOUND") from None
 
 
-def _remove_staged(store: DatasetStore, key: str) -> None:
+def _remove_staged(deps: DataPorts, key: str) -> None:
     try:
-        store.blobs.delete(key)
+        deps.blobs.delete(key)
     except errors.NotFound:
         pass

@@ -13,13 +13,14 @@ import os
 import tempfile
 from typing import Any
 
-from common import errors, names
+from common import errors
 from common.analysis.sql_engine import SqlLimits, run_sql
 from common.analysis.sql_policy import check_sql, referenced_tables
 from common.analysis.table_names import table_names
 from common.auth import Tenant
+from common.names import Domain
+from common.ports import DataPorts
 from common.services import dataset_reads
-from common.services.datasets import DatasetStore
 
 MAX_SQL_CHARS = 20_000
 DEFAULT_LIMIT = 1000
@@ -38,10 +39,9 @@ class DomainTable:
     profile_key: str
 
 
-def domain_tables(store: DatasetStore, tenant: Tenant, domain: str) -> list[DomainTable]:
+def domain_tables(deps: DataPorts, tenant: Tenant, domain: Domain) -> list[DomainTable]:
     """Return the domain's tables under their SQL names, or raise a 404 when it has none."""
-    domain = names.domain_name(domain)
-    records = dataset_reads.list_records(store, tenant, domain)
+    records = dataset_reads.list_records(deps, tenant, domain)
     if not records:
         raise errors.NotFound(f"domain {domain!r} not found", code="DOMAIN_NOT_FOUND")
     found = [(record.data["name"], table) for record in records if record.data.get("kind") == "table"
@@ -54,28 +54,27 @@ def domain_tables(store: DatasetStore, tenant: Tenant, domain: str) -> list[Doma
     return sorted(tables, key=lambda table: table.sql_name)
 
 
-def list_tables(store: DatasetStore, tenant: Tenant, domain: str) -> dict:
+def list_tables(deps: DataPorts, tenant: Tenant, domain: Domain) -> dict:
     """Return the domain's SQL tables with their columns, for users and the model that writes the SQL."""
-    tables = domain_tables(store, tenant, domain)
-    return {"domain": names.domain_name(domain), "tables": [
+    tables = domain_tables(deps, tenant, domain)
+    return {"domain": domain, "tables": [
         {"name": table.sql_name, "dataset": table.dataset, "table": table.table, "sheet": table.sheet,
          "rows": table.rows, "columns": table.columns} for table in tables]}
 
 
-def query(store: DatasetStore, tenant: Tenant, domain: str, sql: Any, limit: Any = None, *,
+def query(deps: DataPorts, tenant: Tenant, domain: Domain, sql: Any, limit: Any = None, *,
           extra_tables: tuple[DomainTable, ...] = ()) -> dict:
     """Check and run ``sql`` over the domain's tables (and ``extra_tables``, e.g. loaded from Postgres);
     return its columns, rows and the SQL that ran."""
-    limits = dataclasses.replace(SqlLimits.from_settings(store.settings),
-                                 max_rows=row_limit(limit, store.settings.sql_max_rows))
+    limits = dataclasses.replace(SqlLimits.from_settings(deps.settings),
+                                 max_rows=row_limit(limit, deps.settings.sql_max_rows))
     sql = sql_text(sql)
-    names.domain_name(domain)
     for attempt in range(_ATTEMPTS):
-        checked, tables = check(store, tenant, domain, sql, extra_tables=extra_tables)
+        checked, tables = check(deps, tenant, domain, sql, extra_tables=extra_tables)
         used = referenced_tables(checked)
         needed = [table for table in tables if table.sql_name.lower() in used]
         try:
-            result = _run_with_local_copies(store, checked, needed, limits)
+            result = _run_with_local_copies(deps, checked, needed, limits)
         except errors.NotFound:
             if attempt == _ATTEMPTS - 1:
                 raise
@@ -84,32 +83,32 @@ def query(store: DatasetStore, tenant: Tenant, domain: str, sql: Any, limit: Any
     raise AssertionError("unreachable")
 
 
-def check(store: DatasetStore, tenant: Tenant, domain: str, sql: str, *,
+def check(deps: DataPorts, tenant: Tenant, domain: Domain, sql: str, *,
           extra_tables: tuple[DomainTable, ...] = ()) -> tuple[str, list[DomainTable]]:
     """Check ``sql`` against the domain's tables (and ``extra_tables``); return the SQL to run and the tables."""
-    tables = _tables_with(store, tenant, domain, extra_tables)
+    tables = _tables_with(deps, tenant, domain, extra_tables)
     schema = {table.sql_name: [column["name"] for column in table.columns] for table in tables}
     return check_sql(sql, schema), tables
 
 
-def _tables_with(store: DatasetStore, tenant: Tenant, domain: str,
+def _tables_with(deps: DataPorts, tenant: Tenant, domain: Domain,
                  extra_tables: tuple[DomainTable, ...]) -> list[DomainTable]:
     if not extra_tables:
-        return domain_tables(store, tenant, domain)
+        return domain_tables(deps, tenant, domain)
     try:
-        return domain_tables(store, tenant, domain) + list(extra_tables)
+        return domain_tables(deps, tenant, domain) + list(extra_tables)
     except errors.NotFound:  # a question over Postgres tables alone needs no uploaded dataset
         return list(extra_tables)
 
 
-def _run_with_local_copies(store: DatasetStore, sql: str, tables: list[DomainTable], limits: SqlLimits) -> Any:
+def _run_with_local_copies(deps: DataPorts, sql: str, tables: list[DomainTable], limits: SqlLimits) -> Any:
     with tempfile.TemporaryDirectory(prefix="sql-") as workdir:
         paths = {}
         for index, table in enumerate(tables):
             # Every version names its Parquet copy table-<n>.parquet, so each download gets its own directory.
             table_dir = os.path.join(workdir, str(index))
             os.mkdir(table_dir)
-            paths[table.sql_name] = dataset_reads.local_copy(store, table.parquet_key, table_dir)
+            paths[table.sql_name] = dataset_reads.local_copy(deps, table.parquet_key, table_dir)
         try:
             return run_sql(sql, paths, limits)
         except FileNotFoundError:

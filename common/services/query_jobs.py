@@ -13,14 +13,14 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 from collections.abc import Callable
-from typing import Any
 
 from common import errors
-from common.metadata import MetadataStore, Record, update_record
+from common.auth import Tenant
+from common.metadata import MetadataStore, update_record
+from common.services.pipeline.job import STAGES, TERMINAL, JobRequest, QueryJob, StageState
 
 COLLECTION = "queries"
-STAGES = ("plan", "manipulate", "visualize", "analyze", "compile")
-TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
+__all__ = ["COLLECTION", "STAGES", "TERMINAL", "QueryJob"]
 _CAS_ATTEMPTS = 20
 
 
@@ -29,157 +29,161 @@ def new_query_id() -> str:
     return "q_" + secrets.token_urlsafe(12).replace("-", "x").replace("_", "y")
 
 
-def create_job(metadata: MetadataStore, tenant_id: str, *, query_id: str, session_id: str, domain: str,
-               prompt: str, request: dict[str, Any], now: dt.datetime, secrets: dict[str, str] | None = None) -> Record:
+def create_job(metadata: MetadataStore, tenant: Tenant, *, query_id: str, session_id: str, domain: str,
+               prompt: str, request: JobRequest, now: dt.datetime, secrets: dict[str, str] | None = None) -> QueryJob:
     """Store a new queued job; every stage starts pending. ``secrets`` (sealed) are dropped when it ends."""
-    data = {
-        "query_id": query_id, "session_id": session_id, "domain": domain, "prompt": prompt, "request": request,
-        "status": "queued", "cancel_requested": False, "created": now.isoformat(),
-        "stages": {stage: {"state": "pending"} for stage in STAGES},
-        "usage": {"calls": [], "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0},
-    }
-    if secrets:
-        data["secrets"] = secrets
-    return metadata.put(COLLECTION, tenant_id, query_id, data, parent=session_id, expected_revision=None)
+    job = QueryJob(query_id=query_id, session_id=session_id, domain=domain, prompt=prompt, request=request,
+                   created=now.isoformat(), secrets=secrets or None)
+    record = metadata.put(COLLECTION, tenant.user_id, query_id, job.to_data(), parent=session_id,
+                          expected_revision=None)
+    return QueryJob.from_record(record)
 
 
-def get_job(metadata: MetadataStore, tenant_id: str, query_id: str) -> Record:
+def get_job(metadata: MetadataStore, tenant: Tenant, query_id: str) -> QueryJob:
     """Return the job, or a 404 naming it (another tenant's job is not found either)."""
     try:
-        return metadata.get(COLLECTION, tenant_id, query_id)
+        return QueryJob.from_record(metadata.get(COLLECTION, tenant.user_id, query_id))
     except errors.NotFound:
         raise errors.NotFound(f"query {query_id!r} not found", code="QUERY_NOT_FOUND") from None
 
 
-def update_job(metadata: MetadataStore, tenant_id: str, query_id: str,
-               change: Callable[[dict[str, Any]], dict[str, Any] | None]) -> Record | None:
-    """Apply ``change`` to the job with compare-and-set (see ``update_record``); a missing job is a 404."""
+def session_jobs(metadata: MetadataStore, tenant: Tenant, session_id: str) -> list[QueryJob]:
+    """Return the session's jobs, oldest first."""
+    return [QueryJob.from_record(record)
+            for record in metadata.list(COLLECTION, tenant.user_id, parent=session_id, order_by="created_at")]
+
+
+def update_job(metadata: MetadataStore, tenant: Tenant, query_id: str,
+               change: Callable[[QueryJob], QueryJob | None]) -> QueryJob | None:
+    """Apply ``change`` to the job with compare-and-set (see ``update_record``); a missing job is a 404.
+
+    ``change`` gets a fresh copy each try and returns the job to store, or None to leave it (then so does this).
+    """
+
+    def change_data(data: dict) -> dict | None:
+        changed = change(QueryJob.from_data(data))
+        return None if changed is None else changed.to_data()
+
     try:
-        return update_record(metadata, COLLECTION, tenant_id, query_id, change, attempts=_CAS_ATTEMPTS)
+        record = update_record(metadata, COLLECTION, tenant.user_id, query_id, change_data, attempts=_CAS_ATTEMPTS)
     except errors.NotFound:
         raise errors.NotFound(f"query {query_id!r} not found", code="QUERY_NOT_FOUND") from None
+    return None if record is None else QueryJob.from_record(record)
 
 
-def claim_stage(metadata: MetadataStore, tenant_id: str, query_id: str, stage: str, *, now: dt.datetime,
-                lease_seconds: float) -> Record | None:
+def claim_stage(metadata: MetadataStore, tenant: Tenant, query_id: str, stage: str, *, now: dt.datetime,
+                lease_seconds: float) -> QueryJob | None:
     """Mark ``stage`` running for this caller; None when there is nothing to do (or the job was cancelled)."""
     claim = secrets.token_hex(8)
 
-    def change(data: dict[str, Any]) -> dict[str, Any] | None:
-        if data["status"] in TERMINAL:
+    def change(job: QueryJob) -> QueryJob | None:
+        if job.ended:
             return None
-        if data["cancel_requested"]:
-            return _cancelled(data, now)
-        state = data["stages"][stage]
-        lease_over = state.get("lease_until", "") < now.isoformat()
-        if state["state"] != "pending" and not (state["state"] == "running" and lease_over):
+        if job.cancel_requested:
+            return _cancelled(job, now)
+        state = job.stages[stage]
+        lease_over = (state.lease_until or "") < now.isoformat()
+        if state.state != "pending" and not (state.state == "running" and lease_over):
             return None
-        state.update(state="running", claim=claim, started_at=now.isoformat(),
-                     lease_until=(now + dt.timedelta(seconds=lease_seconds)).isoformat())
-        data["status"] = "running"
-        return data
+        job.stages[stage] = StageState(state="running", claim=claim, started_at=now.isoformat(),
+                                       lease_until=(now + dt.timedelta(seconds=lease_seconds)).isoformat())
+        job.status = "running"
+        return job
 
-    record = update_job(metadata, tenant_id, query_id, change)
-    if record is None or record.data["stages"][stage].get("claim") != claim:
+    job = update_job(metadata, tenant, query_id, change)
+    if job is None or job.stages[stage].claim != claim:
         return None
-    return record
+    return job
 
 
-def finish_stage(metadata: MetadataStore, tenant_id: str, query_id: str, stage: str, outputs: dict[str, Any], *,
-                 now: dt.datetime, usage: list[dict[str, Any]] = (), skip: list[str] = ()) -> Record | None:
-    """Mark ``stage`` done, store its outputs and LLM usage, and mark ``skip`` stages as not needed.
+def finish_stage(metadata: MetadataStore, tenant: Tenant, query_id: str, stage: str,
+                 outputs: Callable[[QueryJob], None], *, now: dt.datetime, usage: list[dict] = (),
+                 skip: list[str] = ()) -> QueryJob | None:
+    """Mark ``stage`` done, store its outputs (``outputs`` sets them on the job) and LLM usage, and mark
+    ``skip`` stages as not needed.
 
     Returns None when the job ended (or the stage was taken over) meanwhile.
     """
 
-    def change(data: dict[str, Any]) -> dict[str, Any] | None:
-        if data["status"] in TERMINAL or data["stages"][stage]["state"] != "running":
+    def change(job: QueryJob) -> QueryJob | None:
+        if job.ended or job.stages[stage].state != "running":
             return None
-        data["stages"][stage].update(state="done", finished_at=now.isoformat())
-        data.update(outputs)
-        skip_stages(data, list(skip))
-        _add_usage(data, usage)
-        return data
+        job.stages[stage].state, job.stages[stage].finished_at = "done", now.isoformat()
+        outputs(job)
+        skip_stages(job, list(skip))
+        job.usage.add(list(usage))
+        return job
 
-    return update_job(metadata, tenant_id, query_id, change)
+    return update_job(metadata, tenant, query_id, change)
 
 
-def skip_stages(data: dict[str, Any], stages: list[str]) -> None:
+def skip_stages(job: QueryJob, stages: list[str]) -> None:
     """Mark stages the plan does not need as skipped (inside a ``change`` function)."""
     for stage in stages:
-        if data["stages"][stage]["state"] == "pending":
-            data["stages"][stage]["state"] = "skipped"
+        if job.stages[stage].state == "pending":
+            job.stages[stage].state = "skipped"
 
 
-def finish_job(metadata: MetadataStore, tenant_id: str, query_id: str, status: str, *, now: dt.datetime,
-               error: dict[str, Any] | None = None, usage: list[dict[str, Any]] = ()) -> Record | None:
+def finish_job(metadata: MetadataStore, tenant: Tenant, query_id: str, status: str, *, now: dt.datetime,
+               error: dict | None = None, usage: list[dict] = ()) -> QueryJob | None:
     """Move the job to a terminal status (once); running stages end with it."""
     if status not in TERMINAL:
         raise ValueError(f"not a terminal status: {status}")
 
-    def change(data: dict[str, Any]) -> dict[str, Any] | None:
-        if data["status"] in TERMINAL:
+    def change(job: QueryJob) -> QueryJob | None:
+        if job.ended:
             return None
-        data.update(status=status, finished=now.isoformat())
-        data.pop("secrets", None)  # a request's key is held only while its question runs
+        job.status, job.finished = status, now.isoformat()
+        job.secrets = None  # a request's key is held only while its question runs
         if error:
-            data["error"] = error
-        for state in data["stages"].values():
-            if state["state"] == "running":
-                state.update(state="failed" if status == "failed" else status, finished_at=now.isoformat())
-            elif state["state"] == "pending":
-                state["state"] = "skipped" if status == "succeeded" else status
-        _add_usage(data, usage)
-        return data
+            job.error = error
+        for state in job.stages.values():
+            if state.state == "running":
+                state.state, state.finished_at = ("failed" if status == "failed" else status), now.isoformat()
+            elif state.state == "pending":
+                state.state = "skipped" if status == "succeeded" else status
+        job.usage.add(list(usage))
+        return job
 
-    return update_job(metadata, tenant_id, query_id, change)
+    return update_job(metadata, tenant, query_id, change)
 
 
-def release_stage(metadata: MetadataStore, tenant_id: str, query_id: str, stage: str) -> None:
+def release_stage(metadata: MetadataStore, tenant: Tenant, query_id: str, stage: str) -> None:
     """Give a claimed stage back (after a transient failure) so the task's retry can claim it at once."""
 
-    def change(data: dict[str, Any]) -> dict[str, Any] | None:
-        if data["status"] in TERMINAL or data["stages"][stage]["state"] != "running":
+    def change(job: QueryJob) -> QueryJob | None:
+        if job.ended or job.stages[stage].state != "running":
             return None
-        data["stages"][stage] = {"state": "pending"}
-        return data
+        job.stages[stage] = StageState()
+        return job
 
-    update_job(metadata, tenant_id, query_id, change)
+    update_job(metadata, tenant, query_id, change)
 
 
-def request_cancel(metadata: MetadataStore, tenant_id: str, query_id: str, *, now: dt.datetime) -> Record:
-    """Ask a job to stop: a queued job is cancelled at once, a running one at its next check."""
+def request_cancel(metadata: MetadataStore, tenant: Tenant, query_id: str, *, now: dt.datetime) -> QueryJob:
+    """Ask a job to stop: one with no stage running (queued, or between stages) is cancelled at once, one with
+    a stage running at that stage's next check."""
 
-    def change(data: dict[str, Any]) -> dict[str, Any] | None:
-        if data["status"] in TERMINAL or data["cancel_requested"]:
+    def change(job: QueryJob) -> QueryJob | None:
+        if job.ended or job.cancel_requested:
             return None
-        if data["status"] == "queued":
-            return _cancelled(data, now)
-        data["cancel_requested"] = True
-        return data
+        if not any(state.state == "running" for state in job.stages.values()):
+            return _cancelled(job, now)
+        job.cancel_requested = True
+        return job
 
-    return update_job(metadata, tenant_id, query_id, change) or get_job(metadata, tenant_id, query_id)
+    return update_job(metadata, tenant, query_id, change) or get_job(metadata, tenant, query_id)
 
 
-def is_cancel_requested(metadata: MetadataStore, tenant_id: str, query_id: str) -> bool:
+def is_cancel_requested(metadata: MetadataStore, tenant: Tenant, query_id: str) -> bool:
     """Say whether the job should stop before its next LLM call."""
-    data = get_job(metadata, tenant_id, query_id).data
-    return data["cancel_requested"] or data["status"] == "cancelled"
+    job = get_job(metadata, tenant, query_id)
+    return job.cancel_requested or job.status == "cancelled"
 
 
-def _cancelled(data: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
-    data.update(status="cancelled", finished=now.isoformat())
-    data.pop("secrets", None)
-    for state in data["stages"].values():
-        if state["state"] in {"pending", "running"}:
-            state.update(state="cancelled")
-    return data
-
-
-def _add_usage(data: dict[str, Any], calls: list[dict[str, Any]]) -> None:
-    usage = data["usage"]
-    for call in calls:
-        usage["calls"].append(call)
-        usage["prompt_tokens"] += int(call.get("prompt_tokens") or 0)
-        usage["completion_tokens"] += int(call.get("completion_tokens") or 0)
-        usage["cost_usd"] = round(usage["cost_usd"] + float(call.get("cost_usd") or 0.0), 8)
+def _cancelled(job: QueryJob, now: dt.datetime) -> QueryJob:
+    job.status, job.finished, job.secrets = "cancelled", now.isoformat(), None
+    for state in job.stages.values():
+        if state.state in {"pending", "running"}:
+            state.state = "cancelled"
+    return job

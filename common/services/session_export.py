@@ -13,19 +13,23 @@ import io
 from typing import Any
 
 from common import errors
+from common.auth import Tenant
+from common.ports import DataPorts
 from common.services import sessions
+from common.storage import BlobStore, keys
 
 MAX_TEXT_CHARS = 10_000
 
 
-def export_pdf(metadata: Any, blobs: Any, tenant: Any, session_id: str, *, now: dt.datetime) -> bytes:
+def export_pdf(deps: DataPorts, tenant: Tenant, session_id: str) -> bytes:
     """Return the session's history as PDF bytes (404 for an unknown or another tenant's session)."""
     from reportlab.lib.pagesizes import A4
     from reportlab.lib.styles import getSampleStyleSheet
     from reportlab.platypus import Image, Paragraph, Preformatted, SimpleDocTemplate, Spacer
 
-    sessions.get_session(metadata, tenant.user_id, session_id)
-    turns = sessions.history(metadata, tenant.user_id, session_id)
+    now = deps.clock.now()
+    sessions.get_session(deps.metadata, tenant, session_id)
+    turns = sessions.history(deps.metadata, tenant, session_id)
     styles = getSampleStyleSheet()
     story: list[Any] = [Paragraph(html.escape(f"Chat history, session {session_id}"), styles["Title"]),
                         Paragraph(f"Generated at {now.isoformat(timespec='seconds')}", styles["Normal"]),
@@ -38,7 +42,7 @@ def export_pdf(metadata: Any, blobs: Any, tenant: Any, session_id: str, *, now: 
         for paragraph in _paragraphs(turn["content"]):
             story.append(Paragraph(paragraph, styles["Normal"]))
         answer = turn.get("answer") or {}
-        image = _chart_image(blobs, tenant, answer)
+        image = _chart_image(deps.blobs, tenant, answer)
         if image is not None:
             story.append(Image(io.BytesIO(image), width=440, height=275, kind="proportional"))
         if answer.get("sql"):
@@ -54,11 +58,11 @@ def _paragraphs(text: str) -> list[str]:
     return [html.escape(part).replace("\n", "<br/>") for part in text.split("\n\n") if part.strip()] or [""]
 
 
-def _chart_image(blobs: Any, tenant: Any, answer: dict[str, Any]) -> bytes | None:
+def _chart_image(blobs: BlobStore, tenant: Tenant, answer: dict[str, Any]) -> bytes | None:
     chart = answer.get("chart")
     if not chart:
         return None
     try:
-        return blobs.get(f"tenants/{tenant.namespace}/charts/{chart['chart_id']}/chart.png")
+        return blobs.get(keys.chart_key(tenant.namespace, chart["chart_id"], "chart.png"))
     except errors.NotFound:
         return None  # the chart was deleted since; the answer's text still stands

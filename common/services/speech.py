@@ -16,7 +16,8 @@ from typing import Any
 from common import errors
 from common.auth import Tenant
 from common.llm.models import provider_of
-from common.uploads import ReceivedFile, receive_multipart
+from common.ports import QuestionPorts
+from common.uploads import ReceivedFile
 
 MAX_PROMPT_CHARS = 1000
 # ISO 639-1 (Whisper's own codes), optionally with a region that is dropped: "id", "en-US", "pt_BR".
@@ -30,13 +31,6 @@ class SpeechRequest:
     language: str | None = None
     prompt: str | None = None
     api_key: str | None = None
-
-
-def receive_clip(request: Any, workdir: str, settings: Any) -> tuple[dict[str, Any], ReceivedFile | None]:
-    """Stream a multipart request's ``file`` to ``workdir`` (413 past ``STT_MAX_BYTES``); return (fields, clip)."""
-    fields, files = receive_multipart(request, workdir, max_file_bytes=settings.stt_max_bytes, max_files=1,
-                                      file_fields=("file",))
-    return fields, (files[0] if files else None)
 
 
 def parse_request(clip: ReceivedFile | None, fields: dict[str, Any], *,
@@ -60,7 +54,7 @@ def parse_request(clip: ReceivedFile | None, fields: dict[str, Any], *,
     return SpeechRequest(clip, language, prompt, (fields.get("apiKey") or "").strip() or None)
 
 
-def transcribe(deps: Any, tenant: Tenant, request: SpeechRequest) -> dict[str, Any]:
+def transcribe(deps: QuestionPorts, tenant: Tenant, request: SpeechRequest) -> dict[str, Any]:
     """Turn the clip into text with ``STT_MODEL``; an empty transcript is an answer, not an error."""
     from common.services.pipeline.request import credentials_for
 
@@ -71,7 +65,7 @@ def transcribe(deps: Any, tenant: Tenant, request: SpeechRequest) -> dict[str, A
         raise errors.UnsupportedMediaType("the file is not audio that can be transcribed: send WebM, Ogg, WAV, "
                                           "FLAC, MP3 or MP4/M4A", code="UNSUPPORTED_AUDIO")
     model_id = deps.settings.stt_model
-    credentials = credentials_for(deps, tenant.user_id, model_id, request_key=request.api_key,
+    credentials = credentials_for(deps, tenant, model_id, request_key=request.api_key,
                                   request_api_base=None)
     transcript = deps.llm.transcribe(audio, filename=_filename(request.clip.filename, content_type),
                                      content_type=content_type, model_id=model_id, credentials=credentials,

@@ -1,6 +1,6 @@
 """The blob store port: bytes under string keys.
 
-Keys are ``/``-separated paths built by the services (``tenants/<namespace>/datasets/...``); every segment
+Keys are ``/``-separated paths laid out by ``common.storage.keys`` (``tenants/<namespace>/datasets/...``); every segment
 is non-empty, is not ``.`` or ``..``, and holds no backslash, NUL or control character. Adapters refuse any
 other key with ``BadRequest`` before touching storage, so no key can escape the store.
 

@@ -8,17 +8,17 @@ from __future__ import annotations
 
 import flask
 
+from common import bootstrap
 from common.http import Router, json_body
 from common.services.pipeline import runner
 from common.tasks import RETRY_COUNT_HEADER
-from common.web import pipeline_deps
 
 router = Router("agents")
 
 
 @router.route("/tasks/<stage>", methods=["POST"])
 def run_stage(request: flask.Request, stage: str):
-    deps = pipeline_deps()
+    deps = bootstrap.context()
     payload = json_body(request)
     if payload.get("stage") != stage:
         payload = {**payload, "stage": stage}

@@ -10,10 +10,10 @@ import datetime as dt
 
 import flask
 
-from common import errors, names
+from common import bootstrap, errors, names
 from common.charts.store import CONTENT_TYPES, MAX_URL_TTL_SECONDS
 from common.http import Router, int_arg
-from common.web import pipeline_deps, tenant_of
+from common.web import tenant_of
 
 router = Router("charts")
 
@@ -31,14 +31,14 @@ def list_charts(request: flask.Request):
     domain = request.args.get("domain")
     domain = None if domain is None else names.domain_name(domain)
     limit = int_arg(request, "limit", 100, minimum=1, maximum=500)
-    charts = pipeline_deps().charts.list(tenant, session_id=session_id, domain=domain, limit=limit)
+    charts = bootstrap.context().charts.list(tenant, session_id=session_id, domain=domain, limit=limit)
     return {"items": [chart.view() for chart in charts]}
 
 
 @router.route("/api/v1/charts/<chart_id>", methods=["GET"])
 def get_chart(request: flask.Request, chart_id: str):
     tenant = tenant_of(request)
-    store = pipeline_deps().charts
+    store = bootstrap.context().charts
     chart = store.get(tenant, chart_id)
     return {**chart.view(), "spec": store.spec(tenant, chart_id)}
 
@@ -49,7 +49,7 @@ def chart_url(request: flask.Request, chart_id: str):
     fmt = request.args.get("format", "html")
     if fmt not in CONTENT_TYPES:
         raise errors.BadRequest(f"format must be one of {', '.join(CONTENT_TYPES)}, not {fmt!r}")
-    deps = pipeline_deps()
+    deps = bootstrap.context()
     ttl = int_arg(request, "ttl", deps.settings.chart_url_ttl_seconds, minimum=MIN_URL_TTL_SECONDS,
                   maximum=MAX_URL_TTL_SECONDS)
     # The expiry is read before signing, so it is never later than the one inside the URL.
@@ -62,13 +62,13 @@ def chart_url(request: flask.Request, chart_id: str):
 @router.route("/api/v1/charts/<chart_id>", methods=["DELETE"])
 def delete_chart(request: flask.Request, chart_id: str):
     tenant = tenant_of(request)
-    pipeline_deps().charts.delete(tenant, chart_id)
+    bootstrap.context().charts.delete(tenant, chart_id)
     return {"deleted": True, "chart_id": chart_id}
 
 
 @router.route("/api/v1/charts/<chart_id>/<content>", methods=["GET"])
 def content(request: flask.Request, chart_id: str, content: str):
-    served = pipeline_deps().charts.open_signed(request.path, request.args)
+    served = bootstrap.context().charts.open_signed(request.path, request.args)
     return flask.Response(served.body, mimetype=served.content_type, headers=served.headers)
 
 

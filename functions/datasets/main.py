@@ -7,13 +7,14 @@ import tempfile
 
 import flask
 
-from common import bootstrap, errors
+from common import bootstrap, errors, names
+from common.auth import Tenant
 from common.http import Router, int_arg, json_body
 from common.services import dataset_reads, direct_uploads, domain_sql
 from common.services import datasets as dataset_writes
 from common.signing import HmacUrlSigner
 from common.uploads import receive_multipart
-from common.web import dataset_store, send_export, send_stream, tenant_of
+from common.web import send_export, send_stream, tenant_of
 
 router = Router("datasets")
 
@@ -23,107 +24,110 @@ FILE_FIELDS = ("file", "files", "files[]")
 @router.route("/api/v1/datasets", methods=["POST"])
 def upload(request: flask.Request):
     tenant = tenant_of(request, spend="upload")
-    settings = bootstrap.context().settings
+    ctx = bootstrap.context()
     with tempfile.TemporaryDirectory(prefix="upload-") as workdir:
-        form, files = receive_multipart(request, workdir, max_file_bytes=settings.max_upload_bytes,
+        form, files = receive_multipart(request, workdir, max_file_bytes=ctx.settings.max_upload_bytes,
                                         max_files=dataset_writes.MAX_FILES_PER_UPLOAD, file_fields=FILE_FIELDS)
         if not form.get("domain"):
             raise errors.BadRequest("the form field 'domain' is required", code="MISSING_FIELD")
-        records = dataset_writes.upload(dataset_store(), tenant, form["domain"], files)
+        records = dataset_writes.upload(ctx, tenant, names.domain_name(form["domain"]), files)
     return {"items": [dataset_writes.dataset_view(record) for record in records]}, 201
 
 
 @router.route("/api/v1/datasets", methods=["GET"])
 def list_datasets(request: flask.Request):
     tenant = tenant_of(request)
-    return {"items": dataset_reads.list_datasets(dataset_store(), tenant, request.args.get("domain") or None)}
+    domain = request.args.get("domain")
+    return {"items": dataset_reads.list_datasets(bootstrap.context(), tenant,
+                                                 names.domain_name(domain) if domain else None)}
 
 
 @router.route("/api/v1/datasets/<domain>/<path:name>", methods=["GET"])
 def get_dataset(request: flask.Request, domain: str, name: str):
-    tenant = tenant_of(request)
-    store = dataset_store()
+    tenant, domain = tenant_of(request), names.domain_name(domain)
+    ctx = bootstrap.context()
     fmt = request.args.get("format")
     if fmt == "original":
-        return send_stream(*dataset_reads.original(store, tenant, domain, name), inline=False)
+        return send_stream(*dataset_reads.original(ctx, tenant, domain, name), inline=False)
     if fmt:
-        return send_export(dataset_reads.export(store, tenant, domain, name, fmt))
+        return send_export(dataset_reads.export(ctx, tenant, domain, name, fmt))
     rows = int_arg(request, "n", 20, minimum=0, maximum=100_000)
-    return dataset_reads.preview(store, tenant, domain, name, rows) if rows else \
-        dataset_reads.get_dataset(store, tenant, domain, name)
+    return dataset_reads.preview(ctx, tenant, domain, name, rows) if rows else \
+        dataset_reads.get_dataset(ctx, tenant, domain, name)
 
 
 @router.route("/api/v1/datasets/<domain>/<path:name>", methods=["DELETE"])
 def delete_dataset(request: flask.Request, domain: str, name: str):
-    tenant = tenant_of(request)
-    dataset_writes.delete(dataset_store(), tenant, domain, name)
+    tenant, domain = tenant_of(request), names.domain_name(domain)
+    dataset_writes.delete(bootstrap.context(), tenant, domain, name)
     return {"deleted": True, "domain": domain, "name": name}
 
 
 @router.route("/api/v1/datasets/<domain>", methods=["DELETE"])
 def delete_domain(request: flask.Request, domain: str):
-    tenant = tenant_of(request)
-    deleted = dataset_writes.delete_domain(dataset_store(), tenant, domain)
+    tenant, domain = tenant_of(request), names.domain_name(domain)
+    deleted = dataset_writes.delete_domain(bootstrap.context(), tenant, domain)
     return {"deleted": deleted, "count": len(deleted)}
 
 
 @router.route("/api/v1/domains", methods=["GET"])
 def list_domains(request: flask.Request):
     tenant = tenant_of(request)
-    return {"items": dataset_reads.list_domains(dataset_store(), tenant)}
+    return {"items": dataset_reads.list_domains(bootstrap.context(), tenant)}
 
 
 @router.route("/api/v1/domains/<domain>/tables", methods=["GET"])
 def list_domain_tables(request: flask.Request, domain: str):
     tenant = tenant_of(request)
-    return domain_sql.list_tables(dataset_store(), tenant, domain)
+    return domain_sql.list_tables(bootstrap.context(), tenant, names.domain_name(domain))
 
 
 @router.route("/api/v1/domains/<domain>/sql", methods=["POST"])
 def run_domain_sql(request: flask.Request, domain: str):
     tenant = tenant_of(request)
     body = json_body(request)
-    return domain_sql.query(dataset_store(), tenant, domain, body.get("sql"), body.get("limit"))
+    return domain_sql.query(bootstrap.context(), tenant, names.domain_name(domain), body.get("sql"), body.get("limit"))
 
 
 @router.route("/api/v1/uploads", methods=["POST"])
 def start_direct_upload(request: flask.Request):
     tenant = tenant_of(request, spend="upload")
     body = json_body(request)
-    store = dataset_store()
+    ctx = bootstrap.context()
 
     def local_url(upload_id: str, expires_at) -> str:
         # Signed with the tenant in it: the PUT carries no credentials, as a PUT to a GCS signed URL would not.
-        return HmacUrlSigner.from_setting(store.settings.url_signing_secret).sign(
+        return HmacUrlSigner.from_setting(ctx.settings.url_signing_secret).sign(
             f"/api/v1/uploads/{upload_id}/content", expires_at=int(expires_at.timestamp()),
             params={"tenant": tenant.user_id}, method="PUT")
 
-    return direct_uploads.start(store, tenant, body, local_url=local_url), 201
+    return direct_uploads.start(ctx, tenant, body, local_url=local_url), 201
 
 
 @router.route("/api/v1/uploads/<upload_id>", methods=["GET"])
 def get_direct_upload(request: flask.Request, upload_id: str):
     tenant = tenant_of(request)
-    return direct_uploads.upload_view(direct_uploads.get_upload(dataset_store(), tenant.user_id, upload_id))
+    return direct_uploads.upload_view(direct_uploads.get_upload(bootstrap.context(), tenant, upload_id))
 
 
 @router.route("/api/v1/uploads/<upload_id>", methods=["DELETE"])
 def abort_direct_upload(request: flask.Request, upload_id: str):
-    direct_uploads.abort(dataset_store(), tenant_of(request), upload_id)
+    direct_uploads.abort(bootstrap.context(), tenant_of(request), upload_id)
     return {"deleted": True, "upload_id": upload_id}
 
 
 @router.route("/api/v1/uploads/<upload_id>/content", methods=["PUT"])
 def receive_direct_upload(request: flask.Request, upload_id: str):
-    store = dataset_store()
-    HmacUrlSigner.from_setting(store.settings.url_signing_secret).verify(
-        request.path, request.args, now=store.clock.now().timestamp(), method="PUT")
-    return direct_uploads.receive(store, request.args["tenant"], upload_id, request.stream, request.content_length)
+    ctx = bootstrap.context()
+    HmacUrlSigner.from_setting(ctx.settings.url_signing_secret).verify(
+        request.path, request.args, now=ctx.clock.now().timestamp(), method="PUT")
+    return direct_uploads.receive(ctx, Tenant(request.args["tenant"]), upload_id, request.stream,
+                                  request.content_length)
 
 
 @router.route("/api/v1/uploads/<upload_id>/commit", methods=["POST"])
 def commit_direct_upload(request: flask.Request, upload_id: str):
-    items, created = direct_uploads.commit(dataset_store(), tenant_of(request), upload_id)
+    items, created = direct_uploads.commit(bootstrap.context(), tenant_of(request), upload_id)
     return {"items": items}, 201 if created else 200
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import flask
 
 from common import bootstrap, errors
-from common.crypto import Encryptor
+from common.auth import Tenant
 from common.http import Router, json_body
 from common.services.llm_config import active, fields, registry, stored_keys
 from common.web import tenant_of
@@ -34,11 +34,11 @@ def _flagged(flag: str | None):
     return body
 
 
-def _caller(request: flask.Request, user_id: Any, missing: str) -> str:
+def _caller(request: flask.Request, user_id: Any, missing: str) -> Tenant:
     """The authenticated caller's id; the original required ``userId``, and it must be that caller."""
     if not isinstance(user_id, str) or not user_id.strip():
         raise errors.BadRequest(missing, code="MISSING_FIELD")
-    return tenant_of(request, legacy_user_id=user_id).user_id
+    return tenant_of(request, legacy_user_id=user_id)
 
 
 def _required(body: dict[str, Any], names: tuple[str, ...], missing: str) -> None:
@@ -46,11 +46,11 @@ def _required(body: dict[str, Any], names: tuple[str, ...], missing: str) -> Non
         raise errors.BadRequest(missing, code="MISSING_FIELD")
 
 
-def _store(request: flask.Request, missing: str) -> tuple[str, str]:
+def _store(request: flask.Request, missing: str) -> tuple[Tenant, str]:
     """Check ``{userId, provider, apiKey}`` and store (or overwrite) the key; return (tenant id, provider)."""
     body = json_body(request)
     _required(body, ("provider", "apiKey"), missing)
-    tenant_id = _caller(request, body.get("userId"), missing)
+    tenant = _caller(request, body.get("userId"), missing)
     provider = registry.provider_id(body["provider"])
     api_key = fields.plausible_key(fields.text(body, "apiKey", fields.MAX_KEY_CHARS, required=True))
     if not registry.registry().models_of(provider):
@@ -58,16 +58,16 @@ def _store(request: flask.Request, missing: str) -> tuple[str, str]:
         raise errors.BadRequest(f"{provider} needs an endpoint (api_base): save it with POST /api/v1/llm/keys",
                                 code="NEEDS_API_BASE")
     ctx = bootstrap.context()
-    stored_keys.save_key(ctx.metadata, Encryptor(ctx.settings.encryption_keys), tenant_id, provider, api_key, None,
+    stored_keys.save_key(ctx.metadata, ctx.encryptor, tenant, provider, api_key, None,
                          mode="upsert")
-    return tenant_id, provider
+    return tenant, provider
 
 
 def validate_key(request: flask.Request):
-    tenant_id, provider = _store(request, "Missing provider, apiKey, or userId")
-    active.activate_provider(bootstrap.context().metadata, tenant_id, provider)
+    tenant, provider = _store(request, "Missing provider, apiKey, or userId")
+    active.activate_provider(bootstrap.context().metadata, tenant, provider)
     return {"valid": True, "provider": provider, "models": list(registry.registry().models_of(provider)),
-            "token": stored_keys.handle(tenant_id, provider)}
+            "token": stored_keys.handle(tenant, provider)}
 
 
 def update_provider_key(request: flask.Request):
@@ -79,28 +79,28 @@ def delete_provider_key(request: flask.Request):
     body = json_body(request)
     missing = "Missing userId or provider"
     _required(body, ("provider",), missing)
-    tenant_id = _caller(request, body.get("userId"), missing)
+    tenant = _caller(request, body.get("userId"), missing)
     try:
-        stored_keys.delete_key(bootstrap.context().metadata, tenant_id, body["provider"].strip().lower())
+        stored_keys.delete_key(bootstrap.context().metadata, tenant, body["provider"].strip().lower())
     except errors.NotFound:
         raise errors.NotFound("Key not found") from None
     return {"deleted": True}
 
 
 def get_provider_keys(request: flask.Request):
-    tenant_id = _caller(request, request.args.get("userId"), "Missing userId")
+    tenant = _caller(request, request.args.get("userId"), "Missing userId")
     metadata, known = bootstrap.context().metadata, registry.registry()
-    current = active.get_active(metadata, tenant_id)
-    items = [_key_item(tenant_id, record, current, known) for record in stored_keys.list_keys(metadata, tenant_id)]
+    current = active.get_active(metadata, tenant)
+    items = [_key_item(tenant, record, current, known) for record in stored_keys.list_keys(metadata, tenant)]
     return {"items": items, "count": len(items), "summary": f"{len(items)} provider keys found"}
 
 
-def _key_item(tenant_id: str, record: Any, current: Any, known: registry.Registry) -> dict[str, Any]:
+def _key_item(tenant: Tenant, record: Any, current: Any, known: registry.Registry) -> dict[str, Any]:
     provider = record.data["provider"]
     is_active = current is not None and current.data["provider"] == provider
     chosen = current.data if is_active else {}
     params = chosen.get("params") or {}
-    return {"id": f"{tenant_id}_{provider}", "provider": provider, "models": list(known.models_of(provider)),
+    return {"id": f"{tenant.user_id}_{provider}", "provider": provider, "models": list(known.models_of(provider)),
             "is_active": is_active, "updated_at": record.updated_at.isoformat(),
             "selectedModel": chosen.get("model"), "verbosity": params.get("verbosity"),
             "reasoning": params.get("reasoning_effort"), "seed": params.get("seed")}
@@ -110,13 +110,13 @@ def set_active_config(request: flask.Request):
     body = json_body(request)
     missing = "Missing userId or provider"
     _required(body, ("provider",), missing)
-    tenant_id = _caller(request, body.get("userId"), missing)
+    tenant = _caller(request, body.get("userId"), missing)
     provider = registry.provider_id(body["provider"])
     model = fields.text(body, "selectedModel", fields.MAX_MODEL_CHARS, required=False)
     model = registry.model_of(provider, model) if model else None
     verbosity, reasoning = (_folded(body.get(name)) for name in ("verbosity", "reasoning"))
     params = fields.model_params({"verbosity": verbosity, "reasoning_effort": reasoning, "seed": body.get("seed")})
-    active.set_active(bootstrap.context().metadata, tenant_id, provider, model, params)
+    active.set_active(bootstrap.context().metadata, tenant, provider, model, params)
     return {"saved": True, "provider": provider, "message": f"Active provider set to {provider}"}
 
 

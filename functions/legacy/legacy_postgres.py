@@ -68,14 +68,14 @@ def save(request: flask.Request):
     tenant = _caller(request, body.get("userId"), "Missing one of required fields: userId")
     name = connections.check_name(body.get("name") or DEFAULT_NAME)
     params = _params(body, SAVE_FIELDS, "Missing one of required fields")
-    pg = connections.from_context(bootstrap.context())
+    pg = bootstrap.context()
     record, _ = connections.save(pg, tenant, name, params)
     return {"saved": True, "id": f"{tenant.user_id}_{record.key}"}
 
 
 def list_saved(request: flask.Request):
     tenant = _caller(request, request.args.get("userId"), "Missing userId")
-    pg = connections.from_context(bootstrap.context())
+    pg = bootstrap.context()
     items = [{"id": f"{tenant.user_id}_{record.key}", "name": record.key, "host": record.data["host"],
               "port": str(record.data["port"]), "dbname": record.data["dbname"], "user": record.data["user"],
               "updated_at": str(record.updated_at)}

@@ -14,14 +14,13 @@ from typing import Any
 
 import flask
 
-from common import errors
+from common import bootstrap, errors
 from common.http import Router, int_arg, json_body
-from common.services import query_jobs
 from common.services import sessions as session_history
 from common.services.llm_config.active import active_choice
 from common.services.pipeline import runner, views
 from common.services.pipeline.request import parse_question
-from common.web import pipeline_deps, tenant_of
+from common.web import receive_clip, tenant_of
 
 QUERY_V1 = {"Deprecation": "true", "Link": '</api/v1/queries>; rel="successor-version"'}
 SPEECH_V1 = {"Deprecation": "true", "Link": '</api/v1/llm/transcriptions>; rel="successor-version"'}
@@ -37,12 +36,15 @@ def _tenant(request: flask.Request, body: dict[str, Any] | None = None, *, spend
 
 def ask(request: flask.Request):
     body = json_body(request)
-    tenant, deps = _tenant(request, body, spend="query"), pipeline_deps()
+    tenant, deps = _tenant(request, body, spend="query"), bootstrap.context()
     started = time.monotonic()
     question = parse_question(body, deps.settings, legacy=True,
-                              **active_choice(deps.metadata, tenant.user_id))
-    record = runner.submit(deps, tenant, question)
-    final = views.wait_for_end(deps, tenant, record.data["query_id"], timeout=deps.settings.query_wait_seconds)
+                              **active_choice(deps.metadata, tenant))
+    job = runner.submit(deps, tenant, question)
+    final = views.wait_for_end(deps, tenant, job.query_id, timeout=deps.settings.query_wait_seconds)
+    if not final.ended:
+        return {"detail": f"the answer is taking too long; follow it at /api/v1/queries/{final.query_id}",
+                "code": "TIMEOUT", "query_id": final.query_id}, 504
     return views.legacy_answer(deps, tenant, final, time.monotonic() - started)
 
 
@@ -50,18 +52,18 @@ def suggest(request: flask.Request):
     from common.services.pipeline.suggest import suggest_questions
 
     body = json_body(request)
-    tenant, deps = _tenant(request, body, spend="query"), pipeline_deps()
+    tenant, deps = _tenant(request, body, spend="query"), bootstrap.context()
     question = parse_question({"domain": "general", **body}, deps.settings, legacy=True, needs_prompt=False,
-                              **active_choice(deps.metadata, tenant.user_id))
+                              **active_choice(deps.metadata, tenant))
     return {"suggestions": suggest_questions(deps, tenant, question)["suggestions"]}
 
 
 def speech_to_text(request: flask.Request):
     from common.services import speech
 
-    deps = pipeline_deps()
+    deps = bootstrap.context()
     with tempfile.TemporaryDirectory(prefix="speech-") as workdir:
-        fields, clip = speech.receive_clip(request, workdir, deps.settings)
+        fields, clip = receive_clip(request, workdir, deps.settings.stt_max_bytes)
         tenant = _tenant(request, fields, spend="query")
         # The original's default language: the frontend sends "id" anyway.
         transcript = speech.transcribe(deps, tenant, speech.parse_request(clip, fields, default_language="id"))
@@ -70,24 +72,25 @@ def speech_to_text(request: flask.Request):
 
 def cancel(request: flask.Request):
     body = json_body(request, required=False)
-    tenant, deps = _tenant(request, body), pipeline_deps()
+    tenant, deps = _tenant(request, body), bootstrap.context()
     query_id, session_id = body.get("query_id"), body.get("session_id") or request.args.get("session_id")
-    if not query_id and session_id:
-        # The original cancelled by session: stop that session's running question, if one runs.
-        running = [r for r in deps.metadata.list(query_jobs.COLLECTION, tenant.user_id, parent=session_id)
-                   if r.data["status"] not in query_jobs.TERMINAL]
-        query_id = running[-1].key if running else None
-    if not query_id:
+    for field, value in (("query_id", query_id), ("session_id", session_id)):
+        if value is not None and not isinstance(value, str):
+            raise errors.BadRequest(f"'{field}' must be a string")
+    if query_id:
+        job = runner.cancel(deps, tenant, query_id)
+    else:  # the original cancelled by session: stop that session's running question, if one runs
+        job = runner.cancel_session(deps, tenant, session_id) if session_id else None
+    if job is None:
         return {"cancelled": False, "detail": "nothing is running"}
-    record = runner.cancel(deps, tenant, query_id)
-    return {"cancelled": record.data["status"] == "cancelled" or record.data["cancel_requested"],
-            "query_id": query_id, "session_id": record.data["session_id"]}
+    return {"cancelled": job.status == "cancelled" or job.cancel_requested, "query_id": job.query_id,
+            "session_id": job.session_id}
 
 
 def list_sessions(request: flask.Request):
-    tenant, deps = _tenant(request), pipeline_deps()
+    tenant, deps = _tenant(request), bootstrap.context()
     items = []
-    for record in session_history.list_sessions(deps.metadata, tenant.user_id,
+    for record in session_history.list_sessions(deps.metadata, tenant,
                                                 limit=int_arg(request, "limit", 20, minimum=1, maximum=200)):
         items.append({"session_id": record.key, "updated_at": str(record.updated_at),
                       "created_at": str(record.created_at), "last_visual_signed_url": "",
@@ -97,9 +100,9 @@ def list_sessions(request: flask.Request):
 
 
 def history(request: flask.Request, session_id: str):
-    tenant, deps = _tenant(request), pipeline_deps()
-    record = session_history.get_session(deps.metadata, tenant.user_id, session_id)
-    turns = session_history.history(deps.metadata, tenant.user_id, session_id)
+    tenant, deps = _tenant(request), bootstrap.context()
+    record = session_history.get_session(deps.metadata, tenant, session_id)
+    turns = session_history.history(deps.metadata, tenant, session_id)
     return {"session_id": session_id,
             "history": [{"role": t["role"], "content": t["content"], "ts": t["ts"]} for t in turns],
             "last_visual_signed_url": "", "last_visual_kind": record.data.get("last_chart_kind", ""),
@@ -109,25 +112,14 @@ def history(request: flask.Request, session_id: str):
 def export_pdf(request: flask.Request, session_id: str):
     from common.services.session_export import export_pdf as render_pdf
 
-    tenant, deps = _tenant(request), pipeline_deps()
-    pdf = render_pdf(deps.metadata, deps.blobs, tenant, session_id, now=deps.clock.now())
+    tenant, deps = _tenant(request), bootstrap.context()
+    pdf = render_pdf(deps, tenant, session_id)
     return flask.Response(pdf, mimetype="application/pdf", headers={
         "Content-Disposition": f'attachment; filename="chat_session_{session_id}.pdf"'})
 
 
 def chart_file(request: flask.Request, namespace: str, filename: str):
-    deps = pipeline_deps()
-    chart_id, dot, extension = filename.partition(".")
-    if extension != "html" or not dot:
-        raise errors.NotFound("no such chart")
-    from common.signing import HmacUrlSigner
-
-    HmacUrlSigner.from_setting(deps.settings.url_signing_secret).verify(
-        request.path, request.args, now=deps.clock.now().timestamp())
-    try:
-        body = deps.blobs.get(f"tenants/{namespace}/charts/{chart_id}/chart.html")
-    except errors.NotFound:
-        raise errors.NotFound("no such chart") from None
+    body = views.legacy_chart_html(bootstrap.context(), request.path, request.args, namespace, filename)
     return flask.Response(body, mimetype="text/html", headers={"X-Content-Type-Options": "nosniff"})
 
 

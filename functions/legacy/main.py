@@ -21,7 +21,7 @@ from common.http import Router, int_arg, json_body, legacy_detail_body
 from common.services import dataset_reads
 from common.services import datasets as dataset_writes
 from common.uploads import receive_multipart, receive_raw_body
-from common.web import dataset_store, send_export, send_stream, tenant_of
+from common.web import send_export, send_stream, tenant_of
 
 router = Router("legacy", error_body=legacy_detail_body)
 legacy_questions.register(router)
@@ -76,8 +76,8 @@ def _signed_csv_url(record: Any, tenant: Any) -> str:
 
 
 def _upload(request: flask.Request, domain: str | None, *, raw_body_allowed: bool) -> list[dict]:
-    settings = bootstrap.context().settings
-    store = dataset_store()
+    ctx = bootstrap.context()
+    settings = ctx.settings
     with tempfile.TemporaryDirectory(prefix="upload-") as workdir:
         if request.mimetype == "multipart/form-data" or not raw_body_allowed:
             form, files = receive_multipart(request, workdir, max_file_bytes=settings.max_upload_bytes,
@@ -86,10 +86,10 @@ def _upload(request: flask.Request, domain: str | None, *, raw_body_allowed: boo
         else:
             form, files = {}, [receive_raw_body(request, workdir, max_file_bytes=settings.max_upload_bytes)]
         tenant = _caller(request, form, spend="upload")
-        domain = domain if domain is not None else names.form_domain_name(form.get("domain") or "")
-        if not domain or not files:
+        if not (domain or form.get("domain")) or not files:
             raise errors.BadRequest("Missing 'domain' or 'file'", code="MISSING_FIELD")
-        records = dataset_writes.upload(store, tenant, domain, files)
+        domain = names.domain_name(domain) if domain is not None else names.form_domain_name(form["domain"])
+        records = dataset_writes.upload(ctx, tenant, domain, files)
     return [_upload_result(record) for record in records]
 
 
@@ -107,7 +107,8 @@ def upload_datasets(request: flask.Request, domain: str):
 
 def _listing(request: flask.Request, domain: str | None) -> dict:
     tenant = _caller(request)
-    items = [_list_item(r, tenant) for r in dataset_reads.list_records(dataset_store(), tenant, domain)]
+    domain = names.domain_name(domain) if domain else None
+    items = [_list_item(r, tenant) for r in dataset_reads.list_records(bootstrap.context(), tenant, domain)]
     return {"items": items, "datasets": items}
 
 
@@ -123,13 +124,13 @@ def list_domain_datasets(request: flask.Request, domain: str):
 
 @router.route("/datasets/<domain>/all", methods=["DELETE"], headers=DATASETS_V1)
 def delete_domain(request: flask.Request, domain: str):
-    deleted = dataset_writes.delete_domain(dataset_store(), _caller(request), domain)
+    deleted = dataset_writes.delete_domain(bootstrap.context(), _caller(request), names.domain_name(domain))
     return {"deleted": deleted, "count": len(deleted)}
 
 
 @router.route("/datasets/<domain>/<path:filename>", methods=["GET"], headers=DATASETS_V1)
 def read_dataset(request: flask.Request, domain: str, filename: str):
-    tenant, store = _caller(request), dataset_store()
+    tenant, store, domain = _caller(request), bootstrap.context(), names.domain_name(domain)
     as_format = request.args.get("as", "json")
     if as_format not in {"json", "csv", "text"}:
         raise errors.BadRequest("'as' must be json, csv or text")
@@ -150,14 +151,15 @@ def read_dataset(request: flask.Request, domain: str, filename: str):
 
 @router.route("/datasets/<domain>/<path:filename>", methods=["DELETE"], headers=DATASETS_V1)
 def delete_dataset(request: flask.Request, domain: str, filename: str):
-    dataset_writes.delete(dataset_store(), _caller(request), domain, filename)
-    return {"deleted": True, "domain": names.domain_name(domain), "filename": filename}
+    domain = names.domain_name(domain)
+    dataset_writes.delete(bootstrap.context(), _caller(request), domain, filename)
+    return {"deleted": True, "domain": domain, "filename": filename}
 
 
 @router.route("/datasets/<domain>/<path:filename>/metadata", methods=["PUT"], headers=DATASETS_V1)
 def update_metadata(request: flask.Request, domain: str, filename: str):
     body = json_body(request)
-    view = dataset_writes.update_notes(dataset_store(), _caller(request, body), domain, filename,
+    view = dataset_writes.update_notes(bootstrap.context(), _caller(request, body), names.domain_name(domain), filename,
                                        body.get("description", ""), body.get("columns", []))
     return {"saved": True, "domain": view["domain"], "filename": view["name"]}
 
@@ -172,13 +174,13 @@ def signed_file(request: flask.Request, user_id: str, domain: str, filename: str
         raise errors.NotFound("no such file")
     HmacUrlSigner.from_setting(ctx.settings.url_signing_secret).verify(request.path, request.args,
                                                                        now=ctx.clock.now().timestamp())
-    exported = dataset_reads.export(dataset_store(), Tenant(user_id), domain, filename, "csv")
+    exported = dataset_reads.export(ctx, Tenant(user_id), names.domain_name(domain), filename, "csv")
     return send_export(exported, as_attachment=False)
 
 
 @router.route("/domains", methods=["GET"], headers=DOMAINS_V1)
 def list_domains(request: flask.Request):
-    domains = dataset_reads.list_domains(dataset_store(), _caller(request))
+    domains = dataset_reads.list_domains(bootstrap.context(), _caller(request))
     return {entry["domain"]: entry["datasets"] for entry in domains}
 
 

@@ -9,10 +9,10 @@ from typing import Any
 import flask
 
 from common import bootstrap, errors
-from common.crypto import Encryptor
+from common.auth import Tenant
 from common.http import Router, json_body
 from common.services.llm_config import active, fields, registry, stored_keys
-from common.web import tenant_of
+from common.web import receive_clip, tenant_of
 
 router = Router("llm")
 
@@ -42,44 +42,44 @@ def list_models(request: flask.Request):
 
 @router.route("/api/v1/llm/keys", methods=["GET"])
 def list_keys(request: flask.Request):
-    tenant_id, metadata = tenant_of(request).user_id, bootstrap.context().metadata
-    current = active.get_active(metadata, tenant_id)
-    items = [stored_keys.key_view(record, current) for record in stored_keys.list_keys(metadata, tenant_id)]
+    tenant, metadata = tenant_of(request), bootstrap.context().metadata
+    current = active.get_active(metadata, tenant)
+    items = [stored_keys.key_view(record, current) for record in stored_keys.list_keys(metadata, tenant)]
     return {"items": items, "count": len(items)}
 
 
 @router.route("/api/v1/llm/keys", methods=["POST"])
 def add_key(request: flask.Request):
-    tenant_id, body = tenant_of(request).user_id, json_body(request)
-    return _save(tenant_id, request, registry.provider_id(body.get("provider")), body, mode="create"), 201
+    tenant, body = tenant_of(request), json_body(request)
+    return _save(tenant, request, registry.provider_id(body.get("provider")), body, mode="create"), 201
 
 
 @router.route("/api/v1/llm/keys/<provider>", methods=["GET"])
 def get_key(request: flask.Request, provider: str):
-    tenant_id, metadata = tenant_of(request).user_id, bootstrap.context().metadata
-    record = stored_keys.get_key(metadata, tenant_id, provider.lower())
-    return stored_keys.key_view(record, active.get_active(metadata, tenant_id))
+    tenant, metadata = tenant_of(request), bootstrap.context().metadata
+    record = stored_keys.get_key(metadata, tenant, provider.lower())
+    return stored_keys.key_view(record, active.get_active(metadata, tenant))
 
 
 @router.route("/api/v1/llm/keys/<provider>", methods=["PUT"])
 def replace_key(request: flask.Request, provider: str):
-    tenant_id, body = tenant_of(request).user_id, json_body(request)
+    tenant, body = tenant_of(request), json_body(request)
     provider = registry.provider_id(provider)
     if body.get("provider") is not None and registry.provider_id(body["provider"]) != provider:
         raise errors.BadRequest("'provider' in the body differs from the one in the path")
-    return _save(tenant_id, request, provider, body, mode="replace")
+    return _save(tenant, request, provider, body, mode="replace")
 
 
 @router.route("/api/v1/llm/keys/<provider>", methods=["DELETE"])
 def delete_key(request: flask.Request, provider: str):
-    tenant_id = tenant_of(request).user_id
-    stored_keys.delete_key(bootstrap.context().metadata, tenant_id, provider.lower())
+    tenant = tenant_of(request)
+    stored_keys.delete_key(bootstrap.context().metadata, tenant, provider.lower())
     return {"deleted": True, "provider": provider.lower()}
 
 
 @router.route("/api/v1/llm/active", methods=["GET"])
 def get_active(request: flask.Request):
-    record = active.get_active(bootstrap.context().metadata, tenant_of(request).user_id)
+    record = active.get_active(bootstrap.context().metadata, tenant_of(request))
     if record is None:
         raise errors.NotFound("no active model: questions use the server's default", code="NO_ACTIVE_MODEL")
     return active.active_view(record)
@@ -88,35 +88,35 @@ def get_active(request: flask.Request):
 @router.route("/api/v1/llm/active", methods=["PUT"])
 def set_active(request: flask.Request):
     body = json_body(request)
-    tenant_id = tenant_of(request).user_id
+    tenant = tenant_of(request)
     provider = registry.provider_id(body.get("provider"))
     model = registry.model_of(provider, fields.text(body, "model", fields.MAX_MODEL_CHARS, required=True))
     params = fields.model_params(body.get("params"))
-    return active.active_view(active.set_active(bootstrap.context().metadata, tenant_id, provider, model, params))
+    return active.active_view(active.set_active(bootstrap.context().metadata, tenant, provider, model, params))
 
 
 @router.route("/api/v1/llm/active", methods=["DELETE"])
 def clear_active(request: flask.Request):
-    return {"deleted": active.clear_active(bootstrap.context().metadata, tenant_of(request).user_id)}
+    return {"deleted": active.clear_active(bootstrap.context().metadata, tenant_of(request))}
 
 
 @router.route("/api/v1/llm/transcriptions", methods=["POST"])
 def transcribe(request: flask.Request):
     from common.services import speech
-    from common.web import pipeline_deps
 
-    tenant, deps = tenant_of(request, spend="query"), pipeline_deps()
+
+    tenant, deps = tenant_of(request, spend="query"), bootstrap.context()
     with tempfile.TemporaryDirectory(prefix="speech-") as workdir:
-        fields, clip = speech.receive_clip(request, workdir, deps.settings)
+        fields, clip = receive_clip(request, workdir, deps.settings.stt_max_bytes)
         transcript = speech.transcribe(deps, tenant, speech.parse_request(clip, fields))
     return {"text": transcript.pop("transcript"), **transcript}
 
 
-def _save(tenant_id: str, request: flask.Request, provider: str, body: dict[str, Any], *,
+def _save(tenant: Tenant, request: flask.Request, provider: str, body: dict[str, Any], *,
           mode: stored_keys.SaveMode) -> dict:
     """Check the key's fields, verify it when asked, then store it; return its masked view."""
     ctx = bootstrap.context()
-    encryptor = Encryptor(ctx.settings.encryption_keys)  # a misconfigured instance fails before any paid call
+    encryptor = ctx.encryptor  # a misconfigured instance fails before any paid call
     api_key = fields.text(body, "api_key", fields.MAX_KEY_CHARS, required=False)
     api_key = fields.plausible_key(api_key) if api_key else None
     api_base = fields.api_base(body.get("api_base"))
@@ -124,16 +124,11 @@ def _save(tenant_id: str, request: flask.Request, provider: str, body: dict[str,
     model = registry.model_of(provider, model) if model else None
     view: dict[str, Any] = {}
     if _flag(request, "verify"):
-        from common.hosts import HostPolicy
-        from common.llm import LlmClient
-
         # The endpoint is the caller's: held to LLM_ALLOWED_HOSTS like every call to a user's endpoint.
-        client = LlmClient(clock=ctx.clock, max_retries=0,
-                           timeout_seconds=min(ctx.settings.llm_timeout_seconds, VERIFY_TIMEOUT_SECONDS),
-                           vet_host=HostPolicy.from_settings(ctx.settings, "LLM_ALLOWED_HOSTS").vetted_addresses)
+        client = ctx.llm.one_shot(timeout_seconds=VERIFY_TIMEOUT_SECONDS)
         view["verified_with"] = stored_keys.verify_key(client, provider, api_key, api_base, model)
-    record = stored_keys.save_key(ctx.metadata, encryptor, tenant_id, provider, api_key, api_base, mode=mode)
-    return {**stored_keys.key_view(record, active.get_active(ctx.metadata, tenant_id)), **view}
+    record = stored_keys.save_key(ctx.metadata, encryptor, tenant, provider, api_key, api_base, mode=mode)
+    return {**stored_keys.key_view(record, active.get_active(ctx.metadata, tenant)), **view}
 
 
 def _flag(request: flask.Request, name: str) -> bool:

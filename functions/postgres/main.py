@@ -9,6 +9,7 @@ import flask
 
 from common import bootstrap, errors
 from common.http import Router, int_arg, json_body
+from common.ports import SecretPorts
 from common.services.postgres import connections, frames, query, tables
 from common.uploads import receive_multipart
 from common.web import tenant_of
@@ -19,10 +20,6 @@ CREATE_FIELDS = {"table", "rows"}
 WRITE_FIELDS = {"mode", "rows"}
 
 
-def _pg() -> connections.PgContext:
-    return connections.from_context(bootstrap.context())
-
-
 @router.route("/api/v1/postgres/connections", methods=["POST"])
 def save_connection(request: flask.Request):
     tenant, body = tenant_of(request), json_body(request)
@@ -30,40 +27,40 @@ def save_connection(request: flask.Request):
         raise errors.BadRequest("the field 'name' is required", code="MISSING_FIELD")
     name = connections.check_name(body["name"])
     params = connections.parse_params({key: value for key, value in body.items() if key != "name"})
-    record, created = connections.save(_pg(), tenant, name, params)
+    record, created = connections.save(bootstrap.context(), tenant, name, params)
     return connections.view(record), 201 if created else 200
 
 
 @router.route("/api/v1/postgres/connections", methods=["GET"])
 def list_connections(request: flask.Request):
     tenant = tenant_of(request)
-    return {"items": [connections.view(record) for record in connections.list_connections(_pg(), tenant)]}
+    return {"items": [connections.view(record) for record in connections.list_connections(bootstrap.context(), tenant)]}
 
 
 @router.route("/api/v1/postgres/connections/<name>", methods=["GET"])
 def get_connection(request: flask.Request, name: str):
-    return connections.view(connections.get(_pg(), tenant_of(request), name))
+    return connections.view(connections.get(bootstrap.context(), tenant_of(request), name))
 
 
 @router.route("/api/v1/postgres/connections/<name>", methods=["DELETE"])
 def delete_connection(request: flask.Request, name: str):
-    connections.delete(_pg(), tenant_of(request), name)
+    connections.delete(bootstrap.context(), tenant_of(request), name)
     return {"deleted": True, "name": name}
 
 
 @router.route("/api/v1/postgres/connections/<name>/test", methods=["POST"])
 def check_connection(request: flask.Request, name: str):
-    return connections.check_saved(_pg(), tenant_of(request), name)
+    return connections.check_saved(bootstrap.context(), tenant_of(request), name)
 
 
 @router.route("/api/v1/postgres/<name>/tables", methods=["GET"])
 def list_tables(request: flask.Request, name: str):
-    return tables.list_tables(_pg(), tenant_of(request), name)
+    return tables.list_tables(bootstrap.context(), tenant_of(request), name)
 
 
 @router.route("/api/v1/postgres/<name>/tables/<path:table>", methods=["GET"])
 def read_table(request: flask.Request, name: str, table: str):
-    tenant, pg = tenant_of(request), _pg()
+    tenant, pg = tenant_of(request), bootstrap.context()
     limit = int_arg(request, "limit", tables.DEFAULT_PAGE_ROWS, minimum=1, maximum=pg.settings.pg_max_rows)
     offset = int_arg(request, "offset", 0, minimum=0, maximum=2**62)
     return tables.read_rows(pg, tenant, name, table, limit=limit, offset=offset)
@@ -71,7 +68,7 @@ def read_table(request: flask.Request, name: str, table: str):
 
 @router.route("/api/v1/postgres/<name>/tables", methods=["POST"])
 def create_table(request: flask.Request, name: str):
-    tenant, pg = tenant_of(request), _pg()
+    tenant, pg = tenant_of(request), bootstrap.context()
     connections.check_name(name)
     with tempfile.TemporaryDirectory(prefix="pg-rows-") as workdir:
         fields, frame = _rows_of(request, pg, workdir, CREATE_FIELDS)
@@ -82,7 +79,7 @@ def create_table(request: flask.Request, name: str):
 
 @router.route("/api/v1/postgres/<name>/tables/<path:table>", methods=["PUT"])
 def write_table(request: flask.Request, name: str, table: str):
-    tenant, pg = tenant_of(request), _pg()
+    tenant, pg = tenant_of(request), bootstrap.context()
     connections.check_name(name)
     with tempfile.TemporaryDirectory(prefix="pg-rows-") as workdir:
         fields, frame = _rows_of(request, pg, workdir, WRITE_FIELDS)
@@ -94,7 +91,7 @@ def write_table(request: flask.Request, name: str, table: str):
 
 @router.route("/api/v1/postgres/<name>/tables/<path:table>", methods=["DELETE"])
 def drop_table(request: flask.Request, name: str, table: str):
-    tables.drop_table(_pg(), tenant_of(request), name, table)
+    tables.drop_table(bootstrap.context(), tenant_of(request), name, table)
     return {"deleted": True, "connection": name, "table": table}
 
 
@@ -104,10 +101,10 @@ def run_query(request: flask.Request, name: str):
     unknown = sorted(set(body) - {"sql", "limit"})
     if unknown:
         raise errors.BadRequest(f"unknown field(s): {', '.join(unknown)}; allowed: sql, limit")
-    return query.run_query(_pg(), tenant, name, body.get("sql"), body.get("limit"))
+    return query.run_query(bootstrap.context(), tenant, name, body.get("sql"), body.get("limit"))
 
 
-def _rows_of(request: flask.Request, pg: connections.PgContext, workdir: str,
+def _rows_of(request: flask.Request, pg: SecretPorts, workdir: str,
              allowed: set[str]) -> tuple[dict[str, Any], Any]:
     """Read the rows to write: JSON ``{..., rows}``, or a multipart ``file`` (CSV, Excel, Parquet, JSON)."""
     if request.mimetype == "multipart/form-data":

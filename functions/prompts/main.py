@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import flask
 
-from common import errors, names
+from common import bootstrap, errors, names
 from common.auth import Tenant
 from common.http import Router, json_body
 from common.metadata import MetadataStore
@@ -23,7 +23,7 @@ from common.prompts import (
 )
 from common.prompts.configuration import load_user_config
 from common.prompts.overrides import FILE, OVERRIDE
-from common.web import pipeline_deps, tenant_of
+from common.web import tenant_of
 
 router = Router("prompts")
 
@@ -31,7 +31,7 @@ router = Router("prompts")
 @router.route("/api/v1/prompts", methods=["GET"])
 def list_prompts(request: flask.Request):
     tenant_of(request)
-    catalog = pipeline_deps().prompts
+    catalog = bootstrap.context().prompts
     items = []
     for name in catalog.names():
         effective = catalog.effective(name)
@@ -44,7 +44,7 @@ def list_prompts(request: flask.Request):
 def get_prompt(request: flask.Request, name: str):
     tenant = tenant_of(request)
     domain = _domain_arg(request)
-    deps = pipeline_deps()
+    deps = bootstrap.context()
     effective = deps.prompts.effective(name)
     return {"name": name, "version": effective.template.version, "source": effective.source,
             "file_version": effective.file_version, "template": effective.template.to_dict(),
@@ -55,22 +55,22 @@ def get_prompt(request: flask.Request, name: str):
 @router.route("/api/v1/prompts/<name>", methods=["PUT"])
 def put_prompt(request: flask.Request, name: str):
     tenant = _admin(request)
-    template = pipeline_deps().prompts.save(name, json_body(request), author=tenant.user_id)
+    template = bootstrap.context().prompts.save(name, json_body(request), author=tenant.user_id)
     return {"name": name, "version": template.version, "source": OVERRIDE, "template": template.to_dict()}
 
 
 @router.route("/api/v1/prompts/<name>", methods=["DELETE"])
 def delete_prompt(request: flask.Request, name: str):
     _admin(request)
-    template = pipeline_deps().prompts.revert(name)
+    template = bootstrap.context().prompts.revert(name)
     return {"name": name, "reverted": True, "version": template.version, "source": FILE}
 
 
 @router.route("/api/v1/prompts/config/user", methods=["GET"])
 def get_user_config(request: flask.Request):
     tenant = tenant_of(request)
-    metadata = pipeline_deps().metadata
-    config = load_user_config(metadata, tenant.user_id)
+    metadata = bootstrap.context().metadata
+    config = load_user_config(metadata, tenant)
     return _config_view("user", config, _effective_config(metadata, tenant, _domain_arg(request)))
 
 
@@ -78,8 +78,8 @@ def get_user_config(request: flask.Request):
 def put_user_config(request: flask.Request):
     tenant = tenant_of(request)
     domain, body = _domain_arg(request), json_body(request)
-    metadata = pipeline_deps().metadata
-    config = save_user_config(metadata, tenant.user_id, body)
+    metadata = bootstrap.context().metadata
+    config = save_user_config(metadata, tenant, body)
     return _config_view("user", config, _effective_config(metadata, tenant, domain))
 
 
@@ -87,8 +87,8 @@ def put_user_config(request: flask.Request):
 def get_domain_config(request: flask.Request, domain: str):
     tenant = tenant_of(request)
     domain = names.domain_name(domain)
-    metadata = pipeline_deps().metadata
-    config, _ = load_configuration(metadata, tenant.user_id, domain)
+    metadata = bootstrap.context().metadata
+    config, _ = load_configuration(metadata, tenant, domain)
     return {"domain": domain, **_config_view("domain", config, _effective_config(metadata, tenant, domain))}
 
 
@@ -97,15 +97,15 @@ def put_domain_config(request: flask.Request, domain: str):
     tenant = tenant_of(request)
     domain = names.domain_name(domain)
     body = json_body(request)
-    metadata = pipeline_deps().metadata
-    config = save_domain_config(metadata, tenant.user_id, domain, body)
+    metadata = bootstrap.context().metadata
+    config = save_domain_config(metadata, tenant, domain, body)
     return {"domain": domain, **_config_view("domain", config, _effective_config(metadata, tenant, domain))}
 
 
 def _admin(request: flask.Request) -> Tenant:
     """Return the caller when ADMIN_USERS lists them: an override changes every tenant's answers."""
     tenant = tenant_of(request)
-    if tenant.user_id not in pipeline_deps().settings.admin_users:
+    if tenant.user_id not in bootstrap.context().settings.admin_users:
         raise errors.Forbidden("only administrators (ADMIN_USERS) may change prompts", code="NOT_ADMIN")
     return tenant
 
@@ -118,9 +118,9 @@ def _domain_arg(request: flask.Request) -> str | None:
 def _effective_config(metadata: MetadataStore, tenant: Tenant, domain: str | None) -> dict:
     """Return the caller's merged configuration (for ``domain`` when given) with each value's layer."""
     if domain is None:
-        domain_config, user_config = None, load_user_config(metadata, tenant.user_id)
+        domain_config, user_config = None, load_user_config(metadata, tenant)
     else:
-        domain_config, user_config = load_configuration(metadata, tenant.user_id, domain)
+        domain_config, user_config = load_configuration(metadata, tenant, domain)
     return resolve_configuration(SYSTEM_DEFAULTS, domain_config, user_config, None).describe()
 
 

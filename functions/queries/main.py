@@ -7,12 +7,13 @@ import time
 
 import flask
 
+from common import bootstrap
 from common.http import Router, json_body
 from common.services import query_jobs
 from common.services.llm_config.active import active_choice
 from common.services.pipeline import runner, views
 from common.services.pipeline.request import parse_question
-from common.web import pipeline_deps, tenant_of
+from common.web import tenant_of
 
 router = Router("queries")
 
@@ -22,43 +23,40 @@ EVENTS_MAX_SECONDS = 600
 @router.route("/api/v1/queries", methods=["POST"])
 def submit(request: flask.Request):
     tenant = tenant_of(request, spend="query")
-    deps = pipeline_deps()
+    deps = bootstrap.context()
     question = parse_question(json_body(request), deps.settings,
-                              **active_choice(deps.metadata, tenant.user_id))
-    record = runner.submit(deps, tenant, question)
-    query_id = record.data["query_id"]
-    return {"query_id": query_id, "session_id": record.data["session_id"], "status": record.data["status"],
+                              **active_choice(deps.metadata, tenant))
+    job = runner.submit(deps, tenant, question)
+    query_id = job.query_id
+    return {"query_id": query_id, "session_id": job.session_id, "status": job.status,
             "status_url": f"/api/v1/queries/{query_id}", "events_url": f"/api/v1/queries/{query_id}/events"}, 202
 
 
 @router.route("/api/v1/queries/<query_id>", methods=["GET"])
 def status(request: flask.Request, query_id: str):
     tenant = tenant_of(request)
-    deps = pipeline_deps()
-    return views.job_view(deps, tenant, query_jobs.get_job(deps.metadata, tenant.user_id, query_id))
+    deps = bootstrap.context()
+    return views.job_view(deps, tenant, query_jobs.get_job(deps.metadata, tenant, query_id))
 
 
 @router.route("/api/v1/queries/<query_id>", methods=["DELETE"])
 def cancel(request: flask.Request, query_id: str):
     tenant = tenant_of(request)
-    deps = pipeline_deps()
-    record = runner.cancel(deps, tenant, query_id)
-    if record.data["status"] == "cancelled":
-        deps.tasks.delete(f"{query_id}-plan")  # best effort: a queued first stage need not be delivered
-    return {"query_id": query_id, "status": record.data["status"],
-            "cancel_requested": record.data["cancel_requested"]}
+    deps = bootstrap.context()
+    job = runner.cancel(deps, tenant, query_id)
+    return {"query_id": query_id, "status": job.status, "cancel_requested": job.cancel_requested}
 
 
 @router.route("/api/v1/queries/<query_id>/events", methods=["GET"])
 def events(request: flask.Request, query_id: str):
     tenant = tenant_of(request)
-    deps = pipeline_deps()
-    query_jobs.get_job(deps.metadata, tenant.user_id, query_id)  # 404 before the stream starts
+    deps = bootstrap.context()
+    query_jobs.get_job(deps.metadata, tenant, query_id)  # 404 before the stream starts
 
     def stream():
         last, deadline = None, time.monotonic() + EVENTS_MAX_SECONDS
         while time.monotonic() < deadline:
-            view = views.job_view(deps, tenant, query_jobs.get_job(deps.metadata, tenant.user_id, query_id))
+            view = views.job_view(deps, tenant, query_jobs.get_job(deps.metadata, tenant, query_id))
             state = {"status": view["status"], "stages": view["stages"]}
             if state != last:
                 yield f"event: progress\ndata: {json.dumps(state)}\n\n"

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import flask
 
+from common import bootstrap
 from common.http import Router, int_arg
 from common.services import sessions as session_history
-from common.web import pipeline_deps, tenant_of
+from common.web import tenant_of
 
 router = Router("sessions")
 
@@ -14,7 +15,7 @@ router = Router("sessions")
 @router.route("/api/v1/sessions", methods=["GET"])
 def list_sessions(request: flask.Request):
     tenant = tenant_of(request)
-    records = session_history.list_sessions(pipeline_deps().metadata, tenant.user_id,
+    records = session_history.list_sessions(bootstrap.context().metadata, tenant,
                                      limit=int_arg(request, "limit", 50, minimum=1, maximum=500))
     return {"items": [{**record.data, "created_at": record.created_at.isoformat(),
                        "updated_at": record.updated_at.isoformat()} for record in records]}
@@ -23,10 +24,10 @@ def list_sessions(request: flask.Request):
 @router.route("/api/v1/sessions/<session_id>", methods=["GET"])
 def get_session(request: flask.Request, session_id: str):
     tenant = tenant_of(request)
-    metadata = pipeline_deps().metadata
-    record = session_history.get_session(metadata, tenant.user_id, session_id)
+    metadata = bootstrap.context().metadata
+    record = session_history.get_session(metadata, tenant, session_id)
     return {**record.data, "created_at": record.created_at.isoformat(), "updated_at": record.updated_at.isoformat(),
-            "history": session_history.history(metadata, tenant.user_id, session_id)}
+            "history": session_history.history(metadata, tenant, session_id)}
 
 
 @router.route("/api/v1/sessions/<session_id>/export", methods=["POST"])
@@ -34,8 +35,8 @@ def export(request: flask.Request, session_id: str):
     from common.services.session_export import export_pdf
 
     tenant = tenant_of(request)
-    deps = pipeline_deps()
-    pdf = export_pdf(deps.metadata, deps.blobs, tenant, session_id, now=deps.clock.now())
+    deps = bootstrap.context()
+    pdf = export_pdf(deps, tenant, session_id)
     return flask.Response(pdf, mimetype="application/pdf", headers={
         "Content-Disposition": f'attachment; filename="chat_session_{session_id}.pdf"'})
 
@@ -43,7 +44,7 @@ def export(request: flask.Request, session_id: str):
 @router.route("/api/v1/sessions/<session_id>", methods=["DELETE"])
 def delete_session(request: flask.Request, session_id: str):
     tenant = tenant_of(request)
-    removed = session_history.delete_session(pipeline_deps().metadata, tenant.user_id, session_id)
+    removed = session_history.delete_session(bootstrap.context().metadata, tenant, session_id)
     return {"deleted": True, "session_id": session_id, "turns": removed}
 
 

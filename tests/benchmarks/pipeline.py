@@ -118,10 +118,7 @@ def measure() -> PipelineResult:
 
 
 def _cached_latency(client: Any, context: Any) -> float:
-    from common.web import pipeline_deps
-
-    deps = pipeline_deps()
-    deps.settings = deps.settings.replace(answer_cache_ttl_seconds=3600)
+    context.settings = context.settings.replace(answer_cache_ttl_seconds=3600)
     _ask(client, "sales")
     seconds, body = _ask(client, "sales")
     assert body["answer"].get("cached"), "the second ask should be a cache hit"

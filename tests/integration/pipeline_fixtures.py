@@ -12,7 +12,6 @@ from werkzeug.test import Client
 from common import bootstrap
 from common.config import Settings
 from common.gateway import route_table
-from common.services.pipeline.deps import from_context
 from local_emulator.server import GatewayDispatcher, local_context
 from tests.scripted_analyst import Analyst
 from tests.scripted_llm import install_scripted_llm
@@ -51,9 +50,7 @@ def pipeline(function_apps, tmp_path, analyst, answer_cache_ttl, extra_settings)
         "answer_cache_ttl_seconds": answer_cache_ttl, **extra_settings})
     context = local_context(settings, function_apps)
     bootstrap.use(context)
-    deps = from_context(context)
-    deps.llm._sleep = lambda seconds: None  # retries without waiting
-    context.__dict__["pipeline"] = deps
+    context.llm._sleep = lambda seconds: None  # retries without waiting
     yield PipelineClient(Client(GatewayDispatcher(function_apps, route_table())), context)
     context.close()
     bootstrap.use(None)

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import pytest
 
+from common.auth import Tenant
 from common.services import query_jobs
+from common.services.pipeline.job import JobRequest
 from tests.integration.pipeline_fixtures import SERVER_KEY
 from tests.scripted_llm import Fault, Reply
 
@@ -57,7 +59,7 @@ def test_the_servers_key_is_used_and_a_request_key_wins_without_being_kept(sales
     submitted = sales.ask("Compare revenue by region", apiKey="sk-user-own-key-abcdefghijklmnop")
     sales.wait(submitted["query_id"])
     assert {key for _, _, key in analyst.calls} == {"sk-user-own-key-abcdefghijklmnop"}
-    stored = query_jobs.get_job(sales.context.metadata, "alice", submitted["query_id"]).data
+    stored = query_jobs.get_job(sales.context.metadata, Tenant("alice"), submitted["query_id"]).to_data()
     assert "secrets" not in stored and "sk-user-own" not in str(stored)
 
 
@@ -131,7 +133,7 @@ def test_a_repeated_task_delivery_does_nothing(sales, analyst):
     submitted = sales.ask("Compare revenue by region")
     sales.wait(submitted["query_id"])
     before = len(analyst.calls)
-    agents = sales.context.__dict__["pipeline"]
+    agents = sales.context
     from common.services.pipeline import runner
 
     for stage in SIX_AGENTS[:1] + ["manipulate", "compile"]:
@@ -147,13 +149,13 @@ def test_a_repeated_task_delivery_does_nothing(sales, analyst):
 def test_history_is_written_before_the_question_says_it_succeeded(sales, analyst, monkeypatch):
     finish_job, seen = query_jobs.finish_job, []
 
-    def finish_after_checking_history(metadata, tenant_id, query_id, status, **kwargs):
+    def finish_after_checking_history(metadata, tenant, query_id, status, **kwargs):
         if status == "succeeded":
-            job = query_jobs.get_job(metadata, tenant_id, query_id).data
-            seen.append(len(sales.call("GET", f"/api/v1/sessions/{job['session_id']}").get_json()["history"]))
+            job = query_jobs.get_job(metadata, tenant, query_id)
+            seen.append(len(sales.call("GET", f"/api/v1/sessions/{job.session_id}").get_json()["history"]))
             if len(seen) == 1:
                 raise RuntimeError("the worker died between storing the answer and finishing the job")
-        return finish_job(metadata, tenant_id, query_id, status, **kwargs)
+        return finish_job(metadata, tenant, query_id, status, **kwargs)
 
     monkeypatch.setattr(query_jobs, "finish_job", finish_after_checking_history)
     submitted = sales.ask("Compare revenue by region")
@@ -271,7 +273,7 @@ def test_the_same_question_on_the_same_data_is_answered_from_the_cache(sales, an
 def test_questions_are_answered_while_the_answer_cache_is_down(sales, analyst, answer_cache_ttl, monkeypatch):
     from tests.doubles import CacheThatIsDown
 
-    monkeypatch.setattr(sales.context.__dict__["pipeline"], "cache", CacheThatIsDown())
+    sales.context.override("cache", CacheThatIsDown())
     for _ in range(2):
         answered = sales.wait(sales.ask("Compare revenue by region")["query_id"])
         assert answered["status"] == "succeeded" and "cached" not in answered["answer"]
@@ -295,9 +297,10 @@ def test_each_finished_question_is_one_structured_log_record(sales, analyst, cap
 
 def test_a_question_cancelled_while_queued_is_logged_as_finished_once(sales, analyst, caplog):
     caplog.set_level("INFO", logger="convoinsight.pipeline")
-    deps = sales.context.__dict__["pipeline"]
-    query_jobs.create_job(deps.metadata, "alice", query_id="q_queued", session_id="s1", domain="sales",
-                          prompt="Compare revenue by region", request={}, now=deps.clock.now())  # no task yet
+    deps = sales.context
+    query_jobs.create_job(deps.metadata, Tenant("alice"), query_id="q_queued", session_id="s1", domain="sales",
+                          prompt="Compare revenue by region", request=JobRequest(model_id="scripted/model"),
+                          now=deps.clock.now())  # no task yet
     for _ in range(2):
         assert sales.call("DELETE", "/api/v1/queries/q_queued").get_json()["status"] == "cancelled"
     finished = [record.fields for record in caplog.records

@@ -41,7 +41,7 @@ def test_a_question_over_a_postgres_table(warehouse, analyst):
     assert [(row["region"], float(row["revenue"])) for row in body["answer"]["table"]["rows"]] == \
         [("North", 250.0), ("South", 80.0)]
     assert body["answer"]["provenance"]["datasets"] == {"pg:warehouse:orders": "live"}
-    job = warehouse.context.__dict__["pipeline"].metadata.get("queries", "alice", body["query_id"]).data
+    job = warehouse.context.metadata.get("queries", "alice", body["query_id"]).data
     assert job["result"]["engine"] == "postgres"  # every table lives in one connection: pushed down
     manipulator_prompt = next(m[-1]["content"] for agent, m, _ in analyst.calls if agent == "manipulator")
     assert "TABLE orders" in manipulator_prompt
@@ -55,7 +55,7 @@ def test_a_postgres_table_beside_an_uploaded_one_keeps_both_names(warehouse, ana
                                         datasets=["orders.csv", "pg:warehouse:orders"])["query_id"])
     assert body["status"] == "succeeded", body
     assert body["answer"]["table"]["rows"][0]["target"] == 200
-    job = warehouse.context.__dict__["pipeline"].metadata.get("queries", "alice", body["query_id"]).data
+    job = warehouse.context.metadata.get("queries", "alice", body["query_id"]).data
     assert job["result"]["engine"] == "duckdb"  # an uploaded table joins in: loaded into the same engine
 
 

@@ -220,7 +220,7 @@ def test_the_read_only_transaction_refuses_writes_that_pass_a_check(alice, main,
     from common.analysis.sql_policy import SqlRejected
     from common.auth import Tenant
 
-    record, engine = connections.engine_for(connections.from_context(pg_ctx), Tenant("alice"), "main")
+    record, engine = connections.engine_for(pg_ctx, Tenant("alice"), "main")
     with pytest.raises(SqlRejected), engines.transaction(engine, pg_ctx.settings, read_only=True,
                                                          schema=record.data["schema"]) as connection:
         connection.exec_driver_sql("create table sneaky (a int)")

@@ -5,10 +5,9 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from common import errors
+from common import bootstrap, errors
 from common.analysis.sql_policy import SqlRejected
 from common.auth import Tenant
-from common.crypto import Encryptor
 from common.services.postgres.questions import load_for_question
 from tests.integration import test_postgres_api as shared
 from tests.integration.test_postgres_api import AWKWARD_ROWS, AWKWARD_TABLE, connection_body
@@ -27,9 +26,8 @@ def default(alice, main, pg_url, pg_schema):
 
 
 def load(pg_ctx, tokens, tmp_path, *, user="alice", **settings):
-    settings = pg_ctx.settings.replace(**settings) if settings else pg_ctx.settings
-    return load_for_question(pg_ctx.metadata, Encryptor(settings.encryption_keys), settings, Tenant(user),
-                             tokens, str(tmp_path / "work"))
+    ports = bootstrap.build(pg_ctx.settings.replace(**settings), clock=pg_ctx.clock, metadata=pg_ctx.metadata)
+    return load_for_question(ports, Tenant(user), tokens, str(tmp_path / "work"))
 
 
 def test_tokens_load_tables_and_queries_as_parquet(pg_ctx, default, tmp_path):

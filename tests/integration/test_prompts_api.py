@@ -22,7 +22,6 @@ def api(pipeline):
     """The pipeline's client, with ADMIN_USERS=root on the instance."""
     settings = pipeline.context.settings.replace(admin_users=(ADMIN,))
     pipeline.context.settings = settings
-    pipeline.context.__dict__["pipeline"].settings = settings
     return pipeline
 
 

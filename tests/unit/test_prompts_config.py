@@ -7,8 +7,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from common.auth import Tenant
 from common.errors import BadRequest
 from common.metadata.sql import SqlMetadataStore, create_engine_for
+from common.names import domain_name
 from common.prompts import (
     COLLECTION,
     SYSTEM_DEFAULTS,
@@ -149,48 +151,49 @@ def metadata(tmp_path) -> Iterator[SqlMetadataStore]:
 
 
 def test_configuration_round_trips_through_the_metadata_store(metadata: SqlMetadataStore) -> None:
-    assert load_configuration(metadata, "alice", "sales") == (PromptConfig(), PromptConfig())
-    domain = save_domain_config(metadata, "alice", "My  Sales",
+    assert load_configuration(metadata, Tenant("alice"), "sales") == (PromptConfig(), PromptConfig())
+    domain = save_domain_config(metadata, Tenant("alice"), domain_name("My  Sales"),
                                 {"instructions": "Revenue is net of tax.", "parameters": {"currency": "IDR"}})
-    user = save_user_config(metadata, "alice", {"parameters": {"language": "id", "temperature": 0.4}})
-    assert load_configuration(metadata, "alice", "my-sales") == (domain, user)
-    assert load_configuration(metadata, "alice", "marketing") == (PromptConfig(), user)
+    user = save_user_config(metadata, Tenant("alice"), {"parameters": {"language": "id", "temperature": 0.4}})
+    assert load_configuration(metadata, Tenant("alice"), "my-sales") == (domain, user)
+    assert load_configuration(metadata, Tenant("alice"), "marketing") == (PromptConfig(), user)
     assert metadata.get(COLLECTION, "alice", "domain/my-sales").data == {
         "instructions": "Revenue is net of tax.", "parameters": {"currency": "IDR"}}
 
 
 def test_configuration_is_private_to_its_tenant(metadata: SqlMetadataStore) -> None:
-    save_domain_config(metadata, "alice", "sales", {"instructions": "Alice's rules", "parameters": {"tone": "formal"}})
-    save_user_config(metadata, "alice", {"parameters": {"language": "id"}})
-    assert load_configuration(metadata, "bob", "sales") == (PromptConfig(), PromptConfig())
-    save_domain_config(metadata, "bob", "sales", {"parameters": {"tone": "friendly"}})
-    assert load_configuration(metadata, "alice", "sales")[0].parameters == {"tone": "formal"}
+    save_domain_config(metadata, Tenant("alice"), "sales",
+                       {"instructions": "Alice's rules", "parameters": {"tone": "formal"}})
+    save_user_config(metadata, Tenant("alice"), {"parameters": {"language": "id"}})
+    assert load_configuration(metadata, Tenant("bob"), "sales") == (PromptConfig(), PromptConfig())
+    save_domain_config(metadata, Tenant("bob"), "sales", {"parameters": {"tone": "friendly"}})
+    assert load_configuration(metadata, Tenant("alice"), "sales")[0].parameters == {"tone": "formal"}
 
 
 def test_an_invalid_save_changes_nothing(metadata: SqlMetadataStore) -> None:
-    saved = save_user_config(metadata, "alice", {"parameters": {"language": "id"}})
+    saved = save_user_config(metadata, Tenant("alice"), {"parameters": {"language": "id"}})
     with pytest.raises(BadRequest, match="unknown key"):
-        save_user_config(metadata, "alice", {"parameters": {"language": "en", "colour": "red"}})
-    assert load_configuration(metadata, "alice", "sales")[1] == saved
+        save_user_config(metadata, Tenant("alice"), {"parameters": {"language": "en", "colour": "red"}})
+    assert load_configuration(metadata, Tenant("alice"), "sales")[1] == saved
 
 
 def test_a_saved_configuration_replaces_the_previous_one(metadata: SqlMetadataStore) -> None:
-    save_user_config(metadata, "alice", {"instructions": "Be brief.", "parameters": {"language": "id"}})
-    save_user_config(metadata, "alice", {"parameters": {"tone": "formal"}})
-    assert load_configuration(metadata, "alice", "sales")[1] == PromptConfig(parameters={"tone": "formal"})
+    save_user_config(metadata, Tenant("alice"), {"instructions": "Be brief.", "parameters": {"language": "id"}})
+    save_user_config(metadata, Tenant("alice"), {"parameters": {"tone": "formal"}})
+    assert load_configuration(metadata, Tenant("alice"), "sales")[1] == PromptConfig(parameters={"tone": "formal"})
 
 
 def test_a_stored_parameter_no_longer_known_is_ignored_not_fatal(metadata: SqlMetadataStore) -> None:
     metadata.put(COLLECTION, "alice", "user", {"instructions": "Be brief.",
                                                "parameters": {"retired": 1, "tone": "sarcastic", "language": "id"}})
-    assert load_configuration(metadata, "alice", "sales")[1] == PromptConfig(instructions="Be brief.",
+    assert load_configuration(metadata, Tenant("alice"), "sales")[1] == PromptConfig(instructions="Be brief.",
                                                                              parameters={"language": "id"})
 
 
 def test_stored_layers_resolve_with_the_request_on_top(metadata: SqlMetadataStore) -> None:
-    save_domain_config(metadata, "alice", "sales", {"parameters": {"currency": "IDR", "language": "id"}})
-    save_user_config(metadata, "alice", {"parameters": {"language": "en"}})
-    domain, user = load_configuration(metadata, "alice", "sales")
+    save_domain_config(metadata, Tenant("alice"), "sales", {"parameters": {"currency": "IDR", "language": "id"}})
+    save_user_config(metadata, Tenant("alice"), {"parameters": {"language": "en"}})
+    domain, user = load_configuration(metadata, Tenant("alice"), "sales")
     request = parse_config({"parameters": {"currency": "USD"}}, "request")
     effective = resolve_configuration(SYSTEM_DEFAULTS, domain, user, request)
     assert (effective.parameters["currency"], effective.sources["currency"]) == ("USD", "request")

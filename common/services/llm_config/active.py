@@ -9,48 +9,50 @@ from __future__ import annotations
 from typing import Any
 
 from common import errors
-from common.metadata import Record
+from common.auth import Tenant
+from common.metadata import MetadataStore, Record
 
 COLLECTION = "llm_active"
 KEY = "active"
 
 
-def set_active(metadata: Any, tenant_id: str, provider: str, model: str | None, params: dict[str, Any]) -> Record:
+def set_active(metadata: MetadataStore, tenant: Tenant, provider: str, model: str | None,
+               params: dict[str, Any]) -> Record:
     """Make ``provider`` (and ``model``, already checked against it) the tenant's active choice."""
-    return metadata.put(COLLECTION, tenant_id, KEY, {"provider": provider, "model": model, "params": params})
+    return metadata.put(COLLECTION, tenant.user_id, KEY, {"provider": provider, "model": model, "params": params})
 
 
-def activate_provider(metadata: Any, tenant_id: str, provider: str) -> Record:
+def activate_provider(metadata: MetadataStore, tenant: Tenant, provider: str) -> Record:
     """Make ``provider`` active, keeping the chosen model and params when it already was."""
-    current = get_active(metadata, tenant_id)
+    current = get_active(metadata, tenant)
     if current is not None and current.data["provider"] == provider:
         return current
-    return set_active(metadata, tenant_id, provider, None, {})
+    return set_active(metadata, tenant, provider, None, {})
 
 
-def get_active(metadata: Any, tenant_id: str) -> Record | None:
+def get_active(metadata: MetadataStore, tenant: Tenant) -> Record | None:
     """Return the tenant's active choice, or None."""
     try:
-        return metadata.get(COLLECTION, tenant_id, KEY)
+        return metadata.get(COLLECTION, tenant.user_id, KEY)
     except errors.NotFound:
         return None
 
 
-def active_choice(metadata: Any, tenant_id: str) -> dict[str, Any]:
+def active_choice(metadata: MetadataStore, tenant: Tenant) -> dict[str, Any]:
     """Return ``{"default_model", "default_params"}`` for ``parse_question`` from the tenant's active choice."""
-    record = get_active(metadata, tenant_id)
+    record = get_active(metadata, tenant)
     if record is None:
         return {"default_model": None, "default_params": {}}
     return {"default_model": record.data.get("model"), "default_params": record.data.get("params") or {}}
 
 
-def clear_active(metadata: Any, tenant_id: str, *, provider: str | None = None) -> bool:
+def clear_active(metadata: MetadataStore, tenant: Tenant, *, provider: str | None = None) -> bool:
     """Forget the active choice (only when it names ``provider``, if given); tell whether one was removed."""
-    record = get_active(metadata, tenant_id)
+    record = get_active(metadata, tenant)
     if record is None or (provider is not None and record.data["provider"] != provider):
         return False
     try:
-        metadata.delete(COLLECTION, tenant_id, KEY, expected_revision=record.revision)
+        metadata.delete(COLLECTION, tenant.user_id, KEY, expected_revision=record.revision)
     except (errors.NotFound, errors.Conflict):
         return False  # changed meanwhile: the newer choice stands
     return True

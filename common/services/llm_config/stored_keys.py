@@ -13,15 +13,17 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 from common import errors
-from common.llm import Credentials, LlmFailed, StoredKey
-from common.metadata import Record
+from common.auth import Tenant
+from common.crypto import Encryptor
+from common.llm import Credentials, LlmClient, LlmFailed, StoredKey
+from common.metadata import MetadataStore, Record
 from common.services.llm_config import active, registry
 
 COLLECTION = "llm_keys"
 SaveMode = Literal["create", "replace", "upsert"]
 
 
-def save_key(metadata: Any, encryptor: Any, tenant_id: str, provider: str, api_key: str | None,
+def save_key(metadata: MetadataStore, encryptor: Encryptor, tenant: Tenant, provider: str, api_key: str | None,
              api_base: str | None, *, mode: SaveMode) -> Record:
     """Store a checked key for ``provider``: create (409 if one exists), replace (404 if none) or upsert."""
     require_credentials(provider, api_key, api_base)
@@ -29,14 +31,14 @@ def save_key(metadata: Any, encryptor: Any, tenant_id: str, provider: str, api_k
             "last4": api_key[-4:] if api_key else None, "api_base": api_base}
     if mode == "create":
         try:
-            return metadata.put(COLLECTION, tenant_id, provider, data, expected_revision=None)
+            return metadata.put(COLLECTION, tenant.user_id, provider, data, expected_revision=None)
         except errors.Conflict:
             raise errors.Conflict(f"a key for {provider} is already saved: replace it with PUT",
                                   code="KEY_EXISTS") from None
     if mode == "replace":
-        current = get_key(metadata, tenant_id, provider)
-        return metadata.put(COLLECTION, tenant_id, provider, data, expected_revision=current.revision)
-    return metadata.put(COLLECTION, tenant_id, provider, data)
+        current = get_key(metadata, tenant, provider)
+        return metadata.put(COLLECTION, tenant.user_id, provider, data, expected_revision=current.revision)
+    return metadata.put(COLLECTION, tenant.user_id, provider, data)
 
 
 def require_credentials(provider: str, api_key: str | None, api_base: str | None) -> None:
@@ -47,32 +49,33 @@ def require_credentials(provider: str, api_key: str | None, api_base: str | None
         raise errors.BadRequest("the field 'api_key' is required", code="MISSING_FIELD")
 
 
-def get_key(metadata: Any, tenant_id: str, provider: str) -> Record:
+def get_key(metadata: MetadataStore, tenant: Tenant, provider: str) -> Record:
     """Return the tenant's record for ``provider``, or raise NotFound."""
     try:
-        return metadata.get(COLLECTION, tenant_id, provider)
+        return metadata.get(COLLECTION, tenant.user_id, provider)
     except errors.NotFound:
         raise errors.NotFound(f"no key saved for {provider}", code="KEY_NOT_FOUND") from None
 
 
-def list_keys(metadata: Any, tenant_id: str) -> list[Record]:
+def list_keys(metadata: MetadataStore, tenant: Tenant) -> list[Record]:
     """Return the tenant's saved keys, ordered by provider."""
-    return metadata.list(COLLECTION, tenant_id)
+    return metadata.list(COLLECTION, tenant.user_id)
 
 
-def delete_key(metadata: Any, tenant_id: str, provider: str) -> None:
+def delete_key(metadata: MetadataStore, tenant: Tenant, provider: str) -> None:
     """Remove the tenant's key for ``provider`` (NotFound when none), and the active choice that relied on it."""
     try:
-        metadata.delete(COLLECTION, tenant_id, provider)
+        metadata.delete(COLLECTION, tenant.user_id, provider)
     except errors.NotFound:
         raise errors.NotFound(f"no key saved for {provider}", code="KEY_NOT_FOUND") from None
-    active.clear_active(metadata, tenant_id, provider=provider)
+    active.clear_active(metadata, tenant, provider=provider)
 
 
-def stored_key(metadata: Any, tenant_id: str, provider: str, *, decrypt: Callable[[str], str]) -> StoredKey | None:
+def stored_key(metadata: MetadataStore, tenant: Tenant, provider: str, *,
+               decrypt: Callable[[str], str]) -> StoredKey | None:
     """Return the tenant's decrypted key and endpoint for ``provider``, or None when none is saved."""
     try:
-        data = metadata.get(COLLECTION, tenant_id, provider.lower()).data
+        data = metadata.get(COLLECTION, tenant.user_id, provider.lower()).data
     except errors.NotFound:
         return None
     api_key = decrypt(data["ciphertext"]) if data.get("ciphertext") else None
@@ -89,12 +92,13 @@ def key_view(record: Record, active_record: Record | None) -> dict[str, Any]:
             "model": active_record.data.get("model") if is_active else None}
 
 
-def handle(tenant_id: str, provider: str) -> str:
+def handle(tenant: Tenant, provider: str) -> str:
     """Return an opaque, non-secret handle of a saved key (what the original frontend keeps as its 'token')."""
-    return "key_" + hashlib.sha256(f"{tenant_id}_{provider}".encode()).hexdigest()[:24]
+    return "key_" + hashlib.sha256(f"{tenant.user_id}_{provider}".encode()).hexdigest()[:24]
 
 
-def verify_key(llm: Any, provider: str, api_key: str | None, api_base: str | None, model: str | None = None) -> str:
+def verify_key(llm: LlmClient, provider: str, api_key: str | None, api_base: str | None,
+               model: str | None = None) -> str:
     """Make one minimal call with the key (1 output token); return the model used, or raise 400/502."""
     require_credentials(provider, api_key, api_base)
     model_id = model or registry.registry().test_model(provider)

@@ -2,18 +2,25 @@
 
 A reply not in the agent's format (or refused by the caller's own check, like a chart spec that names an
 unknown column) is asked for again once, with the reason; a second bad reply fails the stage with that
-reason. Every call made, failed ones included, is returned (or attached to the error) for the query's usage.
+reason. Every call made, failed ones included, is returned, or carried by the error (``AgentFailed.calls``),
+for the query's usage.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from common import errors
+from common.auth import Tenant
+from common.ports import QuestionPorts
 from common.services import query_jobs
+from common.services.pipeline.job import JobRequest, QueryJob
 from common.services.pipeline.request import job_credentials
+
+if TYPE_CHECKING:
+    from common.llm import Credentials
 
 
 @dataclasses.dataclass(frozen=True)
@@ -22,27 +29,42 @@ class AgentResult:
     calls: list[dict[str, Any]]
 
 
-def call_agent(deps: Any, tenant_id: str, job: dict[str, Any], name: str, values: dict[str, Any], *,
-               model_overrides: dict[str, Any] | None = None, check: Callable[[Any], Any] | None = None,
-               credentials: Any = None, cancelled: Callable[[], bool] | None = None) -> AgentResult:
-    """Ask agent ``name``; return its parsed (and checked) reply, or raise with ``.calls`` attached.
+class AgentFailed(errors.AppError):
+    """A step failed after making model calls: ``cause`` is the failure as raised (its status, code and
+    message are this error's), ``calls`` the model calls made, failed ones included, to count in usage."""
 
-    ``job`` gives the model, the credentials and the cancel flag, unless ``credentials`` and ``cancelled``
-    are given (a call outside the pipeline, like suggestions).
+    def __init__(self, cause: errors.AppError, calls: list[dict[str, Any]]):
+        super().__init__(cause.message, code=cause.code, details=cause.details)
+        self.status = cause.status
+        self.cause = cause
+        self.calls = calls
+
+
+def call_agent(deps: QuestionPorts, tenant: Tenant, job: QueryJob | JobRequest, name: str, values: dict[str, Any],
+               *, model_overrides: dict[str, Any] | None = None, check: Callable[[Any], Any] | None = None,
+               credentials: Credentials | None = None, cancelled: Callable[[], bool] | None = None) -> AgentResult:
+    """Ask agent ``name``; return its parsed (and checked) reply, or raise ``AgentFailed`` with the calls made.
+
+    ``job`` gives the model, the credentials and the cancel flag; outside the pipeline (suggestions) it is
+    just the request, and ``credentials`` and ``cancelled`` are given.
     """
     from common.prompts import OutputFormatError, parse_output, render, retry_instruction
 
+    request = job.request if isinstance(job, QueryJob) else job
     template = deps.prompts.get(name)
     # The tenant's active model parameters, then the configuration layers' (which the request tops).
-    overrides = {**job["request"].get("model_params", {}), **(model_overrides or {})}
+    overrides = {**request.model_params, **(model_overrides or {})}
     rendered = render(template, values, model_overrides=overrides)
     messages = rendered.messages()
-    model_id = job["request"]["model_id"]
+    model_id = request.model_id
     calls: list[dict[str, Any]] = []
-    if cancelled is None:
-        cancelled = lambda: query_jobs.is_cancel_requested(deps.metadata, tenant_id, job["query_id"])  # noqa: E731
     try:
-        credentials = credentials or job_credentials(deps, tenant_id, model_id, job)
+        if cancelled is None or credentials is None:
+            if not isinstance(job, QueryJob):
+                raise TypeError("a call outside a job brings its credentials and says how it is cancelled")
+            query_id = job.query_id
+            cancelled = cancelled or (lambda: query_jobs.is_cancel_requested(deps.metadata, tenant, query_id))
+            credentials = credentials or job_credentials(deps, tenant, model_id, job)
         for attempt in (1, 2):
             reply = _complete(deps, name, messages, model_id, credentials, rendered, calls, cancelled,
                               json_output=template.output.format in {"json", "vega-lite"})
@@ -59,13 +81,16 @@ def call_agent(deps: Any, tenant_id: str, job: dict[str, Any], name: str, values
                                            code="AGENT_OUTPUT_INVALID")
             messages = [*messages, {"role": "assistant", "content": reply.text}, {"role": "user", "content": retry}]
     except errors.AppError as exc:
-        exc.calls = calls + [_record(name, record) for record in getattr(exc, "attempts", ())]
-        raise
+        from common.llm.client import Cancelled, LlmFailed
+
+        made = exc.attempts if isinstance(exc, (Cancelled, LlmFailed)) else ()
+        raise AgentFailed(exc, calls + [_record(name, record) for record in made]) from exc
     raise AssertionError("unreachable")
 
 
-def _complete(deps: Any, name: str, messages: list[dict[str, str]], model_id: str, credentials: Any, rendered: Any,
-              calls: list[dict[str, Any]], cancelled: Callable[[], bool], *, json_output: bool) -> Any:
+def _complete(deps: QuestionPorts, name: str, messages: list[dict[str, str]], model_id: str,
+              credentials: Credentials, rendered: Any, calls: list[dict[str, Any]], cancelled: Callable[[], bool], *,
+              json_output: bool) -> Any:
     reply = deps.llm.complete(
         messages, model_id=model_id, credentials=credentials, params=dict(rendered.model_params),
         fallback_models=rendered.fallback_models, response_format_json=json_output, cancelled=cancelled)

@@ -8,6 +8,7 @@ the model, the request's options, every agent prompt's version, and the session'
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -15,22 +16,24 @@ from typing import Any
 
 from common.auth import Tenant
 from common.errors import ServiceUnavailable
+from common.ports import QuestionPorts
 from common.services import dataset_reads, sessions
+from common.services.pipeline.request import QuestionRequest
 
 log = logging.getLogger("convoinsight.answer_cache")
 
 AGENTS = ("router", "orchestrator", "manipulator", "visualizer", "analyzer", "compiler", "text_answer")
 
 
-def answer_key(deps: Any, tenant: Tenant, request: Any) -> str:
+def answer_key(deps: QuestionPorts, tenant: Tenant, request: QuestionRequest) -> str:
     """The cache key of this request's answer, as things stand now."""
-    records = dataset_reads.list_records(deps.datasets, tenant, request.domain)
+    records = dataset_reads.list_records(deps, tenant, request.domain)
     versions = sorted((r.data["name"], r.data["version"]) for r in records
                       if not request.datasets or r.data["name"] in request.datasets)
-    last_turn = sessions.history(deps.metadata, tenant.user_id, request.session_id, last=1)
+    last_turn = sessions.history(deps.metadata, tenant, request.session_id, last=1)
     material = {
         "tenant": tenant.namespace, "domain": request.domain, "versions": versions,
-        "prompt": " ".join(request.prompt.lower().split()), "options": request.stored(),
+        "prompt": " ".join(request.prompt.lower().split()), "options": dataclasses.asdict(request.stored()),
         "prompts": {agent: deps.prompts.get(agent).version for agent in AGENTS},
         "after": last_turn[0]["query_id"] if last_turn else None,
     }
@@ -38,7 +41,7 @@ def answer_key(deps: Any, tenant: Tenant, request: Any) -> str:
     return f"answer:{tenant.namespace}:{digest}"
 
 
-def cached_answer(deps: Any, key: str) -> dict[str, Any] | None:
+def cached_answer(deps: QuestionPorts, key: str) -> dict[str, Any] | None:
     """The answer stored under ``key``, if reuse is on and one is there."""
     if deps.settings.answer_cache_ttl_seconds <= 0:
         return None
@@ -50,7 +53,7 @@ def cached_answer(deps: Any, key: str) -> dict[str, Any] | None:
     return json.loads(raw) if raw else None
 
 
-def remember_answer(deps: Any, key: str, answer: dict[str, Any]) -> None:
+def remember_answer(deps: QuestionPorts, key: str, answer: dict[str, Any]) -> None:
     """Keep ``answer`` for the configured time."""
     if deps.settings.answer_cache_ttl_seconds <= 0:
         return

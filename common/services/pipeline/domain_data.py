@@ -13,6 +13,8 @@ from typing import Any
 from common import errors
 from common.analysis.context import TableProfile, describe_tables
 from common.auth import Tenant
+from common.names import Domain
+from common.ports import DataPorts
 from common.services import dataset_reads, sessions
 from common.services.domain_sql import DomainTable, domain_tables
 
@@ -29,9 +31,10 @@ class DomainData:
     versions: dict[str, str]  # dataset name -> version used
 
 
-def check_domain(deps: Any, tenant: Tenant, domain: str, wanted: tuple[str, ...], *, has_pg: bool = False) -> None:
+def check_domain(deps: DataPorts, tenant: Tenant, domain: Domain, wanted: tuple[str, ...], *,
+                 has_pg: bool = False) -> None:
     """Refuse a question the domain cannot answer: nothing uploaded (409) or an unknown dataset (404)."""
-    records = dataset_reads.list_records(deps.datasets, tenant, domain)
+    records = dataset_reads.list_records(deps, tenant, domain)
     if not records and not has_pg:
         raise errors.Conflict(f"domain {domain!r} has no datasets yet: upload a file first", code="NEED_UPLOAD")
     missing = sorted(set(wanted) - {record.data["name"] for record in records})
@@ -40,19 +43,19 @@ def check_domain(deps: Any, tenant: Tenant, domain: str, wanted: tuple[str, ...]
                               code="DATASET_NOT_FOUND")
 
 
-def load_domain(deps: Any, tenant: Tenant, domain: str, wanted: tuple[str, ...],
+def load_domain(deps: DataPorts, tenant: Tenant, domain: Domain, wanted: tuple[str, ...],
                 pg_tables: tuple[DomainTable, ...] = ()) -> DomainData:
     """Read the domain's tables (only ``wanted`` datasets when given, plus ``pg_tables``), profiles, documents."""
-    records = [record for record in dataset_reads.list_records(deps.datasets, tenant, domain)
+    records = [record for record in dataset_reads.list_records(deps, tenant, domain)
                if not wanted or record.data["name"] in wanted]
     if pg_tables and not wanted:
         records = []  # the question names only Postgres tables: the domain's files are not part of it
-    documents = [(record.data["name"], dataset_reads.attachment_text(deps.datasets, tenant, domain,
+    documents = [(record.data["name"], dataset_reads.attachment_text(deps, tenant, domain,
                                                                      record.data["name"]))
                  for record in records if record.data["kind"] == "attachment"]
     tables: list[DomainTable] = []
     if any(record.data["kind"] == "table" for record in records):
-        tables = [table for table in domain_tables(deps.datasets, tenant, domain)
+        tables = [table for table in domain_tables(deps, tenant, domain)
                   if not wanted or table.dataset in wanted]
     tables += pg_tables
     profiles = [_profile(deps, table) for table in tables]
@@ -61,7 +64,7 @@ def load_domain(deps: Any, tenant: Tenant, domain: str, wanted: tuple[str, ...],
     return DomainData(tables=tables, profiles=profiles, documents=documents, versions=versions)
 
 
-def _profile(deps: Any, table: DomainTable) -> TableProfile:
+def _profile(deps: DataPorts, table: DomainTable) -> TableProfile:
     try:
         profile = json.loads(deps.blobs.get(table.profile_key))
         columns = profile["columns"]
@@ -96,9 +99,9 @@ def documents_text(data: DomainData) -> str:
     return "\n\n".join(blocks) or "(none)"
 
 
-def recent_turns(deps: Any, tenant: Tenant, session_id: str) -> tuple[str, dict[str, Any] | None]:
+def recent_turns(deps: DataPorts, tenant: Tenant, session_id: str) -> tuple[str, dict[str, Any] | None]:
     """The last turns as short text, and the previous answer's result (sql, columns, rows) if any."""
-    turns = sessions.history(deps.metadata, tenant.user_id, session_id, last=deps.settings.history_turns)
+    turns = sessions.history(deps.metadata, tenant, session_id, last=deps.settings.history_turns)
     if not turns:
         return "(none)", None
     lines = [f"{turn['role']}: {turn['content'][:TURN_CHARS]}" for turn in turns]

@@ -10,22 +10,24 @@ import tempfile
 from typing import Any
 
 from common.auth import Tenant
+from common.ports import QuestionPorts
 from common.services.domain_sql import DomainTable
+from common.services.pipeline.job import QueryJob
+from common.storage import keys
 
 
-def load_pg_tables(deps: Any, tenant: Tenant, query_id: str, tokens: list[str],
+def load_pg_tables(deps: QuestionPorts, tenant: Tenant, query_id: str, tokens: list[str],
                    taken: set[str]) -> list[DomainTable]:
     """Read the tables ``tokens`` name and store them for this question; their SQL names avoid ``taken``."""
     from common.analysis.profile import profile_table
     from common.services.postgres.questions import load_for_question
 
-    prefix = f"tenants/{tenant.namespace}/queries/{query_id}/pg"
     tables = []
     with tempfile.TemporaryDirectory(prefix="pg-") as workdir:
-        for loaded in load_for_question(deps.metadata, deps.encryptor, deps.settings, tenant, tokens, workdir):
+        for loaded in load_for_question(deps, tenant, tokens, workdir):
             sql_name = _unique(loaded.sql_name, taken)
             taken.add(sql_name)
-            parquet_key, profile_key = f"{prefix}/{sql_name}.parquet", f"{prefix}/{sql_name}.profile.json"
+            parquet_key, profile_key = keys.question_table_keys(tenant, query_id, sql_name)
             deps.blobs.put_file(parquet_key, loaded.path, content_type="application/vnd.apache.parquet")
             profile = profile_table(loaded.path, loaded.path)
             deps.blobs.put(profile_key, json.dumps(profile, default=str).encode(), content_type="application/json")
@@ -48,6 +50,6 @@ def stored(tables: list[DomainTable]) -> list[dict[str, Any]]:
     return [dataclasses.asdict(table) for table in tables]
 
 
-def restored(job: dict[str, Any]) -> tuple[DomainTable, ...]:
+def restored(job: QueryJob) -> tuple[DomainTable, ...]:
     """The Postgres tables this job loaded at plan time."""
-    return tuple(DomainTable(**table) for table in job.get("context", {}).get("pg_tables", []))
+    return tuple(DomainTable(**table) for table in (job.context.pg_tables if job.context else []))

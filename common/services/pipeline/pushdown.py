@@ -13,6 +13,7 @@ import decimal
 from typing import Any
 
 from common.auth import Tenant
+from common.ports import SecretPorts
 from common.services.domain_sql import DomainTable
 
 
@@ -32,14 +33,12 @@ def pushdown_target(sql: str, tables: tuple[DomainTable, ...],
     return connections.pop(), {by_name[name].sql_name: by_name[name].dataset.split(":", 2)[2] for name in used}
 
 
-def run_pushed_down(deps: Any, tenant: Tenant, sql: str, connection: str, renames: dict[str, str],
+def run_pushed_down(deps: SecretPorts, tenant: Tenant, sql: str, connection: str, renames: dict[str, str],
                     limit: int) -> dict[str, Any]:
     """Run ``sql`` on the connection with its tables renamed; answer in the dataset SQL's result shape."""
-    from common.services.postgres.connections import PgContext
     from common.services.postgres.query import run_query
 
-    pg = PgContext(metadata=deps.metadata, settings=deps.settings, encryptor=deps.encryptor)
-    result = run_query(pg, tenant, connection, _renamed(sql, renames), limit=min(limit, deps.settings.pg_max_rows))
+    result = run_query(deps, tenant, connection, _renamed(sql, renames), limit=min(limit, deps.settings.pg_max_rows))
     columns = [{"name": column["name"], "dtype": _dtype([row[column["name"]] for row in result["rows"]])}
                for column in result["columns"]]
     return {"sql": result["sql"], "columns": columns, "rows": result["rows"], "row_count": result["row_count"],

@@ -10,10 +10,17 @@ from __future__ import annotations
 import dataclasses
 import re
 import secrets
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from common import errors, names
+from common.auth import Tenant
 from common.config import Settings
+from common.names import Domain
+from common.ports import QuestionPorts
+from common.services.pipeline.job import JobRequest, QueryJob
+
+if TYPE_CHECKING:
+    from common.llm import Credentials
 
 MAX_PROMPT_CHARS = 4000
 MAX_DATASETS = 50
@@ -23,7 +30,7 @@ _SESSION_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 
 @dataclasses.dataclass(frozen=True)
 class QuestionRequest:
-    domain: str
+    domain: Domain
     prompt: str
     session_id: str
     datasets: tuple[str, ...]  # empty: every dataset of the domain
@@ -35,11 +42,11 @@ class QuestionRequest:
     api_base: str | None
     model_params: dict[str, Any] = dataclasses.field(default_factory=dict)  # the active choice's, for its model
 
-    def stored(self) -> dict[str, Any]:
+    def stored(self, *, answer_key: str = "") -> JobRequest:
         """What the job keeps of the request (no key)."""
-        return {"datasets": list(self.datasets), "pg_tokens": list(self.pg_tokens), "model_id": self.model_id,
-                "include_insight": self.include_insight,
-                "visual_hint": self.visual_hint, "api_base": self.api_base, "model_params": self.model_params}
+        return JobRequest(datasets=list(self.datasets), pg_tokens=list(self.pg_tokens), model_id=self.model_id,
+                          include_insight=self.include_insight, visual_hint=self.visual_hint, api_base=self.api_base,
+                          model_params=self.model_params, answer_key=answer_key)
 
 
 def parse_question(body: dict[str, Any], settings: Settings, *, legacy: bool = False,
@@ -145,15 +152,15 @@ def server_default_keys(settings: Settings) -> dict[str, str]:
     return keys
 
 
-def job_credentials(deps: Any, tenant_id: str, model_id: str, job: dict[str, Any]) -> Any:
+def job_credentials(deps: QuestionPorts, tenant: Tenant, model_id: str, job: QueryJob) -> Credentials:
     """Resolve the credentials of one model for a running job (its sealed request key, if any)."""
-    sealed = (job.get("secrets") or {}).get("api_key")
-    return credentials_for(deps, tenant_id, model_id, request_key=deps.encryptor.decrypt(sealed) if sealed else None,
-                           request_api_base=job["request"].get("api_base"))
+    sealed = (job.secrets or {}).get("api_key")
+    return credentials_for(deps, tenant, model_id, request_key=deps.encryptor.decrypt(sealed) if sealed else None,
+                           request_api_base=job.request.api_base)
 
 
-def credentials_for(deps: Any, tenant_id: str, model_id: str, *, request_key: str | None,
-                    request_api_base: str | None) -> Any:
+def credentials_for(deps: QuestionPorts, tenant: Tenant, model_id: str, *, request_key: str | None,
+                    request_api_base: str | None) -> Credentials:
     """Resolve one model's credentials: the request's key, then the tenant's saved key, then the server's."""
     from common.llm import resolve_credentials
     from common.services.llm_config.stored_keys import stored_key
@@ -163,7 +170,7 @@ def credentials_for(deps: Any, tenant_id: str, model_id: str, *, request_key: st
 
     def saved_key(provider: str) -> Any:
         # The encryptor (ENCRYPTION_KEYS) is needed only once a saved key is found.
-        key = stored_key(deps.metadata, tenant_id, provider, decrypt=lambda text: deps.encryptor.decrypt(text))
+        key = stored_key(deps.metadata, tenant, provider, decrypt=lambda text: deps.encryptor.decrypt(text))
         if key is not None:
             check_api_base_host(deps.settings, key.api_base)
         return key

@@ -14,20 +14,22 @@ from typing import Any
 
 from common import errors
 from common.auth import Tenant
+from common.ports import QuestionPorts
 from common.services import query_jobs, sessions
 from common.services.pipeline import answer_cache
+from common.services.pipeline.agent_call import AgentFailed
 from common.services.pipeline.domain_data import check_domain
+from common.services.pipeline.job import Answer, Plan, QueryJob
 from common.services.pipeline.request import QuestionRequest
-from common.services.pipeline.stages import STAGES, StageOutcome
+from common.services.pipeline.stages import FAN_OUT, STAGES, StageOutcome
 
 log = logging.getLogger("convoinsight.pipeline")
 
-FAN_IN = ("visualize", "analyze")
 # The event of a finished question's log record; Terraform's log-based metrics (modules/metrics) count it.
 FINISHED_EVENT = "question_finished"
 
 
-def submit(deps: Any, tenant: Tenant, request: QuestionRequest) -> Any:
+def submit(deps: QuestionPorts, tenant: Tenant, request: QuestionRequest) -> QueryJob:
     """Create the job for a question and enqueue its first stage (or answer it from the cache)."""
     check_domain(deps, tenant, request.domain, request.datasets, has_pg=bool(request.pg_tokens))
     query_id = query_jobs.new_query_id()
@@ -35,78 +37,100 @@ def submit(deps: Any, tenant: Tenant, request: QuestionRequest) -> Any:
     # Postgres data has no version to key on: a question that reads it is never answered from the cache.
     cached = None if request.pg_tokens else answer_cache.cached_answer(deps, key)
     sealed = {"api_key": deps.encryptor.encrypt(request.api_key)} if request.api_key and not cached else None
-    record = query_jobs.create_job(deps.metadata, tenant.user_id, query_id=query_id, session_id=request.session_id,
-                                   domain=request.domain, prompt=request.prompt,
-                                   request={**request.stored(), "answer_key": key}, now=deps.clock.now(),
-                                   secrets=sealed)
+    job = query_jobs.create_job(deps.metadata, tenant, query_id=query_id, session_id=request.session_id,
+                                domain=request.domain, prompt=request.prompt, request=request.stored(answer_key=key),
+                                now=deps.clock.now(), secrets=sealed)
     if cached:
         return _answer_from_cache(deps, tenant, query_id, cached)
     try:
         _enqueue(deps, tenant, query_id, "plan")
     except errors.AppError as exc:
         _log_finished(tenant, query_jobs.finish_job(
-            deps.metadata, tenant.user_id, query_id, "failed", now=deps.clock.now(),
+            deps.metadata, tenant, query_id, "failed", now=deps.clock.now(),
             error={"code": exc.code, "message": "the question could not be queued"}))
         raise
-    return record
+    return job
 
 
-def cancel(deps: Any, tenant: Tenant, query_id: str) -> Any:
-    """Ask a question to stop: a queued one ends at once (and is logged as finished here), a running one at
-    its next check (and is logged by the stage that sees it)."""
+def cancel(deps: QuestionPorts, tenant: Tenant, query_id: str) -> QueryJob:
+    """Ask a question to stop. One waiting in the queue (no stage running) ends at once, is logged as finished
+    here, and its queued stage tasks are deleted (best effort: a delivery that slips through finds the job
+    ended). One with a stage running ends at that stage's next check, which logs it."""
     now = deps.clock.now()
-    record = query_jobs.request_cancel(deps.metadata, tenant.user_id, query_id, now=now)
-    if record.data["status"] == "cancelled" and record.data.get("finished") == now.isoformat():
-        _log_finished(tenant, record)  # this call ended it: another call's cancel has another time
-    return record
+    job = query_jobs.request_cancel(deps.metadata, tenant, query_id, now=now)
+    if job.status == "cancelled" and job.finished == now.isoformat():  # this call ended it
+        _log_finished(tenant, job)
+        for stage, state in job.stages.items():
+            if state.state == "cancelled":
+                deps.tasks.delete(task_name(query_id, stage))
+    return job
 
 
-def _answer_from_cache(deps: Any, tenant: Tenant, query_id: str, cached: dict[str, Any]) -> Any:
+def cancel_session(deps: QuestionPorts, tenant: Tenant, session_id: str) -> QueryJob | None:
+    """Cancel the session's newest question that has not ended, if there is one."""
+    running = [job for job in query_jobs.session_jobs(deps.metadata, tenant, session_id) if not job.ended]
+    return cancel(deps, tenant, running[-1].query_id) if running else None
+
+
+def task_name(query_id: str, stage: str) -> str:
+    """The name of a stage's task: one per stage of a job, so the queue refuses a second enqueue of it."""
+    return f"{query_id}-{stage}"
+
+
+def _answer_from_cache(deps: QuestionPorts, tenant: Tenant, query_id: str, cached: dict[str, Any]) -> QueryJob:
     now = deps.clock.now()
-    answered = query_jobs.update_job(deps.metadata, tenant.user_id, query_id,
-                                     lambda data: {**data, **cached, "answer": {**cached["answer"], "cached": True}})
-    _record_turns(deps, tenant, query_id, answered.data, now)
-    final = query_jobs.finish_job(deps.metadata, tenant.user_id, query_id, "succeeded", now=now)
+
+    def answered(job: QueryJob) -> QueryJob:
+        job.answer = Answer.from_data({**cached["answer"], "cached": True})
+        job.plan = Plan(**cached["plan"]) if cached.get("plan") else None
+        job.plan_explainer = cached.get("plan_explainer", "")
+        return job
+
+    _record_turns(deps, tenant, query_jobs.update_job(deps.metadata, tenant, query_id, answered), now)
+    final = query_jobs.finish_job(deps.metadata, tenant, query_id, "succeeded", now=now)
     _log_finished(tenant, final)
     return final
 
 
-def _record_turns(deps: Any, tenant: Tenant, query_id: str, data: dict[str, Any], now: Any) -> None:
-    answer = {**data["answer"], "usage": _usage_summary(data["usage"])}
-    sessions.record_turns(deps.metadata, tenant.user_id, session_id=data["session_id"], domain=data["domain"],
-                          query_id=query_id, prompt=data["prompt"], answer=answer, now=now)
+def _record_turns(deps: QuestionPorts, tenant: Tenant, job: QueryJob, now: dt.datetime) -> None:
+    answer = {**job.answer.to_data(), "usage": job.usage.summary()}
+    sessions.record_turns(deps.metadata, tenant, session_id=job.session_id, domain=job.domain,
+                          query_id=job.query_id, prompt=job.prompt, answer=answer, now=now)
 
 
-def _enqueue(deps: Any, tenant: Tenant, query_id: str, stage: str) -> None:
+def _enqueue(deps: QuestionPorts, tenant: Tenant, query_id: str, stage: str) -> None:
     from common.tasks import Task
 
-    deps.tasks.enqueue(Task(name=f"{query_id}-{stage}", path=f"/tasks/{stage}",
+    deps.tasks.enqueue(Task(name=task_name(query_id, stage), path=f"/tasks/{stage}",
                             payload={"tenant": tenant.user_id, "query_id": query_id, "stage": stage}))
 
 
-def run_stage(deps: Any, payload: dict[str, Any], *, last_attempt: bool) -> dict[str, Any]:
+def run_stage(deps: QuestionPorts, payload: dict[str, Any], *, last_attempt: bool) -> dict[str, Any]:
     """Run the stage a task names, once; say what happened."""
     tenant, query_id, stage = _task_fields(payload)
-    claimed = query_jobs.claim_stage(deps.metadata, tenant.user_id, query_id, stage, now=deps.clock.now(),
+    claimed = query_jobs.claim_stage(deps.metadata, tenant, query_id, stage, now=deps.clock.now(),
                                      lease_seconds=deps.settings.stage_lease_seconds)
     if claimed is None:
         _complete_answered(deps, tenant, query_id)
         return {"stage": stage, "ran": False}  # a duplicate delivery, a finished or a cancelled job
     try:
-        outcome = STAGES[stage](deps, tenant, claimed.data)
-    except errors.ServiceUnavailable:
-        if not last_attempt:
-            query_jobs.release_stage(deps.metadata, tenant.user_id, query_id, stage)
-            raise
-        _fail(deps, tenant, query_id, errors.ServiceUnavailable("a backend stayed unavailable"))
+        outcome = STAGES[stage](deps, tenant, claimed)
     except errors.AppError as exc:
-        _fail(deps, tenant, query_id, exc)
+        cause, calls = (exc.cause, exc.calls) if isinstance(exc, AgentFailed) else (exc, [])
+        if isinstance(cause, errors.ServiceUnavailable):
+            if not last_attempt:  # give the stage back: the queue's retry runs it again
+                query_jobs.release_stage(deps.metadata, tenant, query_id, stage)
+                if cause is exc:
+                    raise
+                raise cause from exc
+            cause = errors.ServiceUnavailable("a backend stayed unavailable")
+        _fail(deps, tenant, query_id, cause, calls)
     except Exception:
         log.exception("stage %s of %s failed", stage, query_id)
         if not last_attempt:
-            query_jobs.release_stage(deps.metadata, tenant.user_id, query_id, stage)
+            query_jobs.release_stage(deps.metadata, tenant, query_id, stage)
             raise
-        _fail(deps, tenant, query_id, errors.AppError("internal error"))
+        _fail(deps, tenant, query_id, errors.AppError("internal error"), [])
     else:
         _store(deps, tenant, query_id, stage, outcome)
     return {"stage": stage, "ran": True}
@@ -119,73 +143,67 @@ def _task_fields(payload: dict[str, Any]) -> tuple[Tenant, str, str]:
     return Tenant(tenant), query_id, stage
 
 
-def _fail(deps: Any, tenant: Tenant, query_id: str, exc: errors.AppError) -> None:
+def _fail(deps: QuestionPorts, tenant: Tenant, query_id: str, exc: errors.AppError,
+          calls: list[dict[str, Any]]) -> None:
     status = "cancelled" if exc.code == "CANCELLED" else "failed"
     error = None if status == "cancelled" else {"code": exc.code, "message": exc.message, "status": exc.status}
-    _log_finished(tenant, query_jobs.finish_job(deps.metadata, tenant.user_id, query_id, status,
-                                                now=deps.clock.now(), error=error, usage=getattr(exc, "calls", [])))
+    _log_finished(tenant, query_jobs.finish_job(deps.metadata, tenant, query_id, status,
+                                                now=deps.clock.now(), error=error, usage=calls))
 
 
-def _store(deps: Any, tenant: Tenant, query_id: str, stage: str, outcome: StageOutcome) -> None:
+def _store(deps: QuestionPorts, tenant: Tenant, query_id: str, stage: str, outcome: StageOutcome) -> None:
     now = deps.clock.now()
-    outputs = outcome.outputs if outcome.answer is None else {**outcome.outputs, "answer": outcome.answer}
-    record = query_jobs.finish_stage(deps.metadata, tenant.user_id, query_id, stage, outputs, now=now,
-                                     usage=outcome.calls, skip=outcome.skip)
-    if record is None:
+    job = query_jobs.finish_stage(deps.metadata, tenant, query_id, stage, outcome.apply, now=now,
+                                  usage=outcome.calls, skip=outcome.skip)
+    if job is None:
         return  # cancelled or taken over meanwhile: whoever holds the job now decides
     if outcome.answer is not None:
-        _complete(deps, tenant, query_id, record.data, now)
+        _complete(deps, tenant, job, now)
         return
     for next_stage in outcome.next_stages:
-        if next_stage == "compile" and not _fan_in_complete(record.data):
+        if next_stage == "compile" and not _fan_in_complete(job):
             continue  # the other parallel stage is still running; it enqueues compile when it ends
         _enqueue(deps, tenant, query_id, next_stage)
 
 
-def _complete(deps: Any, tenant: Tenant, query_id: str, answered: dict[str, Any], now: Any) -> None:
+def _complete(deps: QuestionPorts, tenant: Tenant, job: QueryJob, now: dt.datetime) -> None:
     """Finish a job whose answer is stored. History and answer cache are written first, so whoever sees
     "succeeded" (the original synchronous /query, then the frontend's session list; the same question again)
     finds them; every step is idempotent, so a delivery after a crash in between finishes the job (see
     ``_complete_answered``)."""
-    _record_turns(deps, tenant, query_id, answered, now)
-    if not answered["request"].get("pg_tokens"):
-        answer_cache.remember_answer(deps, answered["request"]["answer_key"], {
-            "answer": answered["answer"], "plan": answered.get("plan", {}),
-            "plan_explainer": answered.get("plan_explainer", "")})
-    _log_finished(tenant, query_jobs.finish_job(deps.metadata, tenant.user_id, query_id, "succeeded", now=now))
+    _record_turns(deps, tenant, job, now)
+    if not job.request.pg_tokens:
+        answer_cache.remember_answer(deps, job.request.answer_key, {
+            "answer": job.answer.to_data(), "plan": vars(job.plan) if job.plan else {},
+            "plan_explainer": job.plan_explainer})
+    _log_finished(tenant, query_jobs.finish_job(deps.metadata, tenant, job.query_id, "succeeded", now=now))
 
 
-def _complete_answered(deps: Any, tenant: Tenant, query_id: str) -> None:
+def _complete_answered(deps: QuestionPorts, tenant: Tenant, query_id: str) -> None:
     """A redelivered stage of a job that holds its answer but never finished: finish it now."""
     try:
-        data = query_jobs.get_job(deps.metadata, tenant.user_id, query_id).data
+        job = query_jobs.get_job(deps.metadata, tenant, query_id)
     except errors.NotFound:
         return
-    if data["status"] not in query_jobs.TERMINAL and "answer" in data:
-        _complete(deps, tenant, query_id, data, deps.clock.now())
+    if not job.ended and job.answer is not None:
+        _complete(deps, tenant, job, deps.clock.now())
 
 
-def _fan_in_complete(data: dict[str, Any]) -> bool:
-    return all(data["stages"][stage]["state"] in {"done", "skipped"} for stage in FAN_IN)
+def _fan_in_complete(job: QueryJob) -> bool:
+    return all(job.stages[stage].state in {"done", "skipped"} for stage in FAN_OUT)
 
 
-def _log_finished(tenant: Tenant, final: Any) -> None:
+def _log_finished(tenant: Tenant, final: QueryJob | None) -> None:
     """Log one structured record per question that ended here: what log-based metrics count and sum."""
     if final is None:
         return  # another delivery ended it, and logged it
-    data = final.data
-    elapsed = dt.datetime.fromisoformat(data["finished"]) - dt.datetime.fromisoformat(data["created"])
-    fields = {"event": FINISHED_EVENT, "query_id": data["query_id"], "tenant": tenant.namespace,
-              "status": data["status"], **_usage_summary(data["usage"]),
-              "models": sorted({call["model"] for call in data["usage"]["calls"] if call.get("model")}),
+    elapsed = dt.datetime.fromisoformat(final.finished) - dt.datetime.fromisoformat(final.created)
+    usage = final.usage.summary()
+    fields = {"event": FINISHED_EVENT, "query_id": final.query_id, "tenant": tenant.namespace,
+              "status": final.status, **usage,
+              "models": sorted({call["model"] for call in final.usage.calls if call.get("model")}),
               "duration_ms": round(elapsed.total_seconds() * 1000),
-              "cached": bool(data.get("answer", {}).get("cached")), "error_code": (data.get("error") or {}).get("code")}
-    log.info("question %s %s: %d calls, %d prompt + %d completion tokens, %.6f USD", data["query_id"],
-             data["status"], fields["calls"], fields["prompt_tokens"], fields["completion_tokens"], fields["cost_usd"],
+              "cached": bool(final.answer and final.answer.cached), "error_code": (final.error or {}).get("code")}
+    log.info("question %s %s: %d calls, %d prompt + %d completion tokens, %.6f USD", final.query_id,
+             final.status, usage["calls"], usage["prompt_tokens"], usage["completion_tokens"], usage["cost_usd"],
              extra={"fields": fields})
-
-
-def _usage_summary(usage: dict[str, Any]) -> dict[str, Any]:
-    return {"calls": len([call for call in usage["calls"] if call.get("error") != "skipped"]),
-            "prompt_tokens": usage["prompt_tokens"], "completion_tokens": usage["completion_tokens"],
-            "cost_usd": usage["cost_usd"]}

@@ -17,7 +17,10 @@ from typing import Any
 
 from common import errors
 from common.auth import Tenant
+from common.config import Settings
 from common.hosts import HostPolicy
+from common.metadata import Record
+from common.ports import SecretPorts
 from common.services.postgres import engines
 
 COLLECTION = "pg_connections"
@@ -32,28 +35,6 @@ MAX_IDENTIFIER_BYTES = 63  # Postgres silently truncates longer identifiers (NAM
 MAX_PASSWORD_CHARS = 1024
 _HOST = re.compile(r"[A-Za-z0-9._:\-]{1,253}")
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
-
-
-@dataclasses.dataclass
-class PgContext:
-    """What the Postgres services need: the metadata store, the settings and (built on first use) secrets."""
-
-    metadata: Any
-    settings: Any
-    encryptor: Any = None
-
-    def secrets(self) -> Any:
-        """The encryptor of stored passwords (needs ENCRYPTION_KEYS)."""
-        if self.encryptor is None:
-            from common.crypto import Encryptor
-
-            self.encryptor = Encryptor(self.settings.encryption_keys)
-        return self.encryptor
-
-
-def from_context(ctx: Any) -> PgContext:
-    """Build the services' context from a bootstrap ``Context``."""
-    return PgContext(metadata=ctx.metadata, settings=ctx.settings)
 
 
 def check_name(raw: Any) -> str:
@@ -144,7 +125,7 @@ def _password(raw: Any) -> str | None:
     return raw
 
 
-def save(pg: PgContext, tenant: Tenant, name: str, params: ConnectionParams) -> tuple[Any, bool]:
+def save(pg: SecretPorts, tenant: Tenant, name: str, params: ConnectionParams) -> tuple[Record, bool]:
     """Create or replace the connection ``name``; return (record, created). The host policy is checked first."""
     HostPolicy.from_settings(pg.settings).vetted_addresses(params.host)
     try:
@@ -153,9 +134,9 @@ def save(pg: PgContext, tenant: Tenant, name: str, params: ConnectionParams) -> 
         existing = None
     password = params.password
     if password is None:
-        password = pg.secrets().decrypt(existing.data["password_enc"]) if existing else ""
+        password = pg.encryptor.decrypt(existing.data["password_enc"]) if existing else ""
     data = {"name": name, "host": params.host, "port": params.port, "dbname": params.dbname, "user": params.user,
-            "sslmode": params.sslmode, "schema": params.schema, "password_enc": pg.secrets().encrypt(password),
+            "sslmode": params.sslmode, "schema": params.schema, "password_enc": pg.encryptor.encrypt(password),
             "has_password": password != "",
             # A fresh version per save: a connection deleted and created again never reuses a cached engine.
             "version": uuid.uuid4().hex}
@@ -165,7 +146,7 @@ def save(pg: PgContext, tenant: Tenant, name: str, params: ConnectionParams) -> 
     return record, existing is None
 
 
-def get(pg: PgContext, tenant: Tenant, name: str) -> Any:
+def get(pg: SecretPorts, tenant: Tenant, name: str) -> Record:
     """Return the tenant's connection record ``name``, or raise a 404."""
     try:
         return pg.metadata.get(COLLECTION, tenant.user_id, check_name(name))
@@ -173,19 +154,19 @@ def get(pg: PgContext, tenant: Tenant, name: str) -> Any:
         raise errors.NotFound(f"no Postgres connection named {name!r}", code="CONNECTION_NOT_FOUND") from None
 
 
-def list_connections(pg: PgContext, tenant: Tenant) -> list[Any]:
+def list_connections(pg: SecretPorts, tenant: Tenant) -> list[Record]:
     """Return the tenant's connection records, by name."""
     return pg.metadata.list(COLLECTION, tenant.user_id)
 
 
-def delete(pg: PgContext, tenant: Tenant, name: str) -> None:
+def delete(pg: SecretPorts, tenant: Tenant, name: str) -> None:
     """Remove the connection ``name`` (404 when missing) and close its pooled connections."""
     record = get(pg, tenant, name)
     pg.metadata.delete(COLLECTION, tenant.user_id, record.key)
     engines.ENGINES.forget((tenant.user_id, record.key))
 
 
-def view(record: Any) -> dict[str, Any]:
+def view(record: Record) -> dict[str, Any]:
     """Describe a connection for a response: never the password, nor its ciphertext."""
     data = record.data
     return {"name": data["name"], "host": data["host"], "port": data["port"], "dbname": data["dbname"],
@@ -194,15 +175,15 @@ def view(record: Any) -> dict[str, Any]:
             "created_at": record.created_at.isoformat(), "updated_at": record.updated_at.isoformat()}
 
 
-def params_of(pg: PgContext, record: Any) -> ConnectionParams:
+def params_of(pg: SecretPorts, record: Record) -> ConnectionParams:
     """The stored connection's parameters with its password decrypted."""
     data = record.data
     return ConnectionParams(host=data["host"], port=data["port"], dbname=data["dbname"], user=data["user"],
-                            password=pg.secrets().decrypt(data["password_enc"]), sslmode=data["sslmode"],
+                            password=pg.encryptor.decrypt(data["password_enc"]), sslmode=data["sslmode"],
                             schema=data["schema"])
 
 
-def engine_for(pg: PgContext, tenant: Tenant, name: str) -> tuple[Any, Any]:
+def engine_for(pg: SecretPorts, tenant: Tenant, name: str) -> tuple[Record, Any]:
     """Return (record, pooled engine) of the connection ``name``; the engine is rebuilt when the record changed."""
     record = get(pg, tenant, name)
     fingerprint = (record.revision, record.data["version"], engines.settings_fingerprint(pg.settings))
@@ -212,13 +193,13 @@ def engine_for(pg: PgContext, tenant: Tenant, name: str) -> tuple[Any, Any]:
     return record, engine
 
 
-def check_saved(pg: PgContext, tenant: Tenant, name: str) -> dict[str, Any]:
+def check_saved(pg: SecretPorts, tenant: Tenant, name: str) -> dict[str, Any]:
     """Connect with the saved connection ``name``; return its server version, or raise why it failed."""
     record, engine = engine_for(pg, tenant, name)
     return {"ok": True, "name": record.key, "server_version": engines.ping(engine, pg.settings)}
 
 
-def check_params(settings: Any, params: ConnectionParams) -> str:
+def check_params(settings: Settings, params: ConnectionParams) -> str:
     """Connect once with unsaved parameters (nothing is kept); return the server version."""
     engine = engines.build_engine(params, settings, pooled=False)
     try:

@@ -26,12 +26,15 @@ import socket
 import ssl
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from common import errors
 from common.analysis.sql_engine import SqlError, SqlTimeout
 from common.analysis.sql_policy import SqlRejected
 from common.hosts import HostPolicy
+
+if TYPE_CHECKING:
+    from common.config import Settings
 
 DRIVER = "postgresql+pg8000"
 POOL_SIZE = 2
@@ -59,13 +62,13 @@ def ssl_context_for(sslmode: str) -> ssl.SSLContext | bool:
     return context
 
 
-def settings_fingerprint(settings: Any) -> tuple:
+def settings_fingerprint(settings: Settings) -> tuple:
     """The settings an engine is built with: an engine built under other settings is rebuilt."""
     return (settings.environment, settings.pg_allowed_hosts, settings.pg_connect_timeout_seconds,
             settings.pg_statement_timeout_seconds)
 
 
-def build_engine(params: Any, settings: Any, *, pooled: bool = True) -> Any:
+def build_engine(params: Any, settings: Settings, *, pooled: bool = True) -> Any:
     """Return an engine for ``params`` whose every connection passes the host policy."""
     import pg8000
     import sqlalchemy as sa
@@ -161,7 +164,7 @@ ENGINES = EngineCache()
 
 
 @contextlib.contextmanager
-def transaction(engine: Any, settings: Any, *, read_only: bool, schema: str | None = None) -> Iterator[Any]:
+def transaction(engine: Any, settings: Settings, *, read_only: bool, schema: str | None = None) -> Iterator[Any]:
     """Yield a connection inside one transaction with the statement timeout (and search path) set locally."""
     import sqlalchemy as sa
 
@@ -178,7 +181,7 @@ def transaction(engine: Any, settings: Any, *, read_only: bool, schema: str | No
         yield connection
 
 
-def ping(engine: Any, settings: Any) -> str:
+def ping(engine: Any, settings: Settings) -> str:
     """Open (or reuse) a connection and return the server's version: the connection works."""
     with transaction(engine, settings, read_only=True) as connection:
         return str(connection.exec_driver_sql("SHOW server_version").scalar())

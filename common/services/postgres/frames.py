@@ -17,6 +17,8 @@ from common.services.postgres.connections import check_identifier
 if TYPE_CHECKING:
     import polars as pl
 
+    from common.config import Settings
+
 BATCH_ROWS = 1000
 MAX_JSON_ROWS = 50_000
 
@@ -41,7 +43,7 @@ def frame_from_rows(rows: Any) -> pl.DataFrame:
     return frame
 
 
-def frame_from_upload(path: str, filename: str, settings: Any, workdir: str, sheet: str | None) -> pl.DataFrame:
+def frame_from_upload(path: str, filename: str, settings: Settings, workdir: str, sheet: str | None) -> pl.DataFrame:
     """Parse an uploaded CSV/Excel/Parquet/JSON file as a dataset upload is parsed; return its (chosen) sheet."""
     import polars as pl
 

@@ -20,8 +20,9 @@ from common.analysis.sql_engine import unique_names
 from common.analysis.sql_policy import DENIED_FUNCTIONS, DENIED_PREFIXES, DENIED_SUFFIXES, SqlRejected, check_sql
 from common.analysis.tables import json_safe_value
 from common.auth import Tenant
+from common.ports import SecretPorts
 from common.services.domain_sql import row_limit, sql_text
-from common.services.postgres.connections import PgContext, engine_for
+from common.services.postgres.connections import engine_for
 from common.services.postgres.engines import transaction
 
 POSTGRES_DENIED_PREFIXES = ("set_config", "query_to_", "table_to_", "schema_to_", "database_to_", "cursor_to_",
@@ -105,7 +106,7 @@ def fetch(connection: Any, checked_sql: str, max_rows: int) -> tuple[list[str], 
     return unique_names(list(result.keys())), [tuple(row) for row in rows[:max_rows]], len(rows) > max_rows
 
 
-def run_query(pg: PgContext, tenant: Tenant, name: str, sql: Any, limit: Any = None) -> dict[str, Any]:
+def run_query(pg: SecretPorts, tenant: Tenant, name: str, sql: Any, limit: Any = None) -> dict[str, Any]:
     """Check and run read-only ``sql`` on the connection ``name``; return its columns and rows, JSON-safe."""
     sql = sql_text(sql)
     max_rows = row_limit(limit, pg.settings.pg_max_rows)

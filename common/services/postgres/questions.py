@@ -21,8 +21,9 @@ from common import errors
 from common.analysis.table_names import table_names
 from common.analysis.tables import json_safe_value
 from common.auth import Tenant
+from common.ports import SecretPorts
 from common.services.postgres import query as pg_query
-from common.services.postgres.connections import PgContext, check_identifier, check_name, engine_for
+from common.services.postgres.connections import check_identifier, check_name, engine_for
 from common.services.postgres.engines import transaction
 
 DEFAULT_CONNECTION = "default"
@@ -74,13 +75,11 @@ def parse_token(token: Any) -> _Wanted:
     return _Wanted(check_name(head), table=check_identifier(tail, "table name"))
 
 
-def load_for_question(metadata: Any, encryptor: Any, settings: Any, tenant: Tenant, tokens: list[str],
-                      workdir: str) -> list[PgTable]:
+def load_for_question(pg: SecretPorts, tenant: Tenant, tokens: list[str], workdir: str) -> list[PgTable]:
     """Load the tables the ``pg:`` tokens name, each capped at PG_MAX_ROWS, as Parquet files in ``workdir``."""
     if len(tokens) > MAX_TOKENS:
         raise errors.BadRequest(f"at most {MAX_TOKENS} pg: tokens per question", code="INVALID_PG_TOKEN")
     wanted = list(dict.fromkeys(parse_token(token) for token in tokens))  # every token checked before any I/O
-    pg = PgContext(metadata=metadata, settings=settings, encryptor=encryptor)
     loaded: list[tuple[str, str | None, str, list[str], list[tuple], bool]] = []
     for connection in dict.fromkeys(item.connection for item in wanted):
         loaded += _load_connection(pg, tenant, connection, [item for item in wanted if item.connection == connection])
@@ -114,7 +113,7 @@ def _sql_names(labels: list[str]) -> list[str]:
     return names
 
 
-def _load_connection(pg: PgContext, tenant: Tenant, name: str, wanted: list[_Wanted]) -> list[tuple]:
+def _load_connection(pg: SecretPorts, tenant: Tenant, name: str, wanted: list[_Wanted]) -> list[tuple]:
     import sqlalchemy as sa
 
     record, engine = engine_for(pg, tenant, name)

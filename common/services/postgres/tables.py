@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Any
 from common import errors
 from common.analysis.tables import json_safe_value
 from common.auth import Tenant
+from common.ports import SecretPorts
 from common.services.postgres import frames
-from common.services.postgres.connections import PgContext, check_identifier, engine_for
+from common.services.postgres.connections import check_identifier, engine_for
 from common.services.postgres.engines import transaction
 
 if TYPE_CHECKING:
@@ -28,7 +29,7 @@ DEFAULT_PAGE_ROWS = 100
 _KINDS = {"r": "table", "p": "table", "v": "view", "m": "materialized_view", "f": "foreign_table"}
 
 
-def list_tables(pg: PgContext, tenant: Tenant, name: str) -> dict[str, Any]:
+def list_tables(pg: SecretPorts, tenant: Tenant, name: str) -> dict[str, Any]:
     """List the tables and views of the connection's schema, with the planner's row estimates."""
     import sqlalchemy as sa
 
@@ -46,7 +47,7 @@ def list_tables(pg: PgContext, tenant: Tenant, name: str) -> dict[str, Any]:
     return {"connection": record.key, "schema": schema, "items": items}
 
 
-def read_rows(pg: PgContext, tenant: Tenant, name: str, table: str, *, limit: int, offset: int) -> dict[str, Any]:
+def read_rows(pg: SecretPorts, tenant: Tenant, name: str, table: str, *, limit: int, offset: int) -> dict[str, Any]:
     """Return one page of a table's rows (ordered by its primary key when it has one), JSON-safe."""
     import sqlalchemy as sa
 
@@ -64,7 +65,7 @@ def read_rows(pg: PgContext, tenant: Tenant, name: str, table: str, *, limit: in
             "offset": offset, "has_more": len(fetched) > limit}
 
 
-def create_table(pg: PgContext, tenant: Tenant, name: str, table: str, frame: pl.DataFrame) -> dict[str, Any]:
+def create_table(pg: SecretPorts, tenant: Tenant, name: str, table: str, frame: pl.DataFrame) -> dict[str, Any]:
     """Create ``table`` with the frame's inferred column types and insert its rows, in one transaction."""
     import sqlalchemy as sa
 
@@ -79,7 +80,7 @@ def create_table(pg: PgContext, tenant: Tenant, name: str, table: str, frame: pl
     return {"connection": record.key, "table": table, "columns": columns, "rows_written": written}
 
 
-def write_rows(pg: PgContext, tenant: Tenant, name: str, table: str, frame: pl.DataFrame,
+def write_rows(pg: SecretPorts, tenant: Tenant, name: str, table: str, frame: pl.DataFrame,
                mode: str) -> dict[str, Any]:
     """Append the frame's rows to ``table``, or replace its rows with them, in one transaction."""
     check_identifier(table, "table name")
@@ -98,7 +99,7 @@ def write_rows(pg: PgContext, tenant: Tenant, name: str, table: str, frame: pl.D
     return {"connection": record.key, "table": table, "mode": mode, "rows_written": written}
 
 
-def drop_table(pg: PgContext, tenant: Tenant, name: str, table: str) -> None:
+def drop_table(pg: SecretPorts, tenant: Tenant, name: str, table: str) -> None:
     """Drop ``table`` from the connection's schema (404 when it does not exist)."""
     import sqlalchemy as sa
 
