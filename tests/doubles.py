@@ -57,3 +57,17 @@ def _throwaway_private_key() -> str:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                              serialization.NoEncryption()).decode()
+
+
+class TaskQueueRecordingDeletes:
+    """A real task queue that also notes the name of every task it is asked to delete."""
+
+    def __init__(self, real):
+        self._real, self.deleted = real, []
+
+    def delete(self, name):
+        self.deleted.append(name)
+        return self._real.delete(name)
+
+    def __getattr__(self, name):
+        return getattr(self._real, name)

@@ -295,6 +295,29 @@ def test_each_finished_question_is_one_structured_log_record(sales, analyst, cap
     assert finished[failed["query_id"]]["error_code"] == failed["error"]["code"]
 
 
+@pytest.mark.parametrize("route", ["v1", "legacy"])
+def test_a_cancel_between_stages_ends_the_question_and_deletes_its_queued_stage_tasks(sales, analyst, route):
+    from tests.doubles import TaskQueueRecordingDeletes
+
+    context, alice = sales.context, Tenant("alice")
+    recorder = TaskQueueRecordingDeletes(context.tasks)
+    context.override("tasks", recorder)
+    query_jobs.create_job(context.metadata, alice, query_id="q_between", session_id="s_between", domain="sales",
+                          prompt="Compare revenue by region", request=JobRequest(model_id="scripted/model"),
+                          now=context.clock.now())
+    query_jobs.claim_stage(context.metadata, alice, "q_between", "plan", now=context.clock.now(), lease_seconds=60)
+    # The plan is done; its next stage's task would be waiting in the queue now.
+    query_jobs.finish_stage(context.metadata, alice, "q_between", "plan", lambda job: None, now=context.clock.now())
+    if route == "v1":
+        assert sales.call("DELETE", "/api/v1/queries/q_between").get_json()["status"] == "cancelled"
+    else:
+        assert sales.call("POST", "/query/cancel", json={"session_id": "s_between"}).get_json()["cancelled"] is True
+    assert sales.call("GET", "/api/v1/queries/q_between").get_json()["status"] == "cancelled"
+    assert sorted(recorder.deleted) == [f"q_between-{stage}" for stage in ("analyze", "compile", "manipulate",
+                                                                          "visualize")]
+    assert analyst.calls == []
+
+
 def test_a_question_cancelled_while_queued_is_logged_as_finished_once(sales, analyst, caplog):
     caplog.set_level("INFO", logger="convoinsight.pipeline")
     deps = sales.context

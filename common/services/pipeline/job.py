@@ -4,7 +4,7 @@ chart and the answer, each a field a stage reads as ``job.result.columns``.
 One codec (``QueryJob.from_record`` / ``QueryJob.to_data``) stores it in the metadata store as the JSON
 object jobs have always been stored as, so a job written before this module existed still loads, and a
 field a later version adds is a new optional attribute (absent in old jobs, default here). Fields that are
-None are not stored.
+None are not stored, except in the parts that always stored them (the request, the answer).
 """
 
 from __future__ import annotations
@@ -134,7 +134,7 @@ class Answer:
     cached: bool = False  # answered from the answer cache
 
     def to_data(self) -> dict[str, Any]:
-        data = _encode(self, keep_none=True)  # the API has always shown "chart": null and the like
+        data = _encode(self)
         if not self.cached:
             del data["cached"]
         return data
@@ -194,6 +194,8 @@ class QueryJob:
         return job
 
 
+# Parts whose stored form has always named every field, "visual_hint": null included.
+_KEEPS_NONE = frozenset({JobRequest, Answer})
 # Which fields hold which nested part; every other field is plain JSON.
 _NESTED: dict[type, dict[str, type]] = {
     QueryJob: {"request": JobRequest, "usage": Usage, "context": JobContext, "plan": Plan, "result": Result,
@@ -203,6 +205,7 @@ _NESTED: dict[type, dict[str, type]] = {
 
 def _encode(value: Any, *, keep_none: bool = False) -> dict[str, Any]:
     data = {}
+    keep_none = keep_none or type(value) in _KEEPS_NONE
     for field in dataclasses.fields(value):
         item = getattr(value, field.name)
         if item is None and not keep_none:
