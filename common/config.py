@@ -35,7 +35,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("auth_mode", "AUTH_MODE", "dev", "How callers are identified: `gateway`, `token` or `dev`.",
             choices=("gateway", "token", "dev")),
     Setting("auth_token_secret", "AUTH_TOKEN_SECRET", "",
-            "HS256 secret that signs bearer tokens in `token` mode (`make token USER=alice`)."),
+            "HS256 secret that signs bearer tokens in `token` mode (`make token TOKEN_USER=alice`)."),
     Setting("dev_user", "DEV_USER", "",
             "In `dev` mode, the user assumed when a request names none (lets an unmodified frontend run locally)."),
     Setting("admin_users", "ADMIN_USERS", (),
@@ -86,6 +86,23 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("sql_timeout_seconds", "SQL_TIMEOUT_SECONDS", 20.0,
             "Longest a SQL query may run before it is interrupted (SQL_TIMEOUT).", float),
     Setting("sql_max_rows", "SQL_MAX_ROWS", 10000, "Most rows a SQL query returns; more are cut (`truncated`).", int),
+    Setting("sql_max_value_bytes", "SQL_MAX_VALUE_BYTES", 1024 * 1024,
+            "Largest single value a SQL query (DuckDB or Postgres) may build or return, in bytes "
+            "(SQL_TOO_EXPENSIVE).", int),
+    Setting("sql_max_result_bytes", "SQL_MAX_RESULT_BYTES", 16 * 1024 * 1024,
+            "Largest serialised result of a SQL query (DuckDB or Postgres), in bytes; rows past it are cut "
+            "(`truncated`).", int),
+    Setting("max_request_bytes", "MAX_REQUEST_BYTES", 1024 * 1024,
+            "Largest request body that is not a file upload (JSON, forms), in bytes; larger is 413 before it "
+            "is read.", int),
+    Setting("chart_max_pixels", "CHART_MAX_PIXELS", 4_000_000,
+            "Largest chart a spec may ask for, width x height in pixels (CHART_TOO_EXPENSIVE).", int),
+    Setting("chart_render_memory_mb", "CHART_RENDER_MEMORY_MB", 512,
+            "Memory limit of the child process that renders charts, in MB; a spec that needs more fails alone.",
+            int),
+    Setting("chart_render_timeout_seconds", "CHART_RENDER_TIMEOUT_SECONDS", 15.0,
+            "Longest one chart may take to render before its child process is stopped (CHART_TOO_EXPENSIVE).",
+            float),
     Setting("encryption_keys", "ENCRYPTION_KEYS", "",
             "Comma-separated Fernet keys (the first encrypts, all decrypt, so keys rotate) for secrets at rest; "
             "when unset, the emulator makes one and keeps it in `DATA_DIR`."),
@@ -120,9 +137,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("answer_cache_ttl_seconds", "ANSWER_CACHE_TTL_SECONDS", 3600,
             "How long an answer is reused for the same question on the same data and conversation (0: never).",
             int),
-    Setting("rate_limits", "RATE_LIMITS", "query=30/minute,upload=60/minute",
-            "Requests each user may make per window, by class (`query`: questions and suggestions; `upload`), "
-            "in the `limits` library's notation; empty: no limit."),
+    Setting("rate_limits", "RATE_LIMITS", "query=30/minute,upload=60/minute,sql=120/minute",
+            "Requests each user may make per window, by class (`query`: questions and suggestions; `upload`; "
+            "`sql`: SQL over a domain or a Postgres connection), in the `limits` library's notation; empty: no "
+            "limit."),
     Setting("log_level", "LOG_LEVEL", "INFO", "Python logging level."),
     Setting("log_format", "LOG_FORMAT", "text",
             "`text`, or `json`: one Cloud Logging structured entry per line, with severity, request id and trace.",

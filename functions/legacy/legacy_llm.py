@@ -35,7 +35,7 @@ def _flagged(flag: str | None):
 
 
 def _caller(request: flask.Request, user_id: Any, missing: str) -> Tenant:
-    """The authenticated caller's id; the original required ``userId``, and it must be that caller."""
+    """The authenticated caller; the original required ``userId``, and it must be that caller."""
     if not isinstance(user_id, str) or not user_id.strip():
         raise errors.BadRequest(missing, code="MISSING_FIELD")
     return tenant_of(request, legacy_user_id=user_id)
@@ -47,7 +47,7 @@ def _required(body: dict[str, Any], names: tuple[str, ...], missing: str) -> Non
 
 
 def _store(request: flask.Request, missing: str) -> tuple[Tenant, str]:
-    """Check ``{userId, provider, apiKey}`` and store (or overwrite) the key; return (tenant id, provider)."""
+    """Check ``{userId, provider, apiKey}`` and store (or overwrite) the key; return (caller, provider)."""
     body = json_body(request)
     _required(body, ("provider", "apiKey"), missing)
     tenant = _caller(request, body.get("userId"), missing)
