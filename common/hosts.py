@@ -121,29 +121,53 @@ def _looks_like_hostname(entry: str) -> bool:
 # Host name -> the addresses it may resolve to, for the calls the current thread (or task) makes right now.
 _PINNED: contextvars.ContextVar[dict[str, tuple[str, ...]] | None] = contextvars.ContextVar("pinned_hosts",
                                                                                             default=None)
+# The check every other name looked up inside a pin must pass (a redirect's target): the same policy.
+_VET_OTHERS: contextvars.ContextVar[Resolver | None] = contextvars.ContextVar("vet_other_hosts", default=None)
 _system_getaddrinfo = socket.getaddrinfo
 
 
-@contextlib.contextmanager
-def pinned_resolution(host: str, addresses: list[str]) -> Iterator[None]:
-    """While inside, ``host`` resolves to ``addresses`` only, for this thread's connections; others are untouched.
+class ResolutionRefused(socket.gaierror):
+    """A name looked up inside a pin that the pin's policy refuses: to the HTTP client, a host that never was."""
 
-    Installs a ``socket.getaddrinfo`` wrapper once per process; outside a pin it is the system resolver.
+
+@contextlib.contextmanager
+def pinned_resolution(host: str, addresses: list[str], *, vet_others: Resolver | None = None) -> Iterator[None]:
+    """While inside, ``host`` resolves to ``addresses`` only, for this thread's connections.
+
+    With ``vet_others`` (a policy's ``vetted_addresses``), any other name the thread looks up meanwhile, such
+    as the host a redirect points at, resolves only to the addresses that check returns and cannot be reached
+    when it refuses them; without it, other names are untouched. Installs a ``socket.getaddrinfo`` wrapper
+    once per process; outside a pin it is the system resolver.
     """
     _install_resolver()
     token = _PINNED.set({**(_PINNED.get() or {}), _normalised(host): tuple(addresses)})
+    vet_token = _VET_OTHERS.set(vet_others) if vet_others is not None else None
     try:
         yield
     finally:
+        if vet_token is not None:
+            _VET_OTHERS.reset(vet_token)
         _PINNED.reset(token)
 
 
 def _pinned_getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> list:
     pinned = (_PINNED.get() or {}).get(_normalised(host)) if isinstance(host, str) else None
+    if pinned is None and isinstance(host, str) and (vet := _VET_OTHERS.get()) is not None:
+        pinned = tuple(_vetted_other(vet, host))
     if pinned is None:
         return _system_getaddrinfo(host, port, *args, **kwargs)
     # Each vetted address is an IP literal: resolving it makes no lookup and keeps the caller's socket options.
     return [info for address in pinned for info in _system_getaddrinfo(address, port, *args, **kwargs)]
+
+
+def _vetted_other(vet: Resolver, host: str) -> list[str]:
+    token = _VET_OTHERS.set(None)  # the check resolves the name itself, through the system resolver
+    try:
+        return vet(host)
+    except errors.AppError as exc:
+        raise ResolutionRefused(socket.EAI_FAIL, exc.message) from None
+    finally:
+        _VET_OTHERS.reset(token)
 
 
 def _install_resolver() -> None:

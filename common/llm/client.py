@@ -248,12 +248,13 @@ class LlmClient:
         """Check a user's endpoint against LLM_ALLOWED_HOSTS now, and keep the call on the addresses checked.
 
         LiteLLM resolves the name again when it connects; without the pin, a DNS answer that changed since the
-        check (rebinding) would send the call into the service's own network.
+        check (rebinding) would send the call into the service's own network. Any other host the call reaches
+        meanwhile (a redirect's target: the HTTP clients follow them) is held to the same policy.
         """
         host = urllib.parse.urlsplit(credentials.api_base).hostname if credentials.api_base else None
         if not (credentials.user_api_base and host and self._vet_host):
             return contextlib.nullcontext()
-        return pinned_resolution(host, self._vet_host(host))
+        return pinned_resolution(host, self._vet_host(host), vet_others=self._vet_host)
 
     def _elapsed_ms(self, started: Any) -> float:
         return (self._clock.now() - started).total_seconds() * 1000.0

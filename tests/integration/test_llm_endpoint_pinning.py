@@ -11,7 +11,7 @@ import socket
 
 import pytest
 
-from common import hosts
+from common import errors, hosts
 from common.hosts import HostNotAllowed, HostPolicy
 from common.llm import Credentials, LlmClient
 
@@ -64,3 +64,59 @@ def test_the_operators_own_endpoint_is_not_held_to_the_users_policy(whisper):
     client = LlmClient(max_retries=0, timeout_seconds=10,
                        vet_host=HostPolicy.parse("public", "LLM_ALLOWED_HOSTS").vetted_addresses)
     assert _transcribe(client, whisper.url, user_api_base=False).text  # LLM_API_BASE on a private network
+
+
+@pytest.fixture
+def redirector(whisper, monkeypatch):
+    """``allowed.test``: an endpoint on loopback that answers every POST with a 307 to the whisper server by its
+    IP (an address the policy does not allow), as an endpoint that wants to reach the service's own network."""
+    import http.server
+    import threading
+
+    target = whisper.url.rsplit("/v1", 1)[0]
+    hits = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - the http.server protocol
+            hits.append(self.path)
+            self.send_response(307)
+            self.send_header("Location", target + self.path)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    real = hosts._system_getaddrinfo
+
+    def resolve(host, port, *args, **kwargs):
+        return real("127.0.0.1" if host == "allowed.test" else host, port, *args, **kwargs)
+
+    monkeypatch.setattr(hosts, "_system_getaddrinfo", resolve)
+    monkeypatch.setattr(socket, "getaddrinfo", resolve)
+    yield f"http://allowed.test:{server.server_address[1]}/v1", hits
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_redirect_to_an_address_the_policy_refuses_is_not_followed(whisper, redirector):
+    base, hits = redirector
+    client = LlmClient(max_retries=0, timeout_seconds=10,
+                       vet_host=HostPolicy.parse("allowed.test", "LLM_ALLOWED_HOSTS").vetted_addresses)
+    before = len(whisper.requests)
+    with pytest.raises(errors.UpstreamError):
+        _transcribe(client, base)
+    assert len(hits) == 1 and len(whisper.requests) == before  # asked the endpoint, never reached past it
+
+
+def test_a_redirect_the_policy_allows_is_followed(whisper, redirector):
+    """The same redirect with 127.0.0.1 allowed reaches the server: the clients do follow redirects, so the
+    refusal above is the policy's doing."""
+    base, hits = redirector
+    client = LlmClient(max_retries=0, timeout_seconds=10,
+                       vet_host=HostPolicy.parse("allowed.test,127.0.0.1", "LLM_ALLOWED_HOSTS").vetted_addresses)
+    before = len(whisper.requests)
+    assert _transcribe(client, base).text == whisper.text.strip()
+    assert len(hits) == 1 and len(whisper.requests) == before + 1
