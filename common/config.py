@@ -219,6 +219,9 @@ class Settings:
             value = self.values[setting.name]
             if setting.choices and value not in setting.choices:
                 raise ConfigurationError(f"{setting.env} must be one of {', '.join(setting.choices)}, got {value!r}")
+        if self.environment == "prod" and self.auth_mode == "dev":
+            raise ConfigurationError("ENVIRONMENT=prod refuses AUTH_MODE=dev (callers would choose who they are): "
+                                     "set AUTH_MODE=gateway or token")
         if self.auth_mode == "token" and len(self.auth_token_secret) < 32:
             raise ConfigurationError("AUTH_MODE=token needs AUTH_TOKEN_SECRET of at least 32 characters")
         if any(len(part.strip()) < 32 for part in self.url_signing_secret.split(",") if part.strip()):

@@ -12,6 +12,7 @@ from common import bootstrap, errors
 from common.auth import Tenant
 from common.http import Router, json_body
 from common.services.llm_config import active, fields, registry, stored_keys
+from common.services.pipeline.request import check_saved_api_base
 from common.web import receive_clip, tenant_of
 
 router = Router("llm")
@@ -120,6 +121,7 @@ def _save(tenant: Tenant, request: flask.Request, provider: str, body: dict[str,
     api_key = fields.text(body, "api_key", fields.MAX_KEY_CHARS, required=False)
     api_key = fields.plausible_key(api_key) if api_key else None
     api_base = fields.api_base(body.get("api_base"))
+    check_saved_api_base(ctx.settings, api_base)
     model = fields.text(body, "model", fields.MAX_MODEL_CHARS, required=False)
     model = registry.model_of(provider, model) if model else None
     view: dict[str, Any] = {}

@@ -207,3 +207,15 @@ def test_bad_input_is_a_4xx_in_the_error_shape_and_changes_nothing(alice, keyed,
     error = response.get_json()["error"]
     assert set(error) == {"code", "message", "details"} and error["message"]
     assert snapshot(keyed) == before
+
+
+@pytest.mark.parametrize("api_base", ["http://127.0.0.1:11434/v1", "http://169.254.169.254/", "http://[::1]:8000/v1"])
+def test_outside_local_a_key_whose_endpoint_is_internal_is_refused_at_save(alice, keyed, api_base):
+    from common import bootstrap
+
+    bootstrap.use(bootstrap.build(keyed.settings.replace(environment="dev"), clock=keyed.clock, blobs=keyed.blobs,
+                                  metadata=keyed.metadata))
+    response = post_key(alice, {"provider": "hosted_vllm", "api_key": KEY, "api_base": api_base})
+    assert response.status_code == 403 and response.get_json()["error"]["code"] == "HOST_NOT_ALLOWED"
+    assert "LLM_ALLOWED_HOSTS" in response.get_json()["error"]["message"]
+    assert snapshot(keyed) == []

@@ -84,7 +84,7 @@ def test_an_api_base_on_a_private_network_is_refused_outside_local(sales, analys
     from common.hosts import HostNotAllowed
     from common.services.pipeline.request import check_api_base_host
 
-    cloud = sales.context.settings.replace(environment="prod")
+    cloud = sales.context.settings.replace(environment="prod", auth_mode="gateway")
     with pytest.raises(HostNotAllowed, match="LLM_ALLOWED_HOSTS"):
         check_api_base_host(cloud, "http://127.0.0.1:11434/v1")
     with pytest.raises(HostNotAllowed):

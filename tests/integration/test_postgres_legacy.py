@@ -88,7 +88,7 @@ def test_bad_save_fields_are_saved_false_and_save_nothing(alice, pg_ctx, pg_url,
 
 
 def test_save_refuses_a_host_outside_the_policy(alice, ctx, pg_ctx, pg_url):
-    use_settings(ctx, environment="prod", encryption_keys=pg_ctx.settings.encryption_keys)
+    use_settings(ctx, environment="dev", encryption_keys=pg_ctx.settings.encryption_keys)
     response = alice.request("POST", "/pg/save", json={**frontend_fields(pg_url), "userId": "alice"})
     assert response.status_code == 403
     assert response.get_json()["saved"] is False and "PG_ALLOWED_HOSTS" in response.get_json()["error"]

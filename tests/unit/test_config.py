@@ -40,3 +40,9 @@ def test_values_are_parsed_from_the_environment():
 def test_bad_configuration_names_the_variable(environ, fragment):
     with pytest.raises(ConfigurationError, match=fragment):
         Settings.from_env(environ)
+
+
+def test_prod_refuses_to_start_with_callers_naming_themselves():
+    with pytest.raises(ConfigurationError, match="AUTH_MODE=dev"):
+        Settings.from_env({"ENVIRONMENT": "prod"})
+    assert Settings.from_env({"ENVIRONMENT": "prod", "AUTH_MODE": "gateway"}).auth_mode == "gateway"

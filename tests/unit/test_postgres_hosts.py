@@ -91,7 +91,7 @@ def test_a_host_that_does_not_resolve_is_a_bad_request():
 
 @pytest.mark.parametrize("environ,expected", [
     ({}, HostPolicy(any_host=True)),
-    ({"ENVIRONMENT": "prod"}, HostPolicy(public=True)),
+    ({"ENVIRONMENT": "prod", "AUTH_MODE": "gateway"}, HostPolicy(public=True)),
     ({"ENVIRONMENT": "dev", "PG_ALLOWED_HOSTS": "*"}, HostPolicy(any_host=True)),
     ({"PG_ALLOWED_HOSTS": "public"}, HostPolicy(public=True)),
 ])

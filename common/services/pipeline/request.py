@@ -181,6 +181,15 @@ def credentials_for(deps: QuestionPorts, tenant: Tenant, model_id: str, *, reque
                                default_api_base=deps.settings.llm_api_base or None)
 
 
+def check_saved_api_base(settings: Settings, api_base: str | None) -> None:
+    """Refuse, when a key is saved (as a Postgres host is), an endpoint LLM_ALLOWED_HOSTS does not allow; with
+    ``*`` nothing is refused, and the name need not resolve from here yet."""
+    from common.hosts import HostPolicy
+
+    if api_base and not HostPolicy.from_settings(settings, "LLM_ALLOWED_HOSTS").any_host:
+        check_api_base_host(settings, api_base)
+
+
 def check_api_base_host(settings: Settings, api_base: str | None) -> None:
     """Refuse an ``api_base`` (a request's, or a saved key's) whose host LLM_ALLOWED_HOSTS does not allow."""
     import urllib.parse
