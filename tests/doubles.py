@@ -71,3 +71,23 @@ class TaskQueueRecordingDeletes:
 
     def __getattr__(self, name):
         return getattr(self._real, name)
+
+
+class MetadataHoldingOnePut:
+    """A real metadata store whose first write to ``collection`` waits, once it has begun, until ``release`` is
+    set: a commit held inside the window a concurrent operation must not break. ``holding`` says it waits."""
+
+    def __init__(self, real, collection):
+        import threading
+
+        self._real, self._collection = real, collection
+        self.holding, self.release = threading.Event(), threading.Event()
+
+    def put(self, collection, *args, **kwargs):
+        if collection == self._collection and not self.holding.is_set():
+            self.holding.set()
+            assert self.release.wait(30), "the test never released the held write"
+        return self._real.put(collection, *args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._real, name)

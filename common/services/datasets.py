@@ -168,28 +168,43 @@ def _remove_quietly(deps: DataPorts, prefix: str) -> None:
 
 
 def delete(deps: DataPorts, tenant: Tenant, domain: Domain, name: str) -> dict:
-    """Remove one dataset: first its record (readers stop finding it), then every version's blobs."""
-    name = names.dataset_name(name)
-    record = dataset_record(deps, tenant, domain, name)
-    try:
-        deps.metadata.delete(COLLECTION, tenant.user_id, record.key, expected_revision=record.revision)
-    except errors.NotFound:
-        pass  # a concurrent delete won; the outcome is the same
-    _remove_quietly(deps, keys.dataset_prefix(tenant, domain, name) + "/")
+    """Remove one dataset: first its record (readers stop finding it), then the blobs of the version it named."""
+    record = _delete_record(deps, tenant, dataset_record(deps, tenant, domain, names.dataset_name(name)))
+    if record is None:
+        raise errors.NotFound(f"dataset {name!r} not found in domain {domain!r}", code="DATASET_NOT_FOUND")
     return dataset_view(record)
 
 
 def delete_domain(deps: DataPorts, tenant: Tenant, domain: Domain) -> list[str]:
     """Remove every dataset of a domain; return the names removed."""
-    deleted = []
-    for record in deps.metadata.list(COLLECTION, tenant.user_id, parent=domain):
+    deleted = [_delete_record(deps, tenant, record)
+               for record in deps.metadata.list(COLLECTION, tenant.user_id, parent=domain)]
+    return [record.data["name"] for record in deleted if record is not None]
+
+
+def _delete_record(deps: DataPorts, tenant: Tenant, record: Record) -> Record | None:
+    """Delete the dataset's record as it is now, then only the blobs of the version it named; return it (None
+    when it was gone already).
+
+    Only that version goes, never the dataset's or the domain's whole prefix: an upload committing meanwhile
+    has written its own version's blobs first, so it ends whole (listed and readable) or not at all, never
+    listed with its files gone. Versions no record names are swept by the cleanup job.
+    """
+    for _ in range(_COMMIT_ATTEMPTS):
         try:
-            deps.metadata.delete(COLLECTION, tenant.user_id, record.key)
+            deps.metadata.delete(COLLECTION, tenant.user_id, record.key, expected_revision=record.revision)
         except errors.NotFound:
+            return None  # a concurrent delete won; the outcome is the same
+        except errors.Conflict:  # re-uploaded meanwhile: delete what it is now
+            try:
+                record = deps.metadata.get(COLLECTION, tenant.user_id, record.key)
+            except errors.NotFound:
+                return None
             continue
-        deleted.append(record.data["name"])
-    _remove_quietly(deps, keys.domain_prefix(tenant, domain) + "/")
-    return deleted
+        data = record.data
+        _remove_quietly(deps, keys.version_prefix(tenant, Domain(data["domain"]), data["name"], data["version"]) + "/")
+        return record
+    raise errors.Conflict(f"{record.data['name']!r} kept changing while it was deleted; try again")
 
 
 def update_notes(deps: DataPorts, tenant: Tenant, domain: Domain, name: str, description: Any,
