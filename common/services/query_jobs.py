@@ -53,6 +53,14 @@ def session_jobs(metadata: MetadataStore, tenant: Tenant, session_id: str) -> li
             for record in metadata.list(COLLECTION, tenant.user_id, parent=session_id, order_by="created_at")]
 
 
+def delete_job(metadata: MetadataStore, tenant: Tenant, query_id: str) -> None:
+    """Forget the job (a stage delivered after this finds nothing to do); a job already gone is no error."""
+    try:
+        metadata.delete(COLLECTION, tenant.user_id, query_id)
+    except errors.NotFound:
+        pass
+
+
 def update_job(metadata: MetadataStore, tenant: Tenant, query_id: str,
                change: Callable[[QueryJob], QueryJob | None]) -> QueryJob | None:
     """Apply ``change`` to the job with compare-and-set (see ``update_record``); a missing job is a 404.

@@ -7,6 +7,7 @@ import flask
 from common import bootstrap
 from common.http import Router, int_arg
 from common.services import sessions as session_history
+from common.services.session_delete import delete_session as delete_session_and_questions
 from common.web import tenant_of
 
 router = Router("sessions")
@@ -44,8 +45,8 @@ def export(request: flask.Request, session_id: str):
 @router.route("/api/v1/sessions/<session_id>", methods=["DELETE"])
 def delete_session(request: flask.Request, session_id: str):
     tenant = tenant_of(request)
-    removed = session_history.delete_session(bootstrap.context().metadata, tenant, session_id)
-    return {"deleted": True, "session_id": session_id, "turns": removed}
+    removed = delete_session_and_questions(bootstrap.context(), tenant, session_id)
+    return {"deleted": True, "session_id": session_id, **removed}
 
 
 def sessions(request: flask.Request) -> flask.Response:

@@ -108,6 +108,16 @@ def _enqueue(deps: QuestionPorts, tenant: Tenant, query_id: str, stage: str) -> 
 def run_stage(deps: QuestionPorts, payload: dict[str, Any], *, last_attempt: bool) -> dict[str, Any]:
     """Run the stage a task names, once; say what happened."""
     tenant, query_id, stage = _task_fields(payload)
+    try:
+        return _run_stage(deps, tenant, query_id, stage, last_attempt=last_attempt)
+    except errors.NotFound as exc:
+        if exc.code != "QUERY_NOT_FOUND":
+            raise
+        return {"stage": stage, "ran": False}  # the job was deleted (with its session): nothing left to do
+
+
+def _run_stage(deps: QuestionPorts, tenant: Tenant, query_id: str, stage: str, *,
+               last_attempt: bool) -> dict[str, Any]:
     claimed = query_jobs.claim_stage(deps.metadata, tenant, query_id, stage, now=deps.clock.now(),
                                      lease_seconds=deps.settings.stage_lease_seconds)
     if claimed is None:
