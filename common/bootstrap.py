@@ -244,9 +244,10 @@ def context() -> Context:
 
 def build(settings: Settings, *, clock: Clock | None = None, **parts: Any) -> Context:
     """Build a context from settings, with optional ready-made parts (a clock, and any of ``PARTS``)."""
-    from common import logs
+    from common import logs, scratch
 
     logs.configure(settings.log_level, settings.log_format, settings.gcp_project)
+    scratch.sweep()  # what a killed process of this instance left in the temporary folder
     # Polars reads its thread count from the environment when its pool starts (first use, lazily).
     os.environ["POLARS_MAX_THREADS"] = str(settings.polars_max_threads)
     if settings.auth_mode == "dev":

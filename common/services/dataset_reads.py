@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tempfile
 from collections.abc import Callable
 from typing import Any
 
-from common import errors, names
+from common import errors, names, scratch
 from common.auth import Tenant
 from common.metadata import Record
 from common.names import Domain
@@ -123,7 +122,7 @@ def preview(deps: DataPorts, tenant: Tenant, domain: Domain, name: str, rows: in
             return {**view, "columns": [], "rows": []}
         fits_preview = 0 < rows <= deps.settings.preview_rows
         key = table["preview_key"] if fits_preview else table["parquet_key"]
-        with tempfile.TemporaryDirectory(prefix="preview-") as workdir:
+        with scratch.directory("preview-") as workdir:
             data = read_preview(local_copy(deps, key, workdir), rows if rows > 0 else None)
         return {**view, "table": table["name"], "columns": data["columns"], "rows": data["rows"],
                 "row_count": table["rows"]}
@@ -141,10 +140,10 @@ def export(deps: DataPorts, tenant: Tenant, domain: Domain, name: str, fmt: str,
 
     def read(record: Record, table: dict | None) -> ExportedFile:
         table = _require_table(record, table)
-        handle, out_path = tempfile.mkstemp(prefix="export-", suffix=f".{fmt}")
+        handle, out_path = scratch.mkstemp("export-", f".{fmt}")
         os.close(handle)
         try:
-            with tempfile.TemporaryDirectory(prefix="export-src-") as workdir:
+            with scratch.directory("export-src-") as workdir:
                 export_table(local_copy(deps, table["parquet_key"], workdir), fmt, out_path, limit=limit)
         except BaseException:
             os.remove(out_path)

@@ -17,7 +17,7 @@ import shutil
 import tempfile
 from typing import Any
 
-from common import errors, names
+from common import errors, names, scratch
 from common.auth import Tenant
 from common.clock import Clock
 from common.metadata import Record
@@ -64,7 +64,7 @@ def upload(deps: DataPorts, tenant: Tenant, domain: Domain, files: list[Received
         if name in seen:
             raise errors.BadRequest(f"the file {name!r} appears twice in this upload")
         seen.add(name)
-    workdir = tempfile.mkdtemp(prefix="ingest-")
+    workdir = scratch.mkdtemp("ingest-")
     try:
         # Parse and validate everything before anything is stored: one bad file changes nothing.
         parsed = [(received, _ingest(deps, received, workdir)) for received in files]

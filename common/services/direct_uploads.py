@@ -21,11 +21,10 @@ from __future__ import annotations
 import datetime as dt
 import os
 import secrets
-import tempfile
 from collections.abc import Callable
 from typing import IO, Any
 
-from common import errors, names
+from common import errors, names, scratch
 from common.auth import Tenant
 from common.metadata import Record, update_record
 from common.names import Domain
@@ -89,7 +88,7 @@ def receive(deps: DataPorts, tenant: Tenant, upload_id: str, body: IO[bytes], co
     limit = data["size_bytes"]
     if content_length is not None and content_length > limit:
         raise errors.PayloadTooLarge(f"the upload announced {limit} bytes", details={"limit_bytes": limit})
-    with tempfile.TemporaryDirectory(prefix="direct-upload-") as workdir:
+    with scratch.directory("direct-upload-") as workdir:
         path = os.path.join(workdir, "staged")
         size = 0
         with open(path, "wb") as staged:
@@ -170,7 +169,7 @@ def _check_staged(deps: DataPorts, data: dict[str, Any]) -> None:
 
 
 def _ingest_staged(deps: DataPorts, tenant: Tenant, data: dict[str, Any]) -> list[dict]:
-    with tempfile.TemporaryDirectory(prefix="direct-upload-") as workdir:
+    with scratch.directory("direct-upload-") as workdir:
         path = os.path.join(workdir, "staged")
         deps.blobs.download(data["staging_key"], path)
         received = ReceivedFile("file", data["name"], path, os.path.getsize(path), "application/octet-stream")

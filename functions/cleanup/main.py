@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import flask
 
-from common import bootstrap
+from common import bootstrap, scratch
 from common.http import Router
 from common.services.cleanup import sweep_dataset_blobs
 
@@ -20,7 +20,8 @@ router = Router("cleanup")
 def run_cleanup(request: flask.Request):
     ctx = bootstrap.context()
     dry_run = request.args.get("dry_run", "").lower() in {"1", "true", "yes"}
-    return {"datasets": sweep_dataset_blobs(ctx.blobs, ctx.metadata, ctx.clock.now(), dry_run=dry_run)}
+    return {"datasets": sweep_dataset_blobs(ctx.blobs, ctx.metadata, ctx.clock.now(), dry_run=dry_run),
+            "temporary_folders": [] if dry_run else scratch.sweep()}
 
 
 def cleanup(request: flask.Request) -> flask.Response:

@@ -3,11 +3,9 @@ download and delete a tenant's datasets and domains."""
 
 from __future__ import annotations
 
-import tempfile
-
 import flask
 
-from common import bootstrap, errors, names
+from common import bootstrap, errors, names, scratch
 from common.auth import Tenant
 from common.http import Router, int_arg, json_body
 from common.services import dataset_reads, direct_uploads, domain_sql
@@ -25,7 +23,7 @@ FILE_FIELDS = ("file", "files", "files[]")
 def upload(request: flask.Request):
     tenant = tenant_of(request, spend="upload")
     ctx = bootstrap.context()
-    with tempfile.TemporaryDirectory(prefix="upload-") as workdir:
+    with scratch.directory("upload-") as workdir:
         form, files = receive_multipart(request, workdir, max_file_bytes=ctx.settings.max_upload_bytes,
                                         max_files=dataset_writes.MAX_FILES_PER_UPLOAD, file_fields=FILE_FIELDS)
         if not form.get("domain"):

@@ -8,13 +8,12 @@ paths that never expire, because that frontend stores chart URLs and reloads the
 
 from __future__ import annotations
 
-import tempfile
 import time
 from typing import Any
 
 import flask
 
-from common import bootstrap, errors
+from common import bootstrap, errors, scratch
 from common.http import Router, int_arg, json_body
 from common.services import sessions as session_history
 from common.services.llm_config.active import active_choice
@@ -62,7 +61,7 @@ def speech_to_text(request: flask.Request):
     from common.services import speech
 
     deps = bootstrap.context()
-    with tempfile.TemporaryDirectory(prefix="speech-") as workdir:
+    with scratch.directory("speech-") as workdir:
         fields, clip = receive_clip(request, workdir, deps.settings.stt_max_bytes)
         tenant = _tenant(request, fields, spend="query")
         # The original's default language: the frontend sends "id" anyway.

@@ -7,7 +7,6 @@ echo internals (see LEGACY_API.md §6).
 
 from __future__ import annotations
 
-import tempfile
 import urllib.parse
 from typing import Any
 
@@ -16,7 +15,7 @@ import legacy_llm  # beside this file: the provider-key, active-config and regis
 import legacy_postgres  # beside this file: the /pg/* connection routes
 import legacy_questions  # beside this file: the question, session and chart routes
 
-from common import bootstrap, errors, names
+from common import bootstrap, errors, names, scratch
 from common.http import Router, int_arg, json_body, legacy_detail_body
 from common.services import dataset_reads
 from common.services import datasets as dataset_writes
@@ -78,7 +77,7 @@ def _signed_csv_url(record: Any, tenant: Any) -> str:
 def _upload(request: flask.Request, domain: str | None, *, raw_body_allowed: bool) -> list[dict]:
     ctx = bootstrap.context()
     settings = ctx.settings
-    with tempfile.TemporaryDirectory(prefix="upload-") as workdir:
+    with scratch.directory("upload-") as workdir:
         if request.mimetype == "multipart/form-data" or not raw_body_allowed:
             form, files = receive_multipart(request, workdir, max_file_bytes=settings.max_upload_bytes,
                                             max_files=dataset_writes.MAX_FILES_PER_UPLOAD,

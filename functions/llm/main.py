@@ -3,12 +3,11 @@ speech-to-text for voice questions."""
 
 from __future__ import annotations
 
-import tempfile
 from typing import Any
 
 import flask
 
-from common import bootstrap, errors
+from common import bootstrap, errors, scratch
 from common.auth import Tenant
 from common.http import Router, json_body
 from common.services.llm_config import active, fields, registry, stored_keys
@@ -107,7 +106,7 @@ def transcribe(request: flask.Request):
 
 
     tenant, deps = tenant_of(request, spend="query"), bootstrap.context()
-    with tempfile.TemporaryDirectory(prefix="speech-") as workdir:
+    with scratch.directory("speech-") as workdir:
         fields, clip = receive_clip(request, workdir, deps.settings.stt_max_bytes)
         transcript = speech.transcribe(deps, tenant, speech.parse_request(clip, fields))
     return {"text": transcript.pop("transcript"), **transcript}

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import tempfile
 from typing import Any
 
 import flask
 
-from common import bootstrap, errors
+from common import bootstrap, errors, scratch
 from common.http import Router, int_arg, json_body
 from common.ports import SecretPorts
 from common.services.postgres import connections, frames, query, tables
@@ -70,7 +69,7 @@ def read_table(request: flask.Request, name: str, table: str):
 def create_table(request: flask.Request, name: str):
     tenant, pg = tenant_of(request), bootstrap.context()
     connections.check_name(name)
-    with tempfile.TemporaryDirectory(prefix="pg-rows-") as workdir:
+    with scratch.directory("pg-rows-") as workdir:
         fields, frame = _rows_of(request, pg, workdir, CREATE_FIELDS)
         if fields.get("table") is None:
             raise errors.BadRequest("the field 'table' is required", code="MISSING_FIELD")
@@ -81,7 +80,7 @@ def create_table(request: flask.Request, name: str):
 def write_table(request: flask.Request, name: str, table: str):
     tenant, pg = tenant_of(request), bootstrap.context()
     connections.check_name(name)
-    with tempfile.TemporaryDirectory(prefix="pg-rows-") as workdir:
+    with scratch.directory("pg-rows-") as workdir:
         fields, frame = _rows_of(request, pg, workdir, WRITE_FIELDS)
         if fields.get("mode") is None:
             raise errors.BadRequest(f"the field 'mode' is required: one of {', '.join(tables.WRITE_MODES)}",

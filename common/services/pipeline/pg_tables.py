@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import tempfile
 from typing import Any
 
+from common import scratch
 from common.auth import Tenant
 from common.ports import QuestionPorts
 from common.services.domain_sql import DomainTable
@@ -23,7 +23,7 @@ def load_pg_tables(deps: QuestionPorts, tenant: Tenant, query_id: str, tokens: l
     from common.services.postgres.questions import load_for_question
 
     tables = []
-    with tempfile.TemporaryDirectory(prefix="pg-") as workdir:
+    with scratch.directory("pg-") as workdir:
         for loaded in load_for_question(deps, tenant, tokens, workdir):
             sql_name = _unique(loaded.sql_name, taken)
             taken.add(sql_name)
