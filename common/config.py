@@ -117,6 +117,12 @@ SETTINGS: tuple[Setting, ...] = (
             "Hosts a request's or a saved key's `api_base` may point at: `*`, or host names, IPs/CIDRs and `public`. "
             "Empty: `*` when `ENVIRONMENT=local`, else `public`."),
     Setting("llm_timeout_seconds", "LLM_TIMEOUT_SECONDS", 60.0, "Timeout of one LLM call.", float),
+    Setting("llm_max_reply_bytes", "LLM_MAX_REPLY_BYTES", 4 * 1024 * 1024,
+            "Largest response body read from a model endpoint, in bytes; a longer one fails that call "
+            "(MODEL_REPLY_TOO_LARGE) instead of filling the instance's memory.", int),
+    Setting("export_max_bytes", "EXPORT_MAX_BYTES", 32 * 1024 * 1024,
+            "Largest session PDF export, in bytes of text and chart images put in; later turns are left out "
+            "and the PDF says so.", int),
     Setting("llm_max_retries", "LLM_MAX_RETRIES", 2, "Retries of one model on 429/5xx/timeouts before its fallbacks.",
             int),
     Setting("stt_model", "STT_MODEL", "groq/whisper-large-v3",
