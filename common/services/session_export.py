@@ -19,17 +19,24 @@ from common.services import sessions
 from common.storage import BlobStore, keys
 
 MAX_TEXT_CHARS = 10_000
+MAX_SQL_CHARS = 4000
+MAX_TURNS = 2000  # read at most this many turns; EXPORT_MAX_BYTES usually stops far earlier
 
 
 def export_pdf(deps: DataPorts, tenant: Tenant, session_id: str) -> bytes:
-    """Return the session's history as PDF bytes (404 for an unknown or another tenant's session)."""
+    """Return the session's history as PDF bytes (404 for an unknown or another tenant's session).
+
+    What goes in is bounded by EXPORT_MAX_BYTES (text and chart images): the turns past it are left out, and
+    the PDF ends by saying how many.
+    """
     from reportlab.lib.pagesizes import A4
     from reportlab.lib.styles import getSampleStyleSheet
-    from reportlab.platypus import Image, Paragraph, Preformatted, SimpleDocTemplate, Spacer
+    from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer
 
     now = deps.clock.now()
     sessions.get_session(deps.metadata, tenant, session_id)
-    turns = sessions.history(deps.metadata, tenant, session_id)
+    turns = sessions.history(deps.metadata, tenant, session_id, first=MAX_TURNS)
+    budget = deps.settings.export_max_bytes
     styles = getSampleStyleSheet()
     story: list[Any] = [Paragraph(html.escape(f"Chat history, session {session_id}"), styles["Title"]),
                         Paragraph(f"Generated at {now.isoformat(timespec='seconds')}", styles["Normal"]),
@@ -37,20 +44,31 @@ def export_pdf(deps: DataPorts, tenant: Tenant, session_id: str) -> bytes:
     if not turns:
         story.append(Paragraph("No messages yet.", styles["Normal"]))
     for index, turn in enumerate(turns, 1):
-        stamp = dt.datetime.fromtimestamp(turn["ts"], dt.UTC).isoformat(timespec="seconds")
-        story.append(Paragraph(f"{index}. {turn['role'].title()} ({stamp})", styles["Heading3"]))
-        for paragraph in _paragraphs(turn["content"]):
-            story.append(Paragraph(paragraph, styles["Normal"]))
-        answer = turn.get("answer") or {}
-        image = _chart_image(deps.blobs, tenant, answer)
-        if image is not None:
-            story.append(Image(io.BytesIO(image), width=440, height=275, kind="proportional"))
-        if answer.get("sql"):
-            story.append(Preformatted(answer["sql"][:4000], styles["Code"]))
-        story.append(Spacer(1, 10))
+        image = _chart_image(deps.blobs, tenant, turn.get("answer") or {})
+        budget -= len(turn["content"][:MAX_TEXT_CHARS]) + len(image or b"")
+        if budget < 0:
+            story.append(Paragraph(html.escape(f"{len(turns) - index + 1} later messages are not included: this "
+                                               "export reached its size limit (EXPORT_MAX_BYTES)."), styles["Italic"]))
+            break
+        story += _turn(index, turn, image, styles)
     buffer = io.BytesIO()
     SimpleDocTemplate(buffer, pagesize=A4, title=f"Session {session_id}").build(story)
     return buffer.getvalue()
+
+
+def _turn(index: int, turn: dict[str, Any], image: bytes | None, styles: Any) -> list[Any]:
+    """One question or answer: heading, text, chart image and SQL."""
+    from reportlab.platypus import Image, Paragraph, Preformatted, Spacer
+
+    stamp = dt.datetime.fromtimestamp(turn["ts"], dt.UTC).isoformat(timespec="seconds")
+    flowables = [Paragraph(f"{index}. {turn['role'].title()} ({stamp})", styles["Heading3"])]
+    flowables += [Paragraph(paragraph, styles["Normal"]) for paragraph in _paragraphs(turn["content"])]
+    if image is not None:
+        flowables.append(Image(io.BytesIO(image), width=440, height=275, kind="proportional"))
+    sql = (turn.get("answer") or {}).get("sql")
+    if sql:
+        flowables.append(Preformatted(sql[:MAX_SQL_CHARS], styles["Code"]))
+    return [*flowables, Spacer(1, 10)]
 
 
 def _paragraphs(text: str) -> list[str]:

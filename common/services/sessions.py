@@ -75,9 +75,10 @@ def get_session(metadata: MetadataStore, tenant: Tenant, session_id: str) -> Rec
         raise errors.NotFound(f"session {session_id!r} not found", code="SESSION_NOT_FOUND") from None
 
 
-def history(metadata: MetadataStore, tenant: Tenant, session_id: str, *, last: int | None = None) -> list[dict]:
-    """Return the session's turns in order (only the ``last`` ones when given)."""
-    turns = metadata.list(TURNS_COLLECTION, tenant.user_id, parent=session_id, order_by="created_at")
+def history(metadata: MetadataStore, tenant: Tenant, session_id: str, *, last: int | None = None,
+            first: int | None = None) -> list[dict]:
+    """Return the session's turns in order (only the ``last`` or the ``first`` ones when given)."""
+    turns = metadata.list(TURNS_COLLECTION, tenant.user_id, parent=session_id, order_by="created_at", limit=first)
     selected = turns[-last:] if last else turns
     return [turn.data for turn in selected]
 

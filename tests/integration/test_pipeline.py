@@ -208,6 +208,24 @@ def test_a_session_exports_as_pdf_with_its_chart(sales, analyst):
     assert sales.call("POST", f"/api/v1/sessions/{submitted['session_id']}/export", user="bob").status_code == 404
 
 
+def test_a_session_export_stops_at_its_size_budget_and_says_so(sales, analyst):
+    import io
+
+    from pypdf import PdfReader
+
+    first = sales.ask("Compare revenue by region")
+    sales.wait(first["query_id"])
+    for prompt in ("And by region again", "Once more by region"):
+        sales.wait(sales.ask(prompt, session_id=first["session_id"])["query_id"])
+    # Room for the first question, its answer and chart image; not for the turns after.
+    sales.context.settings = sales.context.settings.replace(export_max_bytes=20_000)
+    response = sales.call("POST", f"/api/v1/sessions/{first['session_id']}/export")
+    assert response.status_code == 200
+    text = "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(response.get_data())).pages)
+    assert "Compare revenue by region" in text and "Once more by region" not in text
+    assert "later messages are not included" in text and "EXPORT_MAX_BYTES" in text
+
+
 def test_documents_only_domain_gets_a_text_answer(pipeline, analyst):
     from tests.documents import pdf_with_text
 
