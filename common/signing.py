@@ -4,7 +4,8 @@ A signed URL is ``<path>?<params>&expires=<unix seconds>&signature=<sig>``. The 
 urlsafe base64 without padding, over the method, the path and every query parameter but ``signature``
 (sorted), so changing any of them (the expiry, or a tenant named in a parameter) breaks it, and so does
 adding one. ``verify`` compares in constant time. Sign the path exactly as the server will read it
-(werkzeug's ``request.path``, percent-decoded).
+(werkzeug's ``request.path``, percent-decoded): the URL handed out carries it percent-encoded, so any
+character a name may hold (``#``, ``?``, ``%``, ``+``, spaces, non-ASCII) arrives at the server as it was signed.
 
 Secrets come from ``URL_SIGNING_SECRET``: several may be given, comma-separated, so the secret can rotate
 without breaking URLs already handed out (the first signs, every one verifies).
@@ -27,15 +28,16 @@ _RESERVED = ("expires", "signature")
 
 def sign_path(path: str, *, secret: bytes, expires_at: int, params: Mapping[str, str] | None = None,
               method: str = "GET") -> str:
-    """Return ``path`` with ``params``, ``expires`` and a ``signature`` over all of them as its query."""
-    if not path.startswith("/") or "?" in path or "#" in path:
-        raise ValueError("sign a bare absolute path, with no query or fragment")
+    """Return ``path`` percent-encoded, with ``params``, ``expires`` and a ``signature`` over them all as query."""
+    if not path.startswith("/"):
+        raise ValueError("sign an absolute path, as the server reads it (percent-decoded, no query)")
     params = dict(params or {})
     if any(name in params for name in _RESERVED):
         raise ValueError(f"parameters may not be named {_RESERVED}")
     signed = {**params, "expires": str(int(expires_at))}
     signature = _signature(secret, method, path, signed)
-    return f"{path}?{urllib.parse.urlencode(sorted(signed.items()))}&signature={signature}"
+    # Signed decoded, sent encoded: a "#" or "?" in a name must reach the server as part of the path.
+    return f"{urllib.parse.quote(path)}?{urllib.parse.urlencode(sorted(signed.items()))}&signature={signature}"
 
 
 def verify(path: str, query_args: Mapping[str, str], *, secret: bytes | Sequence[bytes], now: float,

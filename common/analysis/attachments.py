@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from common.analysis.formats import check_archive
+from common.analysis.archives import verified_copy
 from common.errors import AppError, BadRequest
 
 
@@ -14,19 +14,25 @@ def extract_text(path: str, fmt: str, max_chars: int, max_uncompressed_bytes: in
         return "", [".doc (Word 97-2003) text extraction is not supported; save the file as .docx or PDF "
                     "to let questions use its text"]
     if fmt == "docx":
-        check_archive(path, max_uncompressed_bytes)
-    chunks = _pdf_chunks(path) if fmt == "pdf" else _docx_chunks(path)
+        # python-docx reads only the re-packed copy, whose every byte was counted against the budget.
+        with verified_copy(path, max_uncompressed_bytes, suffix=".docx") as verified:
+            text, truncated = _read(_docx_chunks(verified), fmt, max_chars)
+    else:
+        text, truncated = _read(_pdf_chunks(path), fmt, max_chars)
+    warnings = [f"text truncated to {max_chars:,} characters"] if truncated else []
+    if not text.strip():
+        warnings.append("no text could be extracted (a scanned or image-only document?)")
+    return text, warnings
+
+
+def _read(chunks: Iterator[str], fmt: str, max_chars: int) -> tuple[str, bool]:
     try:
-        text, truncated = _collect(chunks, max_chars)
+        return _collect(chunks, max_chars)
     except AppError:
         raise
     except Exception as exc:  # noqa: BLE001 - pypdf, python-docx and lxml raise dozens of types on damaged input
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise BadRequest(f"the {fmt.upper()} file could not be read: {reason}", code="CORRUPT_FILE") from exc
-    warnings = [f"text truncated to {max_chars:,} characters"] if truncated else []
-    if not text.strip():
-        warnings.append("no text could be extracted (a scanned or image-only document?)")
-    return text, warnings
 
 
 def _collect(chunks: Iterator[str], max_chars: int) -> tuple[str, bool]:

@@ -1,12 +1,12 @@
-"""Which format an upload is: the extension names it and the content must agree; plus the zip-bomb guard."""
+"""Which format an upload is: the extension names it and the content must agree."""
 
 from __future__ import annotations
 
 import os
-import zipfile
 
+from common.analysis.archives import directory
 from common.analysis.encoding import bomless_utf16
-from common.errors import BadRequest, PayloadTooLarge
+from common.errors import BadRequest
 
 ATTACHMENT_FORMATS = ("pdf", "docx", "doc")
 EXTENSIONS = {
@@ -41,7 +41,6 @@ _ACCEPTS = {
     "xlsx": {"xlsx", "broken_zip"}, "docx": {"docx", "broken_zip"}, "xls": {"xls", "ole2"}, "doc": {"doc", "ole2"},
     "parquet": {"parquet", "broken_parquet"}, "pdf": {"pdf"},
 }
-_BOMB_RATIO, _BOMB_MEMBER_BYTES = 200, 10 * 1024 * 1024
 
 
 def format_for_filename(filename: str) -> str:
@@ -86,31 +85,11 @@ def content_kind(path: str) -> str:
     return "json" if first in (b"[", b"{") else "text"
 
 
-def check_archive(path: str, max_uncompressed_bytes: int) -> None:
-    """Refuse a zip-based file whose members would inflate past the limits, before anything decompresses it."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            members = archive.infolist()
-    # NotImplementedError: a zip version or feature Python does not read, which no Office file needs.
-    except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError) as exc:
-        raise BadRequest(f"the file is not a readable ZIP-based Office document: {exc}", code="CORRUPT_FILE") from exc
-    total = sum(member.file_size for member in members)
-    if total > max_uncompressed_bytes:
-        raise PayloadTooLarge(f"the archive would expand to {total:,} bytes; the limit is {max_uncompressed_bytes:,}",
-                              code="ARCHIVE_TOO_LARGE", details={"uncompressed_bytes": total})
-    for member in members:
-        ratio = member.file_size / max(member.compress_size, 1)
-        if member.file_size > _BOMB_MEMBER_BYTES and ratio > _BOMB_RATIO:
-            raise PayloadTooLarge(f"archive member {member.filename!r} is compressed {ratio:,.0f}:1, a likely zip bomb",
-                                  code="ARCHIVE_TOO_LARGE", details={"member": member.filename})
-
-
 def _zip_kind(path: str) -> str:
-    try:
-        with zipfile.ZipFile(path) as archive:
-            names = archive.namelist()
-    except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError):
+    members = directory(path)
+    if members is None:
         return "broken_zip"
+    names = [member.filename for member in members]
     if any(name.startswith("xl/") for name in names):
         return "xlsx"
     if "word/document.xml" in names:

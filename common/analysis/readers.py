@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from common.analysis.formats import check_archive
+from common.analysis.archives import verified_copy
 from common.errors import BadRequest
 
 if TYPE_CHECKING:
@@ -28,10 +28,16 @@ class RawTable:
 
 def read_excel(path: str, fmt: str, max_uncompressed_bytes: int) -> tuple[list[RawTable], list[str]]:
     """Read every non-empty sheet of an .xlsx/.xls workbook; return the sheets and warnings."""
+    if fmt != "xlsx":
+        return _read_workbook(path)
+    # calamine reads only the re-packed copy, whose every byte was counted against the budget.
+    with verified_copy(path, max_uncompressed_bytes, suffix=".xlsx") as verified:
+        return _read_workbook(verified)
+
+
+def _read_workbook(path: str) -> tuple[list[RawTable], list[str]]:
     import polars as pl
 
-    if fmt == "xlsx":
-        check_archive(path, max_uncompressed_bytes)
     typed = _read_sheets(path)
     # calamine coerces a cell that does not fit its column's guessed type to null, silently. A second read
     # as text, only when some typed column has nulls at all, shows which columns lost values that way.

@@ -7,7 +7,6 @@ echo internals (see LEGACY_API.md §6).
 
 from __future__ import annotations
 
-import urllib.parse
 from typing import Any
 
 import flask
@@ -69,9 +68,8 @@ def _signed_csv_url(record: Any, tenant: Any) -> str:
         return ""
     path = f"/files/datasets/{tenant.user_id}/{data['domain']}/{data['name']}"
     expires = int(bootstrap.context().clock.now().timestamp()) + SIGNED_FILE_TTL_SECONDS
-    signed = HmacUrlSigner.from_setting(settings.url_signing_secret).sign(path, expires_at=expires)
-    # Signed as the server will read the path (decoded); sent percent-encoded.
-    return urllib.parse.quote(path) + signed[len(path):]
+    # The path as the server will read it (decoded); the signer sends it percent-encoded.
+    return HmacUrlSigner.from_setting(settings.url_signing_secret).sign(path, expires_at=expires)
 
 
 def _upload(request: flask.Request, domain: str | None, *, raw_body_allowed: bool) -> list[dict]:

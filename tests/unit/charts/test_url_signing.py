@@ -83,8 +83,32 @@ def test_generated_secrets_are_long_enough_and_differ():
     HmacUrlSigner.from_setting(first)
 
 
-def test_only_bare_paths_can_be_signed():
+def test_only_absolute_paths_without_reserved_parameters_can_be_signed():
     with pytest.raises(ValueError):
-        sign_path("/a?b=1", secret=SECRET, expires_at=NOW)
+        sign_path("files/a.csv", secret=SECRET, expires_at=NOW)
     with pytest.raises(ValueError):
         sign_path("/a", secret=SECRET, expires_at=NOW, params={"signature": "x"})
+
+
+@pytest.mark.parametrize("name", ["a#b?.csv", "x%2Fy.csv", "%41.csv", "sales 2024.csv", "a+b=c&d;e.csv",
+                                  "ventes été ✓.csv"])
+def test_a_path_is_signed_as_the_server_decodes_it_and_sent_encoded(name):
+    decoded = f"/files/datasets/alice/campaign/{name}"
+
+    url = sign_path(decoded, secret=SECRET, expires_at=NOW + 60)
+
+    sent_path, _, query = url.partition("?")
+    assert "#" not in url and sent_path.isascii() and " " not in sent_path
+    received = urllib.parse.unquote(sent_path)  # what a WSGI server hands the app as the path
+    assert received == decoded
+    verify(received, dict(urllib.parse.parse_qsl(query)), secret=SECRET, now=NOW)
+
+
+@pytest.mark.parametrize("name", ["x%2Fy.csv", "%41.csv"])
+def test_a_percent_in_a_name_is_decoded_once_only(name):
+    url = sign_path(f"/files/{name}", secret=SECRET, expires_at=NOW + 60)
+    sent_path, _, query = url.partition("?")
+
+    with pytest.raises(Forbidden):  # decoded twice, "%41" would be "A": another path, not the one signed
+        verify(urllib.parse.unquote(urllib.parse.unquote(sent_path)), dict(urllib.parse.parse_qsl(query)),
+               secret=SECRET, now=NOW)
