@@ -91,14 +91,18 @@ def call_agent(deps: QuestionPorts, tenant: Tenant, job: QueryJob | JobRequest, 
 def _complete(deps: QuestionPorts, name: str, messages: list[dict[str, str]], model_id: str,
               credentials: Credentials, rendered: Any, calls: list[dict[str, Any]], cancelled: Callable[[], bool], *,
               json_output: bool) -> Any:
+    started = deps.clock.now().isoformat()
     reply = deps.llm.complete(
         messages, model_id=model_id, credentials=credentials, params=dict(rendered.model_params),
         fallback_models=rendered.fallback_models, response_format_json=json_output, cancelled=cancelled)
-    calls.extend(_record(name, record) for record in reply.attempts)
+    calls.extend(_record(name, record, started) for record in reply.attempts)
     return reply
 
 
-def _record(agent: str, record: Any) -> dict[str, Any]:
-    return {"agent": agent, "model": record.model, "ok": record.ok, "error": record.error_kind,
+def _record(agent: str, record: Any, started: str | None = None) -> dict[str, Any]:
+    """One model call as usage keeps it; ``started`` (when the agent's call began) lets a reader tell which
+    calls ran one after another and which side by side."""
+    call = {"agent": agent, "model": record.model, "ok": record.ok, "error": record.error_kind,
             "prompt_tokens": record.prompt_tokens, "completion_tokens": record.completion_tokens,
             "cost_usd": record.cost_usd, "latency_ms": round(record.latency_ms, 1)}
+    return call if started is None else {**call, "started_at": started}
