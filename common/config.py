@@ -98,7 +98,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("chart_max_pixels", "CHART_MAX_PIXELS", 4_000_000,
             "Largest chart a spec may ask for, width x height in pixels (CHART_TOO_EXPENSIVE).", int),
     Setting("chart_render_memory_mb", "CHART_RENDER_MEMORY_MB", 512,
-            "Memory limit of the child process that renders charts, in MB; a spec that needs more fails alone.",
+            "Memory one chart render may add in the child process that renders charts, on top of its idle engine "
+            "(about 565 MB of data segment), in MB; a spec that needs more fails alone.",
             int),
     Setting("chart_render_timeout_seconds", "CHART_RENDER_TIMEOUT_SECONDS", 15.0,
             "Longest one chart may take to render before its child process is stopped (CHART_TOO_EXPENSIVE).",

@@ -11,6 +11,8 @@ rows in. What the check refuses, and why:
   but that sandbox has had escapes, so this is defence in depth;
 - fields that are not result columns. Every message says where and what, because it goes back to the
   visualizer, which gets one more try.
+
+Then ``policy.check_cost`` bounds what the spec would cost to draw (``CHART_TOO_EXPENSIVE``), with the rows.
 """
 
 from __future__ import annotations
@@ -20,7 +22,12 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from common.errors import BadRequest
+from common.charts.policy import check_cost
+from common.charts.refusals import ChartSpecError, ChartTooExpensive
+from common.config import SETTINGS
+
+__all__ = ["CANONICAL_SCHEMA", "KINDS", "MAX_SPEC_BYTES", "ChartSpecError", "ChartTooExpensive",
+           "bind_and_validate", "chart_kind", "validate"]
 
 CANONICAL_SCHEMA = "https://vega.github.io/schema/vega-lite/v5.json"
 PLACEHOLDER = {"name": "result"}
@@ -41,7 +48,11 @@ _REFUSED_KEYS = {
     "url": "'url' is not allowed: a chart may not load anything",
     "customFormatTypes": "'customFormatTypes' is not allowed",
 }
-_EXPRESSION_KEYS = frozenset({"expr", "calculate", "filter", "test", "signal", "update"})
+_EXPRESSION_KEYS = frozenset({"expr", "calculate", "filter", "test", "signal", "update", "labelExpr"})
+_LOGICAL_KEYS = frozenset({"and", "or", "not"})  # predicates whose members may be expression strings
+# Data the renderer would load or generate: refused for its cost (and a URL for where it reads from).
+_COSTLY_DATA = ("url", "sequence", "sphere", "graticule")
+DEFAULT_MAX_PIXELS: int = next(setting.default for setting in SETTINGS if setting.name == "chart_max_pixels")
 _FIELD_LIST_KEYS = frozenset({"groupby", "fields", "fold", "flatten"})
 # Output fields of transforms that do not name them with "as".
 _DEFAULT_OUTPUTS = {"fold": ("key", "value"), "density": ("value", "density"), "quantile": ("prob", "value")}
@@ -56,18 +67,19 @@ _DATUM_ACCESS = re.compile(r"""\bdatum\s*(?:\.\s*([A-Za-z_$][\w$]*)|\[\s*(?:"([^
 _MAX_LISTED_COLUMNS = 50
 
 
-class ChartSpecError(BadRequest):
-    """The chart spec is unusable; the message says precisely why (it is shown to the visualizer)."""
+def bind_and_validate(spec: object, columns: list[dict], rows: list[dict], *, max_rows: int,
+                      max_pixels: int = DEFAULT_MAX_PIXELS) -> dict:
+    """Return a checked copy of ``spec`` with field names spelled as the columns and the rows bound as data.
 
-    code = "CHART_SPEC"
-
-
-def bind_and_validate(spec: object, columns: list[dict], rows: list[dict], *, max_rows: int) -> dict:
-    """Return a checked copy of ``spec`` with field names spelled as the columns and the rows bound as data."""
+    Raises ``ChartSpecError`` for an unusable spec, ``ChartTooExpensive`` for one that would cost too much.
+    """
     if max_rows < 0:
         raise ValueError("max_rows must be >= 0")
-    checked = validate(spec, [column["name"] for column in columns])
-    checked["data"] = {"values": list(rows[:max_rows])}
+    names = [column["name"] for column in columns]
+    checked = validate(spec, names)
+    bound = list(rows[:max_rows])
+    check_cost(checked, names, bound, max_pixels=max_pixels)
+    checked["data"] = {"values": bound}
     return checked
 
 
@@ -189,8 +201,10 @@ class _Checker:
         if not isinstance(node, dict):
             raise ChartSpecError(f"{where} must be an object")
         if "data" in node and node["data"] != PLACEHOLDER:
-            raise ChartSpecError(f"{where}.data must be exactly {{\"name\": \"result\"}}: the server binds the "
-                                 "query result; other data (url, values, datasets) is not allowed")
+            costly = isinstance(node["data"], dict) and any(key in node["data"] for key in _COSTLY_DATA)
+            raise (ChartTooExpensive if costly else ChartSpecError)(
+                f"{where}.data must be exactly {{\"name\": \"result\"}}: the server binds the query result; "
+                "other data (url, generators such as sequence, values, datasets) is not allowed")
         mark = node.get("mark")
         mark_type = mark.get("type") if isinstance(mark, dict) else mark
         if "mark" in node and mark_type not in _MARKS:
@@ -224,9 +238,14 @@ class _Checker:
                 checked[key] = self.fields.resolve(value, path)
             elif key in _FIELD_LIST_KEYS and isinstance(value, list) and all(isinstance(v, str) for v in value):
                 checked[key] = [self.fields.resolve(item, f"{path}[{i}]") for i, item in enumerate(value)]
-            elif key in _EXPRESSION_KEYS and isinstance(value, str):
+            elif (key in _EXPRESSION_KEYS or key.endswith("Expr")) and isinstance(value, str):
                 _check_expression(value, path)
                 checked[key] = value
+            elif key in _LOGICAL_KEYS and isinstance(value, str | list):
+                for item in value if isinstance(value, list) else [value]:
+                    if isinstance(item, str):
+                        _check_expression(item, path)
+                checked[key] = self.value(value, path, depth + 1)
             else:
                 checked[key] = self.value(value, path, depth + 1)
         return checked

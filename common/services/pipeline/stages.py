@@ -195,7 +195,8 @@ def visualize(deps: QuestionPorts, tenant: Tenant, job: QueryJob) -> StageOutcom
         "answer_settings": job.context.config["prompt_values"]["answer_settings"], "row_count": result.row_count,
         "result_columns": "\n".join(f"{c['name']} ({c['dtype']})" for c in result.columns),
         "result_sample": json.dumps(rows[:RESULT_SAMPLE_ROWS], ensure_ascii=False, default=str)[:2000]},
-        check=lambda spec: bind_and_validate(spec, result.columns, rows, max_rows=deps.settings.sql_max_rows))
+        check=lambda spec: bind_and_validate(spec, result.columns, rows, max_rows=deps.settings.sql_max_rows,
+                                             max_pixels=deps.settings.chart_max_pixels))
     spec = reply.value
     title = spec.get("title") if isinstance(spec.get("title"), str) else job.prompt[:100]
     chart = _after_calls(reply.calls, lambda: deps.charts.save(
