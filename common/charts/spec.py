@@ -18,6 +18,7 @@ Then ``policy.check_cost`` bounds what the spec would cost to draw (``CHART_TOO_
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -77,10 +78,16 @@ def bind_and_validate(spec: object, columns: list[dict], rows: list[dict], *, ma
         raise ValueError("max_rows must be >= 0")
     names = [column["name"] for column in columns]
     checked = validate(spec, names)
-    bound = list(rows[:max_rows])
+    bound = [_finite(row) for row in rows[:max_rows]]
     check_cost(checked, names, bound, max_pixels=max_pixels)
     checked["data"] = {"values": bound}
     return checked
+
+
+def _finite(row: dict) -> dict:
+    """The row with NaN and infinities (a SQL division by zero) as nulls: JSON, and so a chart page, has neither."""
+    return {key: None if isinstance(value, float) and not math.isfinite(value) else value
+            for key, value in row.items()}
 
 
 def validate(spec: object, column_names: list[str]) -> dict:

@@ -215,3 +215,15 @@ def test_data_beyond_max_rows_is_not_bound():
 def test_label_expressions_and_predicate_members_get_the_same_name_check_as_other_expressions(spec):
     with pytest.raises(ChartSpecError, match="may not use"):
         bind(spec)
+
+
+def test_nan_and_infinite_values_are_bound_as_nulls_so_the_page_renders():
+    from common.charts.render import render_html
+
+    spec = {"mark": "bar", "encoding": {"x": {"field": "region", "type": "nominal"},
+                                         "y": {"field": "share", "type": "quantitative"}}}
+    rows = [{"region": "North", "share": float("nan")}, {"region": "South", "share": float("inf")},
+            {"region": "East", "share": 0.5}]
+    bound = bind_and_validate(spec, [{"name": "region"}, {"name": "share"}], rows, max_rows=10)
+    assert [row["share"] for row in bound["data"]["values"]] == [None, None, 0.5]
+    assert "<html" in render_html(bound).lower()
