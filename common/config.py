@@ -74,6 +74,10 @@ SETTINGS: tuple[Setting, ...] = (
             float),
     Setting("excel_max_uncompressed_bytes", "EXCEL_MAX_UNCOMPRESSED_BYTES", 1024 * 1024 * 1024,
             "Largest total uncompressed size of an .xlsx/.docx archive (zip-bomb guard).", int),
+    Setting("ingest_max_cells", "INGEST_MAX_CELLS", 100_000_000,
+            "Most cells (rows x columns) one uploaded table may have, in any format; more is 413 TABLE_TOO_LARGE "
+            "(a Parquet file is checked before it is decoded, and its decoded bytes against "
+            "EXCEL_MAX_UNCOMPRESSED_BYTES).", int),
     Setting("preview_rows", "PREVIEW_ROWS", 1000, "Rows kept in the fast preview copy written at upload.", int),
     Setting("attachment_text_chars", "ATTACHMENT_TEXT_CHARS", 20000, "Characters of text kept from a PDF/DOCX.",
             int),
@@ -141,6 +145,9 @@ SETTINGS: tuple[Setting, ...] = (
             "How long a pipeline stage stays claimed before a retried task may take it over.", int),
     Setting("query_wait_seconds", "QUERY_WAIT_SECONDS", 240,
             "How long the original API's synchronous POST /query waits for its answer.", int),
+    Setting("events_stream_seconds", "EVENTS_STREAM_SECONDS", 240,
+            "How long one question's event stream stays open before it tells the client to reconnect (below the "
+            "queries function's 300 s timeout); the reconnect resumes where it left off (Last-Event-ID).", int),
     Setting("answer_cache_ttl_seconds", "ANSWER_CACHE_TTL_SECONDS", 3600,
             "How long an answer is reused for the same question on the same data and conversation (0: never).",
             int),
@@ -246,6 +253,8 @@ class Settings:
             raise ConfigurationError("PROMPT_CACHE_TTL_SECONDS must be at least 0")
         if self.tasks_max_attempts < 1:
             raise ConfigurationError("TASKS_MAX_ATTEMPTS must be at least 1")
+        if self.ingest_max_cells < 1:
+            raise ConfigurationError("INGEST_MAX_CELLS must be at least 1")
         if min(self.pg_max_rows, self.pg_engine_cache_size) < 1 or \
                 min(self.pg_connect_timeout_seconds, self.pg_statement_timeout_seconds) <= 0:
             raise ConfigurationError("PG_MAX_ROWS, PG_ENGINE_CACHE_SIZE, PG_CONNECT_TIMEOUT_SECONDS and "

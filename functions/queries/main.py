@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import json
-import time
-
 import flask
 
 from common import bootstrap
 from common.http import Router, json_body
 from common.services import query_jobs
 from common.services.llm_config.active import active_choice
+from common.services.pipeline import events as event_stream
 from common.services.pipeline import runner, views
 from common.services.pipeline.request import parse_question
 from common.web import tenant_of
 
 router = Router("queries")
-
-EVENTS_MAX_SECONDS = 600
 
 
 @router.route("/api/v1/queries", methods=["POST"])
@@ -52,22 +48,10 @@ def events(request: flask.Request, query_id: str):
     tenant = tenant_of(request)
     deps = bootstrap.context()
     query_jobs.get_job(deps.metadata, tenant, query_id)  # 404 before the stream starts
-
-    def stream():
-        last, deadline = None, time.monotonic() + EVENTS_MAX_SECONDS
-        while time.monotonic() < deadline:
-            view = views.job_view(deps, tenant, query_jobs.get_job(deps.metadata, tenant, query_id))
-            state = {"status": view["status"], "stages": view["stages"]}
-            if state != last:
-                yield f"event: progress\ndata: {json.dumps(state)}\n\n"
-                last = state
-            if view["status"] in query_jobs.TERMINAL:
-                yield f"event: end\ndata: {json.dumps(view, default=str)}\n\n"
-                return
-            time.sleep(0.25)
-        yield "event: timeout\ndata: {}\n\n"
-
-    return flask.Response(stream(), mimetype="text/event-stream",
+    last_event_id = request.headers.get("Last-Event-ID") or request.args.get("last_event_id")
+    sent = event_stream.stream(deps, tenant, query_id, last_event_id=last_event_id,
+                               seconds=deps.settings.events_stream_seconds)
+    return flask.Response(sent, mimetype="text/event-stream",
                           headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 

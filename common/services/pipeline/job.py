@@ -170,6 +170,7 @@ class QueryJob:
     # From the record, not stored in it.
     created_at: dt.datetime | None = dataclasses.field(default=None, compare=False)
     updated_at: dt.datetime | None = dataclasses.field(default=None, compare=False)
+    revision: int = dataclasses.field(default=0, compare=False)  # grows with every write of the job
 
     @property
     def ended(self) -> bool:
@@ -178,8 +179,8 @@ class QueryJob:
     def to_data(self) -> dict[str, Any]:
         """The JSON object the metadata store keeps."""
         data = _encode(self)
-        data.pop("created_at", None)
-        data.pop("updated_at", None)
+        for name in _FROM_RECORD:
+            data.pop(name, None)
         return data
 
     @classmethod
@@ -190,10 +191,11 @@ class QueryJob:
     def from_record(cls, record: Record) -> QueryJob:
         """The job a metadata record holds, with the record's times."""
         job = cls.from_data(record.data)
-        job.created_at, job.updated_at = record.created_at, record.updated_at
+        job.created_at, job.updated_at, job.revision = record.created_at, record.updated_at, record.revision
         return job
 
 
+_FROM_RECORD = ("created_at", "updated_at", "revision")
 # Parts whose stored form has always named every field, "visual_hint": null included.
 _KEEPS_NONE = frozenset({JobRequest, Answer})
 # Which fields hold which nested part; every other field is plain JSON.
