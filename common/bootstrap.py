@@ -172,6 +172,7 @@ class Context:
 
             return LlmClient(clock=self.clock, timeout_seconds=self.settings.llm_timeout_seconds,
                              max_retries=self.settings.llm_max_retries,
+                             max_reply_bytes=self.settings.llm_max_reply_bytes,
                              vet_host=HostPolicy.from_settings(self.settings, "LLM_ALLOWED_HOSTS").vetted_addresses)
 
         return self._built("llm", make)

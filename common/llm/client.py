@@ -17,6 +17,10 @@ Behaviour of ``complete``:
 - every attempt, failed or not, and every skipped fallback becomes a ``CallRecord`` (model, tokens, cost,
   latency), on the reply or on the raised error's ``attempts``, so a query can account for all of them.
 
+Every reply is read up to ``max_reply_bytes`` (LLM_MAX_REPLY_BYTES, ``transport``): a longer one fails that
+call with MODEL_REPLY_TOO_LARGE at once, without retries or fallbacks (another attempt would read as much
+again), and is recorded like any other failed attempt.
+
 ``transcribe`` turns speech into text the same way: per-call credentials, the same retries and errors (one
 model, no fallbacks: a voice question is re-recorded, not re-routed).
 """
@@ -49,7 +53,9 @@ _RESERVED_PARAMS = frozenset({"model", "messages", "api_key", "api_base", "base_
 # call to a local endpoint must not pick up a server key that way, so it sends this non-secret placeholder.
 NO_KEY = "no-key"
 _CODES = {"rate_limit": "LLM_RATE_LIMITED", "server_error": "LLM_UNAVAILABLE", "connection": "LLM_UNAVAILABLE",
-          "timeout": "LLM_TIMEOUT", "auth": "LLM_AUTH", "bad_request": "LLM_BAD_REQUEST"}
+          "timeout": "LLM_TIMEOUT", "auth": "LLM_AUTH", "bad_request": "LLM_BAD_REQUEST",
+          "reply_too_large": "MODEL_REPLY_TOO_LARGE"}
+DEFAULT_MAX_REPLY_BYTES = 4 * 1024 * 1024  # LLM_MAX_REPLY_BYTES' default (common.llm.transport has the same)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,9 +129,12 @@ class LlmClient:
 
     def __init__(self, *, clock: Clock | None = None, sleep: Callable[[float], None] = time.sleep,
                  timeout_seconds: float = 60.0, max_retries: int = 2, backoff_base_seconds: float = 1.0,
-                 backoff_max_seconds: float = 20.0, vet_host: Callable[[str], list[str]] | None = None):
-        if timeout_seconds <= 0 or max_retries < 0 or backoff_base_seconds < 0 or backoff_max_seconds < 0:
-            raise ValueError("timeout must be positive; retries and backoff must not be negative")
+                 backoff_max_seconds: float = 20.0, vet_host: Callable[[str], list[str]] | None = None,
+                 max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES):
+        if timeout_seconds <= 0 or max_reply_bytes <= 0:
+            raise ValueError("the timeout and the reply budget must be positive")
+        if max_retries < 0 or backoff_base_seconds < 0 or backoff_max_seconds < 0:
+            raise ValueError("retries and backoff must not be negative")
         self._clock = clock or SystemClock()
         self._sleep = sleep
         self._timeout = timeout_seconds
@@ -134,11 +143,12 @@ class LlmClient:
         self._backoff_max = backoff_max_seconds
         # LLM_ALLOWED_HOSTS' check of a user's endpoint (HostPolicy.vetted_addresses): the addresses it allows.
         self._vet_host = vet_host
+        self._max_reply_bytes = max_reply_bytes
 
     def one_shot(self, *, timeout_seconds: float) -> LlmClient:
         """A client like this one that tries once, within ``timeout_seconds`` at most (checking a key)."""
         return LlmClient(clock=self._clock, sleep=self._sleep, timeout_seconds=min(self._timeout, timeout_seconds),
-                         max_retries=0, vet_host=self._vet_host)
+                         max_retries=0, vet_host=self._vet_host, max_reply_bytes=self._max_reply_bytes)
 
     def complete(self, messages: list[dict[str, Any]], *, model_id: str, credentials: Credentials,
                  params: dict[str, Any] | None = None, fallback_models: Sequence[str] = (),
@@ -226,20 +236,25 @@ class LlmClient:
         if cancelled is not None and cancelled():
             raise Cancelled(attempts=records)
         litellm = runtime.load_litellm()
+        from common.llm import transport  # loaded with LiteLLM, above
+
         pin = self._pinned_endpoint(credentials)  # before the clock: a refused host is no attempt
+        budget = transport.bounded_replies(self._max_reply_bytes, vetted=self._vetted(credentials))
         started = self._clock.now()
         try:
-            with pin:
+            with pin, budget:
                 response = call(litellm, model, credentials)
         except Exception as exc:
             latency = self._elapsed_ms(started)
             kind = runtime.error_kind(exc)
+            # The wrapper LiteLLM put around a cut-off reply (APIConnectionError...) would mislead: name the cause.
+            error_class = transport.ModelReplyTooLarge.__name__ if kind == "reply_too_large" else type(exc).__name__
             records.append(CallRecord(model, ok=False, error_kind=kind or "error", latency_ms=latency,
-                                      detail=type(exc).__name__))
+                                      detail=error_class))
             if kind is None:
                 raise
-            log.warning("LLM call to %s failed: %s (%s)", model, type(exc).__name__, kind)
-            raise _AttemptFailed(kind, type(exc).__name__) from None
+            log.warning("LLM call to %s failed: %s (%s)", model, error_class, kind)
+            raise _AttemptFailed(kind, error_class) from None
         record = _success_record(model, response, self._elapsed_ms(started))
         records.append(record)
         return response, record
@@ -251,10 +266,16 @@ class LlmClient:
         check (rebinding) would send the call into the service's own network. Any other host the call reaches
         meanwhile (a redirect's target: the HTTP clients follow them) is held to the same policy.
         """
-        host = urllib.parse.urlsplit(credentials.api_base).hostname if credentials.api_base else None
-        if not (credentials.user_api_base and host and self._vet_host):
+        if not self._vetted(credentials):
             return contextlib.nullcontext()
+        assert self._vet_host is not None and credentials.api_base is not None
+        host = urllib.parse.urlsplit(credentials.api_base).hostname or ""
         return pinned_resolution(host, self._vet_host(host), vet_others=self._vet_host)
+
+    def _vetted(self, credentials: Credentials) -> bool:
+        """Whether the call goes to a user's endpoint, held to LLM_ALLOWED_HOSTS (with every host it reaches)."""
+        host = urllib.parse.urlsplit(credentials.api_base).hostname if credentials.api_base else None
+        return bool(credentials.user_api_base and host and self._vet_host)
 
     def _elapsed_ms(self, started: Any) -> float:
         return (self._clock.now() - started).total_seconds() * 1000.0
@@ -289,6 +310,8 @@ def _final_error(model: str, credentials: Credentials, failure: _AttemptFailed,
     if failure.kind == "auth":
         message = (f"the provider refused the API key for {model} ({failure.error_class}); "
                    f"the key came from: {credentials.source}")
+    elif failure.kind == "reply_too_large":
+        message = f"{model} answered with more bytes than LLM_MAX_REPLY_BYTES allows; the call was stopped there"
     else:
         message = f"{model} refused the request ({failure.error_class})"
     return LlmFailed(message, code=_CODES[failure.kind], attempts=records)

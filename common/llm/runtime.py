@@ -14,7 +14,9 @@ from typing import Any, Literal
 
 log = logging.getLogger("convoinsight.llm")
 
-ErrorKind = Literal["rate_limit", "server_error", "timeout", "connection", "auth", "bad_request", "skipped"]
+ErrorKind = Literal["rate_limit", "server_error", "timeout", "connection", "auth", "bad_request",
+                    "reply_too_large", "skipped"]
+# A reply past LLM_MAX_REPLY_BYTES is not among them: asking again would only read as many bytes again.
 TRANSIENT_KINDS: frozenset[str] = frozenset({"rate_limit", "server_error", "timeout", "connection"})
 
 
@@ -29,6 +31,10 @@ def load_litellm() -> ModuleType:
     os.environ.setdefault("LITELLM_OFFLINE_MODE", "true")
     import litellm
 
+    from common.llm import transport
+
+    # Before any client exists: every reply LiteLLM reads, on any path, is read within LLM_MAX_REPLY_BYTES.
+    transport.install(litellm)
     # LiteLLM prints "Give Feedback / Provider List" banners to stdout on every provider error; the errors
     # themselves are logged by the caller. This is output only, the same for every tenant.
     litellm.suppress_debug_info = True
@@ -62,10 +68,16 @@ def error_kind(exc: BaseException) -> ErrorKind | None:
 
     LiteLLM maps completion errors to its own exception types, but its transcription path lets the OpenAI
     client's errors through unmapped (LiteLLM's own exceptions subclass those too), so both are read here.
+    A reply cut off at LLM_MAX_REPLY_BYTES reaches the caller wrapped in whatever the path in between made of
+    it (an APIConnectionError, a streaming error), so the cause is looked for first.
     """
     litellm = load_litellm()
     import openai
 
+    from common.llm import transport
+
+    if transport.oversized_reply_in(exc) is not None:
+        return "reply_too_large"
     if not isinstance(exc, (*litellm.LITELLM_EXCEPTION_TYPES, openai.APIError)):
         return None
     if isinstance(exc, (litellm.Timeout, openai.APITimeoutError)):
