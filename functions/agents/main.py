@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import flask
 
-from common import bootstrap
+from common import bootstrap, warm_up
 from common.http import Router, json_body
 from common.services.pipeline import runner
 from common.tasks import RETRY_COUNT_HEADER
@@ -28,4 +28,5 @@ def run_stage(request: flask.Request, stage: str):
 
 def agents(request: flask.Request) -> flask.Response:
     """Entry point (functions-framework target `agents`)."""
+    warm_up.start()  # the first request of an instance starts paying, in the background, what questions need
     return router(request)
