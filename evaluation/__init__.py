@@ -1,0 +1,1 @@
+"""The accuracy harness behind `make eval`: bundled questions with known answers, asked through the real API."""
