@@ -20,6 +20,7 @@ from typing import TextIO
 from common.analysis.columns import check_column_count, normalise_names
 from common.analysis.csv_sink import ScanOptions, sink_parquet
 from common.analysis.encoding import TextEncoding, detect_encoding, fallback_encoding
+from common.analysis.table_budget import check_cells
 from common.errors import BadRequest
 
 DELIMITERS = (",", ";", "\t", "|")
@@ -45,7 +46,7 @@ class _TextPass:
 
 
 def convert_csv(path: str, out_path: str, workdir: str, *, default_delimiter: str, max_columns: int,
-                ragged_row_tolerance: float) -> tuple[str, list[str]]:
+                ragged_row_tolerance: float, max_cells: int) -> tuple[str, list[str]]:
     """Convert a delimited text file to Parquet at ``out_path``; return the delimiter and the warnings."""
     with open(path, "rb") as handle:
         sample = handle.read(SAMPLE_BYTES)
@@ -59,7 +60,8 @@ def convert_csv(path: str, out_path: str, workdir: str, *, default_delimiter: st
     cr_only = "\r" in text and "\n" not in text
     transcoded = os.path.join(workdir, "source.utf8.csv")
     try:
-        text_pass, encoding, source = _read_all(path, encoding, delimiter, transcoded, cr_only, sample.isascii())
+        text_pass, encoding, source = _read_all(path, encoding, delimiter, transcoded, cr_only, sample.isascii(),
+                                                max_cells)
         if not any(name.strip() for name in text_pass.header) and not text_pass.rows:
             raise BadRequest("the file has no header and no rows", code="EMPTY_FILE")
         check_column_count(len(text_pass.header), max_columns)
@@ -102,12 +104,12 @@ def _records(lines: list[str], delimiter: str) -> list[list[str]]:
 
 
 def _read_all(path: str, encoding: TextEncoding, delimiter: str, transcoded: str, cr_only: bool,
-              sample_is_ascii: bool) -> tuple[_TextPass, TextEncoding, str]:
+              sample_is_ascii: bool, max_cells: int) -> tuple[_TextPass, TextEncoding, str]:
     """Run the whole-file pass, retrying with a fallback encoding when a later byte does not decode."""
     while True:
         target = None if encoding.is_utf8 and not cr_only else transcoded
         try:
-            return _count_fields(path, encoding, delimiter, target, cr_only), encoding, target or path
+            return _count_fields(path, encoding, delimiter, target, cr_only, max_cells), encoding, target or path
         except UnicodeDecodeError as exc:
             next_encoding = fallback_encoding(encoding, sample_is_ascii)
             if next_encoding is None:
@@ -116,7 +118,7 @@ def _read_all(path: str, encoding: TextEncoding, delimiter: str, transcoded: str
 
 
 def _count_fields(path: str, encoding: TextEncoding, delimiter: str, target: str | None,
-                  cr_only: bool) -> _TextPass:
+                  cr_only: bool, max_cells: int) -> _TextPass:
     # Process-wide, but raising the limit only lets long legitimate cells through.
     csv.field_size_limit(max(csv.field_size_limit(), _FIELD_LIMIT))
     with open(path, "rb") as raw, (open(target, "w", encoding="utf-8", newline="") if target else nullcontext()) as out:
@@ -125,8 +127,11 @@ def _count_fields(path: str, encoding: TextEncoding, delimiter: str, target: str
         try:
             header = next((record for record in reader if record), [])
             result = _TextPass(header)
+            max_rows = max_cells // max(len(header), 1)
             for record in reader:
                 _tally(result, record, reader.line_num)
+                if result.rows > max_rows:  # stop reading at the first row past the budget
+                    check_cells(result.rows, len(header), max_cells)
         except csv.Error as exc:
             raise BadRequest(f"line {reader.line_num}: {exc} (an unclosed quote?)", code="CORRUPT_FILE") from exc
     return result

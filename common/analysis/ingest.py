@@ -21,12 +21,13 @@ class IngestLimits:
     max_uncompressed_bytes: int
     preview_rows: int
     attachment_text_chars: int
+    max_cells: int = 100_000_000  # INGEST_MAX_CELLS's default
 
     @classmethod
     def from_settings(cls, settings: Settings) -> IngestLimits:
         """Build the limits from the instance settings."""
         return cls(settings.max_columns, settings.ragged_row_tolerance, settings.excel_max_uncompressed_bytes,
-                   settings.preview_rows, settings.attachment_text_chars)
+                   settings.preview_rows, settings.attachment_text_chars, settings.ingest_max_cells)
 
 
 @dataclass(frozen=True)
@@ -76,10 +77,10 @@ def _ingest_delimited(path: str, filename: str, fmt: str, limits: IngestLimits,
     parquet_path, preview_path = _paths(workdir, 0)
     delimiter, warnings = convert_csv(path, parquet_path, workdir, default_delimiter="\t" if fmt == "tsv" else ",",
                                       max_columns=limits.max_columns,
-                                      ragged_row_tolerance=limits.ragged_row_tolerance)
+                                      ragged_row_tolerance=limits.ragged_row_tolerance, max_cells=limits.max_cells)
     if filename.lower().endswith(".txt") and delimiter == "\t":
         fmt = "tsv"
-    return fmt, [_finish(filename, None, parquet_path, preview_path, limits.preview_rows)], warnings
+    return fmt, [_finish(filename, None, parquet_path, preview_path, limits)], warnings
 
 
 def _ingest_structured(path: str, filename: str, fmt: str, limits: IngestLimits,
@@ -87,11 +88,11 @@ def _ingest_structured(path: str, filename: str, fmt: str, limits: IngestLimits,
     from common.analysis import readers
 
     if fmt in ("xlsx", "xls"):
-        raw_tables, warnings = readers.read_excel(path, fmt, limits.max_uncompressed_bytes)
+        raw_tables, warnings = readers.read_excel(path, fmt, limits.max_uncompressed_bytes, limits.max_cells)
     elif fmt in ("json", "ndjson"):
-        fmt, raw_tables, warnings = readers.read_json(path, fmt)
+        fmt, raw_tables, warnings = readers.read_json(path, fmt, workdir, limits.max_cells)
     else:
-        raw_tables, warnings = readers.read_parquet(path), []
+        raw_tables, warnings = readers.read_parquet(path, limits.max_cells, limits.max_uncompressed_bytes), []
     tables = []
     for index, raw in enumerate(raw_tables):
         name = f"{filename}#{raw.sheet}" if raw.sheet is not None else filename
@@ -108,20 +109,29 @@ def _write_table(raw: RawTable, name: str, paths: tuple[str, str],
     from common.analysis.columns import normalise_frame
     from common.analysis.readers import parser_errors
 
-    with parser_errors(repr(name), pl.exceptions.PolarsError):
-        frame, warnings = normalise_frame(raw.frame, limits.max_columns, raw.raw_names)
-        if not frame.collect_schema():
-            raise BadRequest(f"{name!r} holds no columns", code="EMPTY_FILE")
-        frame.sink_parquet(paths[0])
-    return _finish(name, raw.sheet, *paths, limits.preview_rows), warnings
+    try:
+        with parser_errors(repr(name), pl.exceptions.PolarsError):
+            frame, warnings = normalise_frame(raw.frame, limits.max_columns, raw.raw_names)
+            if not frame.collect_schema():
+                raise BadRequest(f"{name!r} holds no columns", code="EMPTY_FILE")
+            frame.sink_parquet(paths[0])
+    finally:
+        if raw.scratch is not None and os.path.exists(raw.scratch):
+            os.remove(raw.scratch)  # on Cloud Run the disk is memory: drop the intermediate copy at once
+    return _finish(name, raw.sheet, *paths, limits), warnings
 
 
-def _finish(name: str, sheet: str | None, parquet_path: str, preview_path: str, preview_rows: int) -> TableOutput:
+def _finish(name: str, sheet: str | None, parquet_path: str, preview_path: str, limits: IngestLimits) -> TableOutput:
     import polars as pl
+    import pyarrow.parquet as pq
 
     from common.analysis.profile import profile_table
+    from common.analysis.table_budget import check_cells
 
-    pl.scan_parquet(parquet_path).head(preview_rows).sink_parquet(preview_path)
+    # One size for every format's table, whichever reader counted it first (the footer here is our own).
+    written = pq.read_metadata(parquet_path)
+    check_cells(written.num_rows, written.num_columns, limits.max_cells)
+    pl.scan_parquet(parquet_path).head(limits.preview_rows).sink_parquet(preview_path)
     profile = profile_table(parquet_path, preview_path)
     columns = [{"name": column["name"], "dtype": column["dtype"]} for column in profile["columns"]]
     return TableOutput(name, sheet, parquet_path, preview_path, profile, profile["rows"], columns)
