@@ -1,53 +1,63 @@
-"""Runs checked SQL in DuckDB over a domain's tables, inside memory, thread, time and row limits.
+"""Runs checked SQL in DuckDB over a domain's tables, inside memory, thread, time, row and byte limits.
 
-Each query gets a fresh in-memory DuckDB connection, and each table it reads is registered as a lazy
-``pyarrow.dataset`` over its Parquet copy. DuckDB streams the file in batches and pushes its projection and
-filters into the scan: only the columns the query uses are read, only the row groups its filters can match, and
-nothing is loaded up front. Tables used to be loaded up front as Polars frames, which sat outside DuckDB's memory
-limit (BENCHMARKS.md has the peak before and after); what stays outside the limit now is Arrow's read-ahead, a
-bounded number of batches per scan. The pushdown makes parsing the query for the columns it names unnecessary,
-and as DuckDB sees every column, its binder hints ("Candidate bindings: ...") name all of them. Closing the
-connection drops the datasets, and with them any reader a query stopped early left open.
+Each query runs in its own process (``sql_process``) whose memory is capped at ``SQL_MEMORY_LIMIT_MB`` plus
+``PROCESS_HEADROOM_MB`` and which is killed at ``SQL_TIMEOUT_SECONDS``: DuckDB's own memory limit bounds its
+buffer manager only, and values built while a query runs (``repeat``, ``format``, a concatenation doubled in a
+recursive CTE, ``string_agg``...) are allocated beside it. The process opens a fresh in-memory DuckDB
+connection, and each table the query reads is registered as a lazy ``pyarrow.dataset`` over its Parquet copy.
+DuckDB streams the file in batches and pushes its projection and filters into the scan: only the columns the
+query uses are read, only the row groups its filters can match, and nothing is loaded up front. (Tables used to
+be loaded up front as Polars frames, which sat outside DuckDB's memory limit; BENCHMARKS.md has the peak
+before and after.) The pushdown makes parsing the query for the columns it names unnecessary, and as DuckDB
+sees every column, its binder hints ("Candidate bindings: ...") name all of them.
 The connection cannot reach anything else: external access is off (no file, no network, no extension
 install or load), Python variables are not scannable as tables, nothing spills to a temporary directory (on
 Cloud Run the disk is memory, so the memory limit must be the limit), and the configuration is locked before
 any model-written SQL runs, so ``SET`` cannot undo any of it.
 
-Failures a query's author can fix are 400s with a code the manipulator agent reacts to: ``SQL_ERROR`` (DuckDB's
-own message: unknown column, bad cast...), ``SQL_TIMEOUT`` and ``SQL_TOO_EXPENSIVE``. Not 408 for a timeout:
-browsers and proxies retry a 408 on their own, which would run the same expensive query again; and not 422:
-the code already says what kind of problem it is, and in every case the remedy is to send a different query.
+The rows are fetched a batch at a time into a ``ResultBudget``: at most ``max_rows`` rows, no value over
+``SQL_MAX_VALUE_BYTES``, and the response within ``SQL_MAX_RESULT_BYTES`` (rows past either cap are cut,
+``truncated``), so neither the query's process nor the instance ever holds a result larger than that.
+Failures a query's author can fix are 400s (``sql_errors``): ``SQL_ERROR`` (DuckDB's own message: unknown
+column, bad cast...), ``SQL_TIMEOUT`` and ``SQL_TOO_EXPENSIVE``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import tempfile
-import threading
 import time
 from typing import TYPE_CHECKING, Any
 
 from common import errors
+from common.analysis import sql_process
+from common.analysis.result_budget import ResultBudget, ResultLimits, envelope_bytes
+from common.analysis.sql_errors import SqlError, SqlTimeout, SqlTooExpensive
 from common.analysis.sql_policy import SqlRejected
-from common.analysis.tables import json_safe_value
 
 if TYPE_CHECKING:
     from common.config import Settings
 
+__all__ = ["QueryResult", "SqlError", "SqlLimits", "SqlTimeout", "SqlTooExpensive", "connect", "run_sql",
+           "unique_names"]
 
-class SqlError(errors.BadRequest):
-    """DuckDB refused or failed the query (binder, catalog, conversion errors...)."""
+log = logging.getLogger("convoinsight.sql")
 
-    code = "SQL_ERROR"
+# What a query's process may allocate beyond DuckDB's memory limit: Arrow's read-ahead (140-210 MB on the
+# 10M-row benchmark), the rows as Python objects, thread stacks. With the pages it shares with the server
+# process it was forked from, an instance grows by at most about SQL_MEMORY_LIMIT_MB + 300 MB per query.
+PROCESS_HEADROOM_MB = 256
+# Rows converted to Python objects at a time: small, so a batch of long values stays far below the caps.
+FETCH_ROWS = 128
 
 
-class SqlTimeout(errors.BadRequest):
-    code = "SQL_TIMEOUT"
+def setting_default(name: str) -> Any:
+    """Return the declared default of setting ``name`` (for limits built without settings, as tests do)."""
+    from common.config import SETTINGS
 
-
-class SqlTooExpensive(errors.BadRequest):
-    code = "SQL_TOO_EXPENSIVE"
+    return next(setting.default for setting in SETTINGS if setting.name == name)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,12 +66,15 @@ class SqlLimits:
     threads: int
     timeout_seconds: float
     max_rows: int
+    max_value_bytes: int = dataclasses.field(default_factory=lambda: setting_default("sql_max_value_bytes"))
+    max_result_bytes: int = dataclasses.field(default_factory=lambda: setting_default("sql_max_result_bytes"))
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SqlLimits:
         """Read the limits from the instance's settings."""
         return cls(memory_limit_mb=settings.sql_memory_limit_mb, threads=settings.sql_threads,
-                   timeout_seconds=settings.sql_timeout_seconds, max_rows=settings.sql_max_rows)
+                   timeout_seconds=settings.sql_timeout_seconds, max_rows=settings.sql_max_rows,
+                   max_value_bytes=settings.sql_max_value_bytes, max_result_bytes=settings.sql_max_result_bytes)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,30 +109,81 @@ def connect(limits: SqlLimits) -> Any:
     return connection
 
 
+def warm_up() -> None:
+    """Open and close one DuckDB database in the launcher: each query's process then starts initialised."""
+    import duckdb
+
+    # One thread, so none is left running when the launcher forks (about 40 ms less per query measured).
+    connection = duckdb.connect(":memory:", config={"threads": 1})
+    connection.execute("SELECT 1").fetchall()
+    connection.close()
+
+
 def run_sql(sql: str, tables: dict[str, str], limits: SqlLimits) -> QueryResult:
-    """Run one SELECT over ``tables`` (SQL name -> local Parquet path) and return at most ``max_rows`` rows."""
+    """Run one SELECT over ``tables`` (SQL name -> local Parquet path) in a capped process, within the limits."""
     started = time.perf_counter()
-    names, types, rows = _run(sql, tables, limits)
-    names = unique_names(names)
-    kept = rows[: limits.max_rows]
-    return QueryResult(
-        columns=[{"name": name, "dtype": dtype} for name, dtype in zip(names, types, strict=True)],
-        rows=[{name: json_safe_value(value) for name, value in zip(names, row, strict=True)} for row in kept],
-        row_count=len(kept), truncated=len(rows) > limits.max_rows,
-        elapsed_ms=round((time.perf_counter() - started) * 1000, 1), sql=sql)
+    # The directory is the parent's, so it is removed even when the process is killed.
+    with tempfile.TemporaryDirectory(prefix="sql-") as workdir:
+        try:
+            columns, rows, truncated = sql_process.run_capped(
+                _query, (sql, tables, limits, workdir), timeout_seconds=limits.timeout_seconds,
+                memory_bytes=(limits.memory_limit_mb + PROCESS_HEADROOM_MB) * 1024 * 1024)
+        except sql_process.ProcessTimedOut:
+            raise SqlTimeout(f"the query ran longer than the {limits.timeout_seconds:g} s limit and was stopped; "
+                             "filter or aggregate earlier", details={"timeout_seconds": limits.timeout_seconds}) \
+                from None
+        except sql_process.ProcessDied:
+            # The kernel's OOM killer, or a C++ allocation failure DuckDB did not catch: either way, memory.
+            log.warning("a SQL query's process ended without answering")
+            raise _too_expensive(limits) from None
+    return QueryResult(columns=columns, rows=rows, row_count=len(rows), truncated=truncated,
+                       elapsed_ms=round((time.perf_counter() - started) * 1000, 1), sql=sql)
 
 
-def _run(sql: str, tables: dict[str, str], limits: SqlLimits) -> tuple[list[str], list[str], list]:
+def _too_expensive(limits: SqlLimits) -> SqlTooExpensive:
+    return SqlTooExpensive(f"the query needs more than the {limits.memory_limit_mb} MB memory limit; filter, "
+                           "aggregate or select fewer columns first, and build no long values",
+                           details={"memory_limit_mb": limits.memory_limit_mb})
+
+
+def _query(sql: str, tables: dict[str, str], limits: SqlLimits, workdir: str) -> tuple[list, list, bool]:
+    """In the query's process: open the connection, register the tables, run and fetch within the budget."""
+    import duckdb
+
     connection = connect(limits)
     try:
         _require_one_select(connection, sql)
         _bound_arrow_threads(limits.threads)
-        with tempfile.TemporaryDirectory(prefix="sql-") as workdir:  # for the rare copy ``_dataset`` makes
-            for index, (name, path) in enumerate(tables.items()):
-                connection.register(name, _dataset(path, os.path.join(workdir, f"{index}.parquet")))
-            return _execute(connection, sql, limits)
+        for index, (name, path) in enumerate(tables.items()):
+            connection.register(name, _dataset(path, os.path.join(workdir, f"{index}.parquet")))
+        return _fetch(connection, sql, limits, list(tables))
+    except (duckdb.OutOfMemoryException, MemoryError):
+        raise _too_expensive(limits) from None
+    except (duckdb.InternalException, duckdb.FatalException):
+        raise  # DuckDB's own fault, not the query's: a 500 with the traceback logged
+    except duckdb.Error as exc:
+        raise SqlError(_message(exc)) from None
+    except FileNotFoundError:
+        # A table's file removed while it was read (a re-upload won the race): the caller lists the domain again.
+        raise errors.NotFound("a table's file was removed while it was read") from None
     finally:
         connection.close()  # drops the registered datasets, and with them any reader still holding a file
+
+
+def _fetch(connection: Any, sql: str, limits: SqlLimits, table_names: list[str]) -> tuple[list, list, bool]:
+    """Stream at most ``max_rows + 1`` rows into the result budget, and stop as soon as it is full."""
+    # One more row than the cap says whether the result was cut; LIMIT lets DuckDB stop early (a top-N for an
+    # ORDER BY, not a whole sort). The relation renders the LIMIT around the query as SQL, which streams.
+    cursor = connection.execute(connection.sql(sql).limit(limits.max_rows + 1).sql_query())
+    names = unique_names([column[0] for column in cursor.description])
+    columns = [{"name": name, "dtype": str(column[1])} for name, column in zip(names, cursor.description, strict=True)]
+    envelope = envelope_bytes(columns, sql, {name: name for name in table_names})
+    budget = ResultBudget(names, ResultLimits(limits.max_rows, limits.max_value_bytes, limits.max_result_bytes),
+                          envelope=envelope)
+    while True:
+        batch = cursor.fetchmany(FETCH_ROWS)
+        if not budget.add(batch) or len(batch) < FETCH_ROWS:
+            return columns, budget.rows, budget.truncated
 
 
 def _require_one_select(connection: Any, sql: str) -> None:
@@ -139,7 +203,7 @@ def _bound_arrow_threads(threads: int) -> None:
 
     Arrow's read-ahead sits outside DuckDB's memory limit and grows with these pools: the 10M-row benchmark
     peaked at 640-670 MB with 8 threads (an 8-vCPU instance's default) against 415-425 MB with 2, and was not
-    faster. Process-wide, and the same for every query, since every query runs with the same limits.
+    faster. Set in the query's own process, before its first scan.
     """
     import pyarrow as pa
 
@@ -169,57 +233,6 @@ def _dataset(path: str, copy_path: str) -> Any:
             raise
         wide_integers_as_decimal(frame).sink_parquet(copy_path)
         return ds.dataset(copy_path, format="parquet")
-
-
-def _execute(connection: Any, sql: str, limits: SqlLimits) -> tuple[list[str], list[str], list]:
-    import duckdb
-
-    watchdog = _Watchdog(connection, limits.timeout_seconds)
-    try:
-        with watchdog:
-            # One more row than the cap says whether the result was cut; LIMIT lets DuckDB stop early.
-            relation = connection.sql(sql).limit(limits.max_rows + 1)
-            return list(relation.columns), [str(dtype) for dtype in relation.types], relation.fetchall()
-    except duckdb.InterruptException:
-        if not watchdog.fired:
-            raise
-        raise SqlTimeout(f"the query ran longer than the {limits.timeout_seconds:g} s limit and was stopped; "
-                         "filter or aggregate earlier", details={"timeout_seconds": limits.timeout_seconds}) from None
-    except duckdb.OutOfMemoryException:
-        raise SqlTooExpensive(f"the query needs more than the {limits.memory_limit_mb} MB memory limit; "
-                              "filter, aggregate or select fewer columns first",
-                              details={"memory_limit_mb": limits.memory_limit_mb}) from None
-    except (duckdb.InternalException, duckdb.FatalException):
-        raise  # DuckDB's own fault, not the query's: a 500 with the traceback logged
-    except duckdb.Error as exc:
-        raise SqlError(_message(exc)) from None
-
-
-class _Watchdog:
-    """Interrupts the connection's running query once ``seconds`` have passed."""
-
-    def __init__(self, connection: Any, seconds: float):
-        self.fired = False
-        self._connection = connection
-        self._finished = False
-        self._lock = threading.Lock()
-        self._timer = threading.Timer(seconds, self._interrupt)
-        self._timer.daemon = True
-
-    def _interrupt(self) -> None:
-        with self._lock:  # never interrupt a connection whose query has finished (it is closed next)
-            if not self._finished:
-                self.fired = True
-                self._connection.interrupt()
-
-    def __enter__(self) -> _Watchdog:
-        self._timer.start()
-        return self
-
-    def __exit__(self, *exc_info: Any) -> None:
-        with self._lock:
-            self._finished = True
-        self._timer.cancel()
 
 
 def _message(exc: Exception) -> str:

@@ -10,6 +10,11 @@ rendering of the checked tree, without comments, and that rendering is checked o
 
 DuckDB itself runs with external access disabled and its configuration locked (``sql_engine``), so a query
 that got past this gate still could not read a file or change a setting.
+
+The gate does not judge cost. What a query may build (``repeat``, ``format`` widths, a concatenation doubled in
+a recursive CTE...) and return is bounded where it is built and fetched: in a memory-capped process killed at
+its deadline (``sql_process``) and by the result budget (``result_budget``). A list of expensive functions here
+could never be complete, and would refuse queries that are cheap on small inputs.
 """
 
 from __future__ import annotations

@@ -82,7 +82,7 @@ def list_domain_tables(request: flask.Request, domain: str):
 
 @router.route("/api/v1/domains/<domain>/sql", methods=["POST"])
 def run_domain_sql(request: flask.Request, domain: str):
-    tenant = tenant_of(request)
+    tenant = tenant_of(request, spend="sql")
     body = json_body(request)
     return domain_sql.query(bootstrap.context(), tenant, names.domain_name(domain), body.get("sql"), body.get("limit"))
 

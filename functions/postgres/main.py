@@ -59,7 +59,7 @@ def list_tables(request: flask.Request, name: str):
 
 @router.route("/api/v1/postgres/<name>/tables/<path:table>", methods=["GET"])
 def read_table(request: flask.Request, name: str, table: str):
-    tenant, pg = tenant_of(request), bootstrap.context()
+    tenant, pg = tenant_of(request, spend="sql"), bootstrap.context()
     limit = int_arg(request, "limit", tables.DEFAULT_PAGE_ROWS, minimum=1, maximum=pg.settings.pg_max_rows)
     offset = int_arg(request, "offset", 0, minimum=0, maximum=2**62)
     return tables.read_rows(pg, tenant, name, table, limit=limit, offset=offset)
@@ -96,7 +96,7 @@ def drop_table(request: flask.Request, name: str, table: str):
 
 @router.route("/api/v1/postgres/<name>/query", methods=["POST"])
 def run_query(request: flask.Request, name: str):
-    tenant, body = tenant_of(request), json_body(request)
+    tenant, body = tenant_of(request, spend="sql"), json_body(request)
     unknown = sorted(set(body) - {"sql", "limit"})
     if unknown:
         raise errors.BadRequest(f"unknown field(s): {', '.join(unknown)}; allowed: sql, limit")

@@ -7,7 +7,7 @@ import ssl
 import pytest
 
 from common import errors
-from common.analysis.sql_engine import SqlError, SqlTimeout
+from common.analysis.sql_engine import SqlError, SqlTimeout, SqlTooExpensive
 from common.analysis.sql_policy import SqlRejected
 from common.config import Settings
 from common.services.postgres.connections import ConnectionParams
@@ -112,6 +112,9 @@ class DriverError(Exception):
     ("23505", SqlError, "PG_REJECTED"),
     ("42703", SqlError, "SQL_ERROR"),
     ("XX000", errors.UpstreamError, "PG_ERROR"),
+    ("54000", SqlTooExpensive, "SQL_TOO_EXPENSIVE"),
+    ("53200", SqlTooExpensive, "SQL_TOO_EXPENSIVE"),
+    ("53300", errors.ServiceUnavailable, "PG_BUSY"),
 ])
 def test_driver_errors_become_app_errors_by_sqlstate(state, error_class, code):
     error = driver_error(DriverError({"C": state, "M": "what the server said", "S": "ERROR"}))

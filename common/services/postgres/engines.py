@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from common import errors
-from common.analysis.sql_engine import SqlError, SqlTimeout
+from common.analysis.sql_errors import SqlError, SqlTimeout, SqlTooExpensive
 from common.analysis.sql_policy import SqlRejected
 from common.hosts import HostPolicy
 
@@ -214,6 +214,9 @@ _BY_STATE: dict[str, tuple[type[errors.AppError], str, str]] = {
     "3D000": (errors.UpstreamError, "PG_CONNECT_FAILED", "the database does not exist"),
     "28": (errors.UpstreamError, "PG_AUTH_FAILED", "the database refused the credentials"),
     "08": (errors.UpstreamError, "PG_UNREACHABLE", "the connection failed"),
+    # A query that needs more than the server allows (a value over its 1 GB, memory) can be written smaller.
+    "53200": (SqlTooExpensive, "SQL_TOO_EXPENSIVE", "the database ran out of memory for the statement"),
+    "54": (SqlTooExpensive, "SQL_TOO_EXPENSIVE", "the statement needs more than the database allows"),
     "53": (errors.ServiceUnavailable, "PG_BUSY", "the database is out of resources"),
     "57": (errors.ServiceUnavailable, "PG_UNAVAILABLE", "the database is shutting down"),
     "22": (SqlError, "PG_REJECTED", "the database rejected a value"),

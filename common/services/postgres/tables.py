@@ -13,10 +13,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from common import errors
-from common.analysis.tables import json_safe_value
+from common.analysis.result_budget import ResultLimits
 from common.auth import Tenant
 from common.ports import SecretPorts
 from common.services.postgres import frames
+from common.services.postgres import query as pg_query
 from common.services.postgres.connections import check_identifier, engine_for
 from common.services.postgres.engines import transaction
 
@@ -48,21 +49,27 @@ def list_tables(pg: SecretPorts, tenant: Tenant, name: str) -> dict[str, Any]:
 
 
 def read_rows(pg: SecretPorts, tenant: Tenant, name: str, table: str, *, limit: int, offset: int) -> dict[str, Any]:
-    """Return one page of a table's rows (ordered by its primary key when it has one), JSON-safe."""
+    """Return one page of a table's rows (ordered by its primary key when it has one), JSON-safe.
+
+    The page holds at most ``limit`` rows and SQL_MAX_RESULT_BYTES of JSON: a page cut short by the bytes
+    says ``has_more`` and holds fewer rows (the next page starts at ``offset`` + its rows).
+    """
     import sqlalchemy as sa
 
     check_identifier(table, "table name")
     record, engine = engine_for(pg, tenant, name)
-    with transaction(engine, pg.settings, read_only=True) as connection:
+    settings = pg.settings
+    limits = ResultLimits(limit, settings.sql_max_value_bytes, settings.sql_max_result_bytes)
+    with transaction(engine, settings, read_only=True) as connection:
         target = _reflect(connection, record.data["schema"], table)
-        query = sa.select(target).order_by(*target.primary_key.columns).limit(limit + 1).offset(offset)
-        fetched = connection.execute(query).fetchmany(limit + 1)
         columns = [{"name": column.name, "type": _type_name(column.type, connection.dialect)}
                    for column in target.columns]
-    rows = [{column["name"]: json_safe_value(value) for column, value in zip(columns, row, strict=True)}
-            for row in fetched[:limit]]
-    return {"connection": record.key, "table": table, "columns": columns, "rows": rows, "limit": limit,
-            "offset": offset, "has_more": len(fetched) > limit}
+        page = sa.select(target).order_by(*target.primary_key.columns).limit(limit + 1).offset(offset)
+        budget = pg_query.fetch_within(connection, pg_query.statement_sql(page, connection), limits,
+                                       timeout_seconds=settings.pg_statement_timeout_seconds,
+                                       envelope=(record.key, table, columns))
+    return {"connection": record.key, "table": table, "columns": columns, "rows": budget.rows, "limit": limit,
+            "offset": offset, "has_more": budget.truncated}
 
 
 def create_table(pg: SecretPorts, tenant: Tenant, name: str, table: str, frame: pl.DataFrame) -> dict[str, Any]:

@@ -231,9 +231,12 @@ def test_integers_beyond_64_bits_are_queried_as_decimals(tmp_path):
 def test_arrows_thread_pools_follow_sql_threads(tmp_path):
     import pyarrow as pa
 
+    from common.analysis.sql_engine import _query
+
+    # What the query's own process runs, run here so its pools can be looked at.
     path = str(tmp_path / "t.parquet")
     pl.DataFrame({"x": [1, 2, 3]}).write_parquet(path)
-    run_sql("SELECT SUM(x) AS s FROM t", {"t": path}, dataclasses.replace(LIMITS, threads=1))
+    _query("SELECT SUM(x) AS s FROM t", {"t": path}, dataclasses.replace(LIMITS, threads=1), str(tmp_path))
     assert (pa.cpu_count(), pa.io_thread_count()) == (1, 1)
-    run_sql("SELECT SUM(x) AS s FROM t", {"t": path}, dataclasses.replace(LIMITS, threads=2))
+    _query("SELECT SUM(x) AS s FROM t", {"t": path}, dataclasses.replace(LIMITS, threads=2), str(tmp_path))
     assert (pa.cpu_count(), pa.io_thread_count()) == (2, 2)
