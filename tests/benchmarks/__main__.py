@@ -12,7 +12,7 @@ import statistics
 import sys
 import tempfile
 
-from tests.benchmarks import cold_start, pipeline, sql, upload
+from tests.benchmarks import budgets, cold_start, pipeline, sql, upload
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -58,6 +58,7 @@ def main() -> None:
     report_pipeline(pipeline.measure())
     with tempfile.TemporaryDirectory(prefix="bench-sql-") as workdir:
         report_sql(sql.measure(workdir))
+    report_budgets(budgets.measure())
 
 
 def report_pipeline(result: pipeline.PipelineResult) -> None:
@@ -72,6 +73,14 @@ def report_pipeline(result: pipeline.PipelineResult) -> None:
         per_agent = ", ".join(f"{agent} {count:,}" for agent, count in tokens.items())
         print(f"| prompt tokens per question, {label} table | {sum(tokens.values()):,} ({per_agent}) |")
     print(f"| PROMPT_TOKEN_BUDGET (table description per prompt) | {result.token_budget:,} |")
+
+
+def report_budgets(replays: list[budgets.Replay]) -> None:
+    print("\n## Worst case of each guarded request class (issue 8's hostile requests, fresh emulator each)\n")
+    print("| class | request | answer | time | server growth | response | budget |\n|---|---|---|---|---|---|---|")
+    for replay in replays:
+        print(f"| {replay.request_class} | {replay.request} | {replay.status} | {replay.seconds:.1f} s | "
+              f"+{replay.growth_mb:.0f} MB | {replay.response_mb:.1f} MB | {replay.budget} |")
 
 
 def report_sql(result: sql.SqlBenchResult) -> None:

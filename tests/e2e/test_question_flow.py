@@ -72,7 +72,8 @@ def ask(base: str, prompt: str, **fields) -> dict:
     submitted = json.loads(raw)
     status, kind, stream = call(base, "GET", submitted["events_url"])  # blocks until the answer is ready
     assert status == 200 and kind == "text/event-stream"
-    final = json.loads(stream.decode().split("event: end\ndata: ")[1].split("\n\n")[0])
+    end = next(block for block in stream.decode().split("\n\n") if block.startswith("event: end\n"))
+    final = json.loads(next(line for line in end.splitlines() if line.startswith("data: "))[len("data: "):])
     assert final["status"] == "succeeded", final
     return final
 
