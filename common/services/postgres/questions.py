@@ -18,6 +18,7 @@ import os
 from typing import Any
 
 from common import errors
+from common.analysis.result_budget import ResultLimits
 from common.analysis.table_names import table_names
 from common.analysis.tables import json_safe_value
 from common.auth import Tenant
@@ -117,14 +118,19 @@ def _load_connection(pg: SecretPorts, tenant: Tenant, name: str, wanted: list[_W
     import sqlalchemy as sa
 
     record, engine = engine_for(pg, tenant, name)
-    schema, cap = record.data["schema"], pg.settings.pg_max_rows
+    settings = pg.settings
+    schema, cap = record.data["schema"], settings.pg_max_rows
+    # Each table a question reads is held to the SQL result's byte caps too: pg8000 holds whole rows.
+    limits = ResultLimits(cap, settings.sql_max_value_bytes, settings.sql_max_result_bytes)
+    timeout = settings.pg_statement_timeout_seconds
     loaded = []
     with transaction(engine, pg.settings, read_only=True, schema=schema) as connection:
         known = pg_query.catalog(connection, schema)
         for item in wanted:
             if item.sql is not None:
                 checked = pg_query.checked_postgres_sql(item.sql, known)
-                loaded.append((name, None, item.alias, *pg_query.fetch(connection, checked, cap)))
+                loaded.append((name, None, item.alias, *pg_query.fetch(connection, checked, cap, limits=limits,
+                                                                        timeout_seconds=timeout)))
                 continue
             names = [item.table] if item.table is not None else sorted(known)[:MAX_TABLES_PER_WILDCARD]
             for table in names:
@@ -132,10 +138,9 @@ def _load_connection(pg: SecretPorts, tenant: Tenant, name: str, wanted: list[_W
                     raise errors.NotFound(f"connection {name!r} has no table {table!r} in schema {schema!r}",
                                           code="TABLE_NOT_FOUND")
                 target = sa.Table(table, sa.MetaData(), schema=schema, autoload_with=connection)
-                result = connection.execute(sa.select(target).limit(cap + 1))
-                rows = result.fetchmany(cap + 1)
-                columns = pg_query.unique_names(list(result.keys()))
-                loaded.append((name, table, table, columns, [tuple(row) for row in rows[:cap]], len(rows) > cap))
+                statement = pg_query.statement_sql(sa.select(target).limit(cap + 1), connection)
+                loaded.append((name, table, table, *pg_query.fetch(connection, statement, cap, limits=limits,
+                                                                   timeout_seconds=timeout)))
     return loaded
 
 
