@@ -39,8 +39,9 @@ run: install ## serve every function locally on PORT (default 8080)
 serve: install ## serve one function: make serve FUNCTION=datasets
 	$(BIN)/functions-framework --source functions/$(FUNCTION)/main.py --target $(FUNCTION) --port $(PORT)
 
-test: install ## every test tier, with the services it needs
+test: install ## every test tier, with the services it needs, then the short fuzzing run (fuzz-ci)
 	$(PYTEST) tests/unit tests/contract tests/integration tests/e2e
+	$(MAKE) --no-print-directory fuzz-ci
 
 test-unit: install ## the unit tests
 	$(BIN)/pytest -p no:cacheprovider tests/unit
@@ -82,3 +83,25 @@ token: install ## a bearer token for AUTH_MODE=token: make token TOKEN_USER=alic
 
 clean: ## remove .venv and the test services' state
 	rm -rf $(VENV) .services .pytest_cache
+
+# Seeded fuzzing of the API on loopback (tests/fuzz): the v1 API from common/openapi.yaml, mutated requests on
+# the original API's routes. Same FUZZ_SEED, same requests.
+FUZZ_SEED ?= 8
+.PHONY: fuzz fuzz-ci
+
+fuzz: install ## long seeded fuzzing of the API on loopback: make fuzz FUZZ_SEED=9
+	$(BIN)/python -m tests.fuzz long --seed $(FUZZ_SEED)
+
+fuzz-ci: install ## the short seeded fuzzing subset that `make test` runs
+	$(BIN)/python -m tests.fuzz ci --seed $(FUZZ_SEED)
+
+# Accuracy of the question pipeline with the configured model (evaluation/): the bundled questions over the
+# bundled data, through a local emulator on loopback. Reports; exits 0 unless EVAL_ARGS='--min-accuracy 80' fails.
+EVAL_ARGS ?=
+.PHONY: eval eval-ci
+
+eval: install ## accuracy, calls, rounds, tokens, cost, latency: LLM_DEFAULT_MODEL=... LLM_DEFAULT_API_KEYS=... make eval
+	$(BIN)/python -m evaluation $(EVAL_ARGS)
+
+eval-ci: install ## the eval harness's own tests, against a scripted model (its accuracy is no claim)
+	$(PYTEST) -q tests/integration/test_eval_harness.py

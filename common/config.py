@@ -73,7 +73,8 @@ SETTINGS: tuple[Setting, ...] = (
             "Largest share of CSV rows with more fields than the header before an upload is refused.",
             float),
     Setting("excel_max_uncompressed_bytes", "EXCEL_MAX_UNCOMPRESSED_BYTES", 1024 * 1024 * 1024,
-            "Largest total uncompressed size of an .xlsx/.docx archive (zip-bomb guard).", int),
+            "Largest number of bytes an upload may decompress to: an .xlsx/.docx archive counted while it is "
+            "inflated, a Parquet file's decoded pages (ARCHIVE_TOO_LARGE, TABLE_TOO_LARGE).", int),
     Setting("ingest_max_cells", "INGEST_MAX_CELLS", 100_000_000,
             "Most cells (rows x columns) one uploaded table may have, in any format; more is 413 TABLE_TOO_LARGE "
             "(a Parquet file is checked before it is decoded, and its decoded bytes against "
@@ -91,7 +92,7 @@ SETTINGS: tuple[Setting, ...] = (
             "Longest a SQL query may run before it is interrupted (SQL_TIMEOUT).", float),
     Setting("sql_max_rows", "SQL_MAX_ROWS", 10000, "Most rows a SQL query returns; more are cut (`truncated`).", int),
     Setting("sql_max_value_bytes", "SQL_MAX_VALUE_BYTES", 1024 * 1024,
-            "Largest single value a SQL query (DuckDB or Postgres) may build or return, in bytes "
+            "Largest single value a SQL query (DuckDB or Postgres) may return, in bytes of JSON "
             "(SQL_TOO_EXPENSIVE).", int),
     Setting("sql_max_result_bytes", "SQL_MAX_RESULT_BYTES", 16 * 1024 * 1024,
             "Largest serialised result of a SQL query (DuckDB or Postgres), in bytes; rows past it are cut "

@@ -4,6 +4,12 @@ functions-framework hands each function every path and method, so each function 
 ``Router`` (werkzeug ``Map``/``Rule``). The router answers 404/405 and CORS preflights, adds CORS headers to
 every response (errors included: browsers hide bodies without them), and turns every exception into the
 canonical error body. Unknown exceptions become a 500 carrying only a request id; the traceback is logged.
+
+It is also the edge where requests are checked, once, for every route (``common.bodies``): a path parameter
+with a control character is a 404, a query argument that is not valid text a 400, a JSON body is parsed only
+by ``json_body`` (bounded size and depth, valid text), and a body the answer did not read is never read
+afterwards: the connection closes instead. Loaded by functions-framework, the router also answers the
+framework's own 404s (a path its catch-all rule cannot match, such as one with a newline) in its error body.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from werkzeug.exceptions import NotFound as RoutingNotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.routing.exceptions import RequestRedirect
 
-from common import errors, logs
+from common import bodies, errors, logs
 
 log = logging.getLogger("convoinsight.http")
 
@@ -56,6 +62,12 @@ class Router:
         self._map = Map(strict_slashes=False, merge_slashes=False)
         self._handlers: dict[str, tuple[Handler, ErrorBody, dict[str, str]]] = {}
         self.cors_origins: Callable[[], tuple[str, ...]] = _configured_cors_origins
+        if flask.has_app_context():  # functions-framework imports the function's module inside its app's context
+            self.answer_framework_errors(flask.current_app)
+
+    def answer_framework_errors(self, app: flask.Flask) -> None:
+        """Answer ``app``'s own HTTP errors (its catch-all rule's 404s) as this router answers its own."""
+        app.register_error_handler(HTTPException, self._framework_error)
 
     def route(self, path: str, methods: list[str], *, error_body: ErrorBody | None = None,
               headers: dict[str, str] | None = None) -> Callable[[Handler], Handler]:
@@ -88,13 +100,30 @@ class Router:
             else:
                 endpoint, params = adapter.match(request.path, method=request.method)
                 handler, error_body, extra_headers = self._handlers[endpoint]
+                _check_path_and_query(request, params)
                 response = to_response(handler(request, **params))
         except Exception as exc:  # noqa: BLE001 - the one place every error becomes a response
             response = self._error_response(exc, request, request_id, error_body)
+        return self._finish(request, response, request_id, extra_headers)
+
+    def _finish(self, request: flask.Request, response: flask.Response, request_id: str,
+                extra_headers: dict[str, str]) -> flask.Response:
         response.headers.update(extra_headers)
         response.headers["X-Request-Id"] = request_id
         self._add_cors(request, response)
+        if bodies.left_unread(request):
+            # The rest of the body is never read; the connection cannot carry another request, so it closes.
+            response.headers["Connection"] = "close"
+        # Nothing reads the body after the answer: functions-framework would read all that is left into memory.
+        bodies.never_read_rest(request)
         return response
+
+    def _framework_error(self, exc: HTTPException) -> flask.Response:
+        request = flask.request._get_current_object()
+        request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex
+        with logs.request_scope(request_id, logs.trace_id_of(request.headers)):
+            response = self._error_response(exc, request, request_id, self.error_body)
+            return self._finish(request, response, request_id, {})
 
     def _preflight(self, adapter: Any, request: flask.Request) -> flask.Response:
         allowed = adapter.allowed_methods(request.path)
@@ -159,7 +188,10 @@ def _as_app_error(exc: Exception, request: flask.Request) -> errors.AppError:
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> flask.Response:
     """Serialise ``body`` as compact UTF-8 JSON, keeping key order."""
-    payload = json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=_json_default)
+    try:
+        payload = json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=_json_default).encode()
+    except UnicodeEncodeError:  # a lone surrogate is not UTF-8; escaped (\ud800) it is valid JSON
+        payload = json.dumps(body, ensure_ascii=True, separators=(",", ":"), default=_json_default).encode()
     return flask.Response(payload, status=status, mimetype="application/json", headers=headers)
 
 
@@ -179,27 +211,35 @@ def to_response(result: Any) -> flask.Response:
     return json_response(result)
 
 
-MAX_JSON_BYTES = 1024 * 1024
-
-
 def json_body(request: flask.Request, *, required: bool = True) -> dict:
-    """Return the request's JSON object body, whatever its Content-Type (as the original API accepted)."""
-    if (request.content_length or 0) > MAX_JSON_BYTES:
-        raise errors.PayloadTooLarge(f"a JSON body may be at most {MAX_JSON_BYTES} bytes")
-    raw = request.stream.read(MAX_JSON_BYTES + 1)
-    if len(raw) > MAX_JSON_BYTES:
-        raise errors.PayloadTooLarge(f"a JSON body may be at most {MAX_JSON_BYTES} bytes")
+    """Return the request's JSON object body, whatever its Content-Type (as the original API accepted).
+
+    At most MAX_REQUEST_BYTES (413 before reading when Content-Length says more, and while reading a chunked
+    body), nested at most ``bodies.MAX_JSON_DEPTH`` deep, every string valid text: else 400.
+    """
+    raw = bodies.read_body(request, _max_request_bytes())
     if not raw.strip():
         if required:
             raise errors.BadRequest("a JSON object body is required")
         return {}
-    try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise errors.BadRequest(f"the body is not valid JSON: {exc}") from None
+    body = bodies.parse_json(raw)
     if not isinstance(body, dict):
         raise errors.BadRequest("the JSON body must be an object")
     return body
+
+
+def _max_request_bytes() -> int:
+    from common import bootstrap
+
+    return bootstrap.context().settings.max_request_bytes
+
+
+def _check_path_and_query(request: flask.Request, params: dict[str, Any]) -> None:
+    """404 for a path parameter no resource can be named by; 400 for a query argument that is not text."""
+    for value in params.values():
+        if isinstance(value, str) and not bodies.path_value_allowed(value):
+            raise errors.NotFound(f"no route for {request.method} {request.path}")
+    bodies.check_fields(request.args.items(multi=True), "query parameter")
 
 
 def int_arg(request: flask.Request, name: str, default: int, *, minimum: int | None = None,

@@ -1,7 +1,9 @@
 """Receive uploaded files by streaming them to temporary files, enforcing the size limit as bytes arrive.
 
 The request body is never buffered whole: werkzeug's multipart parser writes each file part through a
-counting file that raises 413 the moment one file passes ``MAX_UPLOAD_BYTES``, before the rest is read.
+counting file that raises 413 the moment one file passes ``MAX_UPLOAD_BYTES``, before the rest is read. A
+Content-Length over the limit is refused before anything is read, and a chunked body (no Content-Length) is
+cut at the same limit while it streams. Form fields and file names must be valid text (``common.bodies``).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import IO, Any
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.formparser import FormDataParser
 
-from common import errors
+from common import bodies, errors
 
 # Multipart overhead allowed on top of the files themselves (boundaries, headers, small fields).
 _FORM_OVERHEAD_BYTES = 1024 * 1024
@@ -73,14 +75,18 @@ def receive_multipart(request: Any, workdir: str, *, max_file_bytes: int, max_fi
 
     parser = FormDataParser(stream_factory=stream_factory, max_form_memory_size=_FORM_OVERHEAD_BYTES,
                             max_content_length=limit, max_form_parts=max_files * 4 + 20)
+    stream = bodies.bounded_stream(request, limit)
     try:
-        _, form, files = parser.parse(request.stream, request.mimetype, request.content_length,
-                                      request.mimetype_params)
+        _, form, files = parser.parse(stream, request.mimetype, request.content_length, request.mimetype_params)
     except RequestEntityTooLarge:
         raise errors.PayloadTooLarge(f"the upload is larger than the limit of {max_file_bytes} bytes per file") \
             from None
+    bodies.mark_read_if_ended(request, stream)
     if not all(isinstance(name, str) and name for name in (*form.keys(), *files.keys())):
         raise errors.BadRequest("every part of the form needs a name (Content-Disposition: form-data; name=...)")
+    bodies.check_fields(form.items(multi=True), "form field")
+    for name, storage in files.items(multi=True):
+        bodies.check_text(storage.filename or "", f"the file name of part {name!r}")
     received = []
     for field in file_fields:
         for storage in files.getlist(field):
@@ -98,14 +104,21 @@ def receive_raw_body(request: Any, workdir: str, *, max_file_bytes: int) -> Rece
     """Save a raw (non-multipart) request body as one file; its name comes from ?filename= or X-Filename."""
     if request.content_length is not None and request.content_length > max_file_bytes:
         raise errors.PayloadTooLarge(f"the file is larger than the limit of {max_file_bytes} bytes")
+    stream = bodies.bounded_stream(request, max_file_bytes + 1)
     part = _LimitedTempFile(workdir, max_file_bytes)
-    with part._file:
-        while chunk := request.stream.read(1024 * 1024):
-            part.write(chunk)
+    try:
+        with part._file:
+            while chunk := stream.read(1024 * 1024):
+                part.write(chunk)
+    except RequestEntityTooLarge:
+        raise errors.PayloadTooLarge(f"the file is larger than the limit of {max_file_bytes} bytes") from None
+    bodies.mark_read(request)
     if part.size == 0:
         raise errors.BadRequest("No file provided", code="NO_FILE")
     filename = request.args.get("filename") or request.headers.get("X-Filename")
-    if not filename:
+    if filename:
+        bodies.check_text(filename, "the file name")
+    else:
         extension = _RAW_BODY_EXTENSIONS.get(request.mimetype, "")
         filename = f"upload_{int(time.time())}{extension}"
     return ReceivedFile("body", filename, part.name, part.size, request.mimetype or "")

@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> None:
     from common import bootstrap
     from common.config import Settings
     from local_emulator.scheduler import start_cleanup_timer
-    from local_emulator.server import build_gateway, local_context
+    from local_emulator.server import build_gateway, for_dev_server, local_context
 
     overrides = {"data_dir": os.path.abspath(args.data_dir)} if args.data_dir else {}
     settings = Settings.from_env(**overrides)
@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> None:
         "serving %s on http://%s:%d (data in %s)", ", ".join(gateway.apps), args.host, args.port,
         os.path.abspath(settings.data_dir))
     try:
-        run_simple(args.host, args.port, gateway, threaded=True, use_reloader=False)
+        run_simple(args.host, args.port, for_dev_server(gateway), threaded=True, use_reloader=False)
     finally:
         context.close()
 

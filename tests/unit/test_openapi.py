@@ -128,6 +128,42 @@ def test_every_path_parameter_is_declared(document):
             assert all(parameter.get("required") is True for parameter in declared if parameter["in"] == "path")
 
 
+def test_every_path_parameter_refuses_what_the_router_refuses(document):
+    # The router answers 404 for a path parameter with a control character (common.bodies): a generated
+    # client or a fuzzer must not take such a value for a valid one.
+    for path, item in document["paths"].items():
+        for method, operation in _operations(item):
+            for parameter in [*item.get("parameters", []), *operation.get("parameters", [])]:
+                parameter = _deref(document, parameter)
+                if parameter["in"] != "path":
+                    continue
+                for value in ("a\nb", "a\x01b", "\x7f"):
+                    assert not _accepts(parameter["schema"], value), \
+                        f"{method.upper()} {path}: {parameter['name']} allows {value!r}"
+
+
+def test_the_documented_request_bounds_are_the_enforced_ones(document):
+    from common.bodies import MAX_JSON_DEPTH
+    from common.config import SETTINGS
+
+    description = document["info"]["description"]
+    max_request_bytes = next(setting.default for setting in SETTINGS if setting.name == "max_request_bytes")
+    assert f"nested at most {MAX_JSON_DEPTH} levels" in description
+    assert max_request_bytes == 1024 * 1024 and "MAX_REQUEST_BYTES (1 MiB by" in description
+
+
+def test_the_event_stream_documents_each_events_data(document):
+    from common.services.pipeline import events
+
+    media = document["paths"]["/api/v1/queries/{query_id}/events"]["get"]["responses"]["200"]["content"]
+    stream = media["text/event-stream"]
+    assert set(stream["x-events"]) == {"progress", "end", "reconnect"}
+    frames = "".join([f"retry: {events.RECONNECT_MS}\n\n", events._event("progress", 3, {"status": "running"}),
+                      ": ping\n\n", events._event("end", 4, {"status": "succeeded"})])
+    assert re.fullmatch(stream["schema"]["pattern"], frames)
+    assert not re.fullmatch(stream["schema"]["pattern"], "event: other\nid: 1\ndata: {}\n\n")
+
+
 def test_every_operation_has_an_id_a_success_and_the_error_shape(document):
     operation_ids = []
     for path, item in document["paths"].items():
@@ -166,6 +202,12 @@ def test_the_health_function_serves_the_document(function_apps, tmp_path):
     assert body["openapi"] == "3.0.3"
     assert body == json.loads(json.dumps(load_openapi()))
     assert "/api/v1/openapi.json" in body["paths"]
+
+
+def _accepts(schema: dict[str, Any], value: str) -> bool:
+    if "enum" in schema:
+        return value in schema["enum"]
+    return "pattern" not in schema or re.search(schema["pattern"], value) is not None
 
 
 def _operations(item: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
