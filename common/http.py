@@ -28,7 +28,7 @@ from werkzeug.exceptions import NotFound as RoutingNotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.routing.exceptions import RequestRedirect
 
-from common import bodies, errors, logs
+from common import bodies, errors, logs, scratch
 
 log = logging.getLogger("convoinsight.http")
 
@@ -88,8 +88,12 @@ class Router:
     def __call__(self, request: flask.Request) -> flask.Response:
         """Answer one request; this is what each function's entry point returns."""
         request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex
-        with logs.request_scope(request_id, logs.trace_id_of(request.headers)):
-            return self._answer(request, request_id)
+        folder = scratch.RequestFolder()  # the request's temporary files, made on first use
+        with logs.request_scope(request_id, logs.trace_id_of(request.headers)), scratch.request_folder(folder):
+            response = self._answer(request, request_id)
+        # After the body is sent: an export streams a file from the folder.
+        response.call_on_close(folder.remove)
+        return response
 
     def _answer(self, request: flask.Request, request_id: str) -> flask.Response:
         error_body, extra_headers = self.error_body, {}

@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     from werkzeug.serving import run_simple
 
-    from common import bootstrap
+    from common import bootstrap, warm_up
     from common.config import Settings
     from local_emulator.scheduler import start_cleanup_timer
     from local_emulator.server import build_gateway, for_dev_server, local_context
@@ -46,6 +46,7 @@ def main(argv: list[str] | None = None) -> None:
     bootstrap.use(context)
     if args.cleanup_interval > 0 and "cleanup" in gateway.apps:
         start_cleanup_timer(gateway.apps["cleanup"], args.cleanup_interval)
+    warm_up.start()  # the model library and chart renderer load in the background, not in the first question
     logging.getLogger("convoinsight.emulator").warning(
         "serving %s on http://%s:%d (data in %s)", ", ".join(gateway.apps), args.host, args.port,
         os.path.abspath(settings.data_dir))

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tempfile
 from typing import Any
 
-from common import errors
+from common import errors, scratch
 from common.analysis.sql_engine import SqlLimits, run_sql
 from common.analysis.sql_policy import check_sql, referenced_tables
 from common.analysis.table_names import table_names
@@ -102,7 +101,7 @@ def _tables_with(deps: DataPorts, tenant: Tenant, domain: Domain,
 
 
 def _run_with_local_copies(deps: DataPorts, sql: str, tables: list[DomainTable], limits: SqlLimits) -> Any:
-    with tempfile.TemporaryDirectory(prefix="sql-") as workdir:
+    with scratch.directory("sql-") as workdir:
         paths = {}
         for index, table in enumerate(tables):
             # Every version names its Parquet copy table-<n>.parquet, so each download gets its own directory.

@@ -69,3 +69,26 @@ def test_a_process_folder_swept_while_idle_is_made_again():
     os.rmdir(first)
     assert os.path.isdir(folder.path())
     folder.remove()
+
+
+def test_the_router_gives_each_request_a_folder_and_removes_it_once_the_answer_is_sent():
+    import flask
+
+    from common.http import Router
+
+    router, made = Router("test"), []
+
+    @router.route("/work", methods=["GET"])
+    def work(request):
+        with scratch.directory("upload-") as workdir:
+            made.append(os.path.dirname(workdir))
+        made.append(scratch.mkdtemp("ingest-"))  # left for the folder's removal to take
+        return {"ok": True}
+
+    app = flask.Flask("scratch-test")
+    app.add_url_rule("/<path:path>", view_func=lambda path: router(flask.request))
+    response = app.test_client().get("/work")
+    assert response.status_code == 200 and os.path.isdir(made[1])
+    response.close()  # what the server does once the body is sent
+    assert not os.path.exists(made[0]) and not os.path.exists(made[1])
+    assert os.path.basename(os.path.dirname(made[1])) == os.path.basename(made[0])
