@@ -24,6 +24,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=8080, help="port to listen on (default: 8080)")
     parser.add_argument("--data-dir", default=None,
                         help="where blobs and the SQLite file live (default: DATA_DIR, else ./.local_data)")
+    parser.add_argument("--no-warm-up", action="store_true",
+                        help="do not load the model library and chart renderer in the background at start (memory "
+                             "measurements that must see only their own requests)")
     parser.add_argument("--cleanup-interval", type=float, default=3600,
                         help="seconds between runs of the cleanup function, as Cloud Scheduler calls it "
                              "(default: 3600; 0 disables)")
@@ -46,7 +49,8 @@ def main(argv: list[str] | None = None) -> None:
     bootstrap.use(context)
     if args.cleanup_interval > 0 and "cleanup" in gateway.apps:
         start_cleanup_timer(gateway.apps["cleanup"], args.cleanup_interval)
-    warm_up.start()  # the model library and chart renderer load in the background, not in the first question
+    if not args.no_warm_up:
+        warm_up.start()  # the model library and chart renderer load in the background, not in the first question
     logging.getLogger("convoinsight.emulator").warning(
         "serving %s on http://%s:%d (data in %s)", ", ".join(gateway.apps), args.host, args.port,
         os.path.abspath(settings.data_dir))

@@ -59,6 +59,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-sql-") as workdir:
         report_sql(sql.measure(workdir))
     report_budgets(budgets.measure())
+    sent, alive = budgets.survives_all()
+    print(f"\nOne emulator sent every hostile request in turn: {sent} sent, still answering: {alive}")
 
 
 def report_pipeline(result: pipeline.PipelineResult) -> None:

@@ -44,8 +44,8 @@ class Emulator:
         env = {**os.environ, "PYTHONPATH": source, "NO_GCE_CHECK": "true", "LITELLM_LOCAL_MODEL_COST_MAP": "True",
                "LOG_LEVEL": "ERROR", "SQL_MEMORY_LIMIT_MB": str(SQL_MEMORY_LIMIT_MB), **settings}
         self.process = subprocess.Popen([sys.executable, "-m", "local_emulator", "--port", str(self.port),
-                                         "--data-dir", os.path.join(workdir, "data")], cwd=source, env=env,
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                         "--data-dir", os.path.join(workdir, "data"), *_quiet(source)],
+                                        cwd=source, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         for _ in range(300):
             if self._answers():
                 return
@@ -89,6 +89,12 @@ def _process_tree(pid: int) -> list[int]:
         except (FileNotFoundError, ProcessLookupError):
             continue
     return pids
+
+
+def _quiet(source: str) -> list[str]:
+    """No background warm-up, where the tree has one: the growth measured must be the request's alone."""
+    with open(os.path.join(source, "local_emulator", "__main__.py"), encoding="utf-8") as handle:
+        return ["--no-warm-up"] if "--no-warm-up" in handle.read() else []
 
 
 def _json(body: dict) -> tuple[bytes, dict]:
@@ -231,6 +237,24 @@ CLASSES = {
 }
 
 
+def survives_all(source: str = ROOT) -> tuple[int, bool]:
+    """Send every class's hostile requests to ONE emulator in turn; return (requests sent, whether it still
+    answers its health check at the end)."""
+    with tempfile.TemporaryDirectory(prefix="bench-budget-") as workdir:
+        emulator = Emulator(source, workdir)
+        try:
+            sent = 0
+            for requests, _ in CLASSES.values():
+                for _, _, send in requests(emulator):
+                    measure_request(emulator, send)
+                    sent += 1
+            return sent, emulator.process.poll() is None and emulator.call("GET", "/api/v1/health")[0] == 200
+        except OSError:
+            return sent, False
+        finally:
+            emulator.close()
+
+
 def measure(source: str = ROOT) -> list[Replay]:
     """Replay every guarded class's hostile requests against fresh emulators of the tree at ``source``."""
     replays = []
@@ -250,6 +274,9 @@ def measure(source: str = ROOT) -> list[Replay]:
 
 
 if __name__ == "__main__":
-    for replay in measure(sys.argv[1] if len(sys.argv) > 1 else ROOT):  # a tree to compare, e.g. a checkout
+    tree = sys.argv[1] if len(sys.argv) > 1 else ROOT  # another tree to compare, e.g. an older checkout
+    sent, alive = survives_all(tree)
+    print(f"one emulator, every hostile request: {sent} sent, survived: {alive}")
+    for replay in measure(tree):
         print(f"| {replay.request_class} | `{replay.request}` | {replay.status} | {replay.seconds:.1f} s | "
               f"+{replay.growth_mb:.0f} MB | {replay.response_mb:.1f} MB | {replay.budget} |")

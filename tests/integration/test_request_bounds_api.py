@@ -46,7 +46,7 @@ def emulator(tmp_path_factory):
     env = {key: value for key, value in os.environ.items() if key not in {"DATABASE_URL", "STORAGE_BACKEND"}}
     env.update(MAX_UPLOAD_BYTES=str(MAX_UPLOAD_MB << 20), RATE_LIMITS="", CACHE_BACKEND="memory")
     process = subprocess.Popen([sys.executable, "-m", "local_emulator", "--port", str(port), "--data-dir",
-                                str(tmp_path_factory.mktemp("bounds-data")), "--cleanup-interval", "0"],
+                                str(tmp_path_factory.mktemp("bounds-data")), "--cleanup-interval", "0", "--no-warm-up"],
                                cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
