@@ -123,6 +123,9 @@ class Context:
         self._lock = threading.RLock()  # re-entrant: the chart store builds the blob store it needs
 
     def _built(self, name: str, make: Callable[[], T]) -> T:
+        part = self.__dict__.get(name)
+        if part is not None:
+            return part  # built already: no lock on the request path
         with self._lock:
             if name not in self.__dict__:
                 self.__dict__[name] = make()
