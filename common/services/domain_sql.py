@@ -13,6 +13,7 @@ import os
 from typing import Any
 
 from common import errors, scratch
+from common.analysis.sql_dialects import DEFAULT_DIALECT, dialect_name, to_duckdb
 from common.analysis.sql_engine import SqlLimits, run_sql
 from common.analysis.sql_policy import check_sql, referenced_tables
 from common.analysis.table_names import table_names
@@ -62,12 +63,14 @@ def list_tables(deps: DataPorts, tenant: Tenant, domain: Domain) -> dict:
 
 
 def query(deps: DataPorts, tenant: Tenant, domain: Domain, sql: Any, limit: Any = None, *,
-          extra_tables: tuple[DomainTable, ...] = ()) -> dict:
-    """Check and run ``sql`` over the domain's tables (and ``extra_tables``, e.g. loaded from Postgres);
-    return its columns, rows and the SQL that ran."""
+          extra_tables: tuple[DomainTable, ...] = (), dialect: Any = None) -> dict:
+    """Transpile ``sql`` from ``dialect``, check and run it over the domain's tables (and ``extra_tables``,
+    e.g. loaded from Postgres); return its columns, rows, the SQL that ran and the rewrites made."""
     limits = dataclasses.replace(SqlLimits.from_settings(deps.settings),
                                  max_rows=row_limit(limit, deps.settings.sql_max_rows))
     sql = sql_text(sql)
+    dialect = dialect_name(dialect)
+    sql, rewrites = to_duckdb(sql, dialect)
     for attempt in range(_ATTEMPTS):
         checked, tables = check(deps, tenant, domain, sql, extra_tables=extra_tables)
         used = referenced_tables(checked)
@@ -78,13 +81,16 @@ def query(deps: DataPorts, tenant: Tenant, domain: Domain, sql: Any, limit: Any 
             if attempt == _ATTEMPTS - 1:
                 raise
             continue  # a re-upload replaced a version between the listing and the read; list again
-        return {**dataclasses.asdict(result), "tables": {table.sql_name: table.table for table in needed}}
+        return {**dataclasses.asdict(result), "tables": {table.sql_name: table.table for table in needed},
+                "dialect": dialect, "rewrites": rewrites}
     raise AssertionError("unreachable")
 
 
 def check(deps: DataPorts, tenant: Tenant, domain: Domain, sql: str, *,
-          extra_tables: tuple[DomainTable, ...] = ()) -> tuple[str, list[DomainTable]]:
-    """Check ``sql`` against the domain's tables (and ``extra_tables``); return the SQL to run and the tables."""
+          extra_tables: tuple[DomainTable, ...] = (), dialect: str = DEFAULT_DIALECT) -> tuple[str, list[DomainTable]]:
+    """Check ``sql`` (DuckDB, or transpiled from ``dialect``) against the domain's tables (and ``extra_tables``);
+    return the SQL to run and the tables."""
+    sql = to_duckdb(sql, dialect_name(dialect))[0]  # idempotent on SQL that ``query`` already rewrote
     tables = _tables_with(deps, tenant, domain, extra_tables)
     schema = {table.sql_name: [column["name"] for column in table.columns] for table in tables}
     return check_sql(sql, schema), tables

@@ -84,7 +84,8 @@ def list_domain_tables(request: flask.Request, domain: str):
 def run_domain_sql(request: flask.Request, domain: str):
     tenant = tenant_of(request, spend="sql")
     body = json_body(request)
-    return domain_sql.query(bootstrap.context(), tenant, names.domain_name(domain), body.get("sql"), body.get("limit"))
+    return domain_sql.query(bootstrap.context(), tenant, names.domain_name(domain), body.get("sql"), body.get("limit"),
+                            dialect=body.get("dialect"))
 
 
 @router.route("/api/v1/uploads", methods=["POST"])
