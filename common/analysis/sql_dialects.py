@@ -82,8 +82,8 @@ def _rewrite_select(select: exp.Select) -> list[str]:
 
     aggregates = [node for projection in select.expressions for node in _own_nodes(projection, exp.AggFunc)]
     group = select.args.get("group")
-    if not group and not aggregates:
-        return []
+    if (not group and not aggregates) or (group and group.args.get("all")):
+        return []  # GROUP BY ALL groups by every column that is not aggregated: none is bare
     grouped_sql, grouped_names, positions = _grouping(group)
     aliases = {projection.alias.lower() for projection in select.expressions if projection.alias}
     wrap = _wrapper(aggregates)

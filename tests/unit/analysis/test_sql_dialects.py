@@ -217,3 +217,10 @@ def test_the_malicious_corpus_is_refused_in_every_dialect(dialect):
         except SqlRejected:
             pass
     assert escaped == []
+
+
+def test_group_by_all_leaves_every_column_grouped():
+    from common.analysis.sql_dialects import to_duckdb
+
+    sql = "SELECT region, category, SUM(revenue) FROM sales GROUP BY ALL"
+    assert to_duckdb(sql, "duckdb") == (sql, [])
