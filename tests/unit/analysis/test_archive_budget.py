@@ -17,6 +17,7 @@ from common.analysis.archives import MAX_MEMBERS
 from common.config import Settings
 from common.errors import BadRequest, PayloadTooLarge
 from tests.documents import two_sheet_book
+from tests.memory import peak_growth
 
 SHEET = "xl/worksheets/sheet1.xml"
 BODY = "word/document.xml"
@@ -110,22 +111,6 @@ def _upload(api: Client, route: str, name: str, content: bytes):
     return api.post(route, data=data, content_type="multipart/form-data", headers={"X-User-Id": "alice"})
 
 
-def _peak_growth(run) -> tuple[object, int]:
-    """Run ``run()``; return its result and how far the process's peak resident memory rose above the start."""
-    try:
-        with open("/proc/self/clear_refs", "w") as handle:
-            handle.write("5")  # resets VmHWM, the peak, to the current resident size
-    except OSError:
-        pytest.skip("this kernel does not let a process reset its peak memory (/proc/self/clear_refs)")
-
-    def status(field: str) -> int:
-        with open("/proc/self/status") as handle:
-            line = next(line for line in handle if line.startswith(field + ":"))
-        return int(line.split()[1]) * 1024
-
-    start = status("VmRSS")
-    result = run()
-    return result, status("VmHWM") - start
 
 
 @pytest.mark.parametrize("route", ["/api/v1/datasets", "/datasets/upload"])
@@ -134,7 +119,7 @@ def test_a_lying_archive_is_refused_before_it_inflates_in_memory(api, bombs, rou
     warm = _upload(api, route, f"ordinary.{kind}", two_sheet_book() if kind == "xlsx" else _docx())
     assert warm.status_code == 201, warm.get_json()  # the readers are imported and work before measuring
 
-    response, growth = _peak_growth(lambda: _upload(api, route, f"bomb.{kind}", bombs[kind]))
+    response, growth = peak_growth(lambda: _upload(api, route, f"bomb.{kind}", bombs[kind]))
 
     assert response.status_code == 413, response.get_json()
     assert "ARCHIVE_TOO_LARGE" in response.get_data(as_text=True)

@@ -18,26 +18,11 @@ from common.analysis.ingest import IngestLimits
 from common.config import Settings
 from common.errors import ConfigurationError, PayloadTooLarge
 from tests.documents import two_sheet_book
+from tests.memory import peak_growth
 
 MIB = 1024 * 1024
 
 
-def _peak_growth(run) -> tuple[object, int]:
-    """Run ``run()``; return its result and how far the process's peak resident memory rose above the start."""
-    try:
-        with open("/proc/self/clear_refs", "w") as handle:
-            handle.write("5")  # resets VmHWM, the peak, to the current resident size
-    except OSError:
-        pytest.skip("this kernel does not let a process reset its peak memory (/proc/self/clear_refs)")
-
-    def status(field: str) -> int:
-        with open("/proc/self/status") as handle:
-            line = next(line for line in handle if line.startswith(field + ":"))
-        return int(line.split()[1]) * 1024
-
-    start = status("VmRSS")
-    result = run()
-    return result, status("VmHWM") - start
 
 
 def _parquet(table, **options) -> bytes:
@@ -111,7 +96,7 @@ def test_a_parquet_bomb_is_refused_from_its_footer(api, parquet_bomb):
     warm = _upload(api, "ordinary.parquet", _parquet(pa.table({"v": ["a", "b"]})))
     assert warm.status_code == 201, warm.get_json()  # the readers are imported and work before measuring
 
-    response, growth = _peak_growth(lambda: _upload(api, "bomb.parquet", parquet_bomb))
+    response, growth = peak_growth(lambda: _upload(api, "bomb.parquet", parquet_bomb))
 
     assert response.status_code == 413, response.get_json()
     error = response.get_json()["error"]
@@ -181,7 +166,7 @@ def test_a_repeated_long_value_is_counted_as_it_decodes(upload, limits, layout):
             upload("repeated.parquet", content, budget)
         return caught.value
 
-    refusal, growth = _peak_growth(run)
+    refusal, growth = peak_growth(run)
 
     assert refusal.code == "TABLE_TOO_LARGE" and "decodes to more than" in refusal.message
     assert growth < 64 * MIB, f"peak memory rose {growth / MIB:.0f} MB"
@@ -208,7 +193,7 @@ def test_a_big_json_document_is_read_in_bounded_memory(upload, rows, limits):
     content = json.dumps(records).encode()
     upload("warm.json", json.dumps(records[:2]))
 
-    result, growth = _peak_growth(lambda: upload("big.json", content))
+    result, growth = peak_growth(lambda: upload("big.json", content))
 
     assert result.tables[0].rows == 400_000 and rows(result)[-1] == records[-1]
     # Parsed whole, a JSON document took 11-27x its size (here ~450 MB). Copied record by record to NDJSON,
