@@ -68,37 +68,11 @@ def test_the_operators_own_endpoint_is_not_held_to_the_users_policy(whisper):
 
 @pytest.fixture
 def redirector(whisper, monkeypatch):
-    """``allowed.test``: an endpoint on loopback that answers every POST with a 307 to the whisper server by its
-    IP (an address the policy does not allow), as an endpoint that wants to reach the service's own network."""
-    import http.server
-    import threading
+    """``allowed.test`` redirecting every POST to the whisper server by its IP, an address the policy refuses."""
+    from tests.redirector import redirecting_endpoint
 
-    target = whisper.url.rsplit("/v1", 1)[0]
-    hits = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802 - the http.server protocol
-            hits.append(self.path)
-            self.send_response(307)
-            self.send_header("Location", target + self.path)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    real = hosts._system_getaddrinfo
-
-    def resolve(host, port, *args, **kwargs):
-        return real("127.0.0.1" if host == "allowed.test" else host, port, *args, **kwargs)
-
-    monkeypatch.setattr(hosts, "_system_getaddrinfo", resolve)
-    monkeypatch.setattr(socket, "getaddrinfo", resolve)
-    yield f"http://allowed.test:{server.server_address[1]}/v1", hits
-    server.shutdown()
-    server.server_close()
+    with redirecting_endpoint(whisper.url, monkeypatch) as served:
+        yield served
 
 
 def test_a_redirect_to_an_address_the_policy_refuses_is_not_followed(whisper, redirector):

@@ -9,13 +9,11 @@ within the budget is read whole. Memory is the peak of VmRSS sampled while the c
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 
 import pytest
 
-from common import hosts
 from common.hosts import HostPolicy
 from common.llm import Credentials, LlmClient, LlmFailed, runtime
 from tests.endless_model_server import Answer, MiB, ModelReplyServer
@@ -155,32 +153,10 @@ def test_a_streamed_reply_within_the_budget_is_read_whole(endpoint, client):
 @pytest.fixture
 def redirector(endpoint, monkeypatch):
     """``allowed.test``: an endpoint (on loopback) that redirects every POST to ``endpoint`` by its IP address."""
-    import http.server
+    from tests.redirector import redirecting_endpoint
 
-    target = endpoint.url.rsplit("/v1", 1)[0]
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802 - the http.server protocol
-            self.send_response(307)
-            self.send_header("Location", target + self.path)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    real = hosts._system_getaddrinfo
-
-    def resolve(host, port, *args, **kwargs):
-        return real("127.0.0.1" if host == "allowed.test" else host, port, *args, **kwargs)
-
-    monkeypatch.setattr(hosts, "_system_getaddrinfo", resolve)
-    monkeypatch.setattr(socket, "getaddrinfo", resolve)
-    yield f"http://allowed.test:{server.server_address[1]}/v1"
-    server.shutdown()
-    server.server_close()
+    with redirecting_endpoint(endpoint.url, monkeypatch) as (base, _):
+        yield base
 
 
 def test_a_users_redirect_cannot_ride_a_connection_open_to_the_operators_endpoint(endpoint, redirector):
