@@ -71,8 +71,9 @@ def _start_emulator(workdir: str) -> tuple[subprocess.Popen, int]:
     port = _free_port()
     env = {**os.environ, "PYTHONPATH": ROOT, "NO_GCE_CHECK": "true", "LITELLM_LOCAL_MODEL_COST_MAP": "True",
            "LOG_LEVEL": "ERROR", "MAX_UPLOAD_BYTES": str(2 * 1024**3)}
+    # No background warm-up: the peak measured must be the upload's, not LiteLLM's import.
     process = subprocess.Popen([sys.executable, "-m", "local_emulator", "--port", str(port), "--data-dir",
-                                os.path.join(workdir, "data")], cwd=ROOT, env=env,
+                                os.path.join(workdir, "data"), "--no-warm-up"], cwd=ROOT, env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     for _ in range(200):
         try:
