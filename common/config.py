@@ -61,7 +61,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("collection_prefix", "COLLECTION_PREFIX", "",
             "Prefix of every metadata collection or table name (lets tests and environments share a database)."),
     Setting("gcp_project", "GOOGLE_CLOUD_PROJECT", "", "Google Cloud project id."),
-    Setting("cache_backend", "CACHE_BACKEND", "memory", "Cache: `memory` (per instance) or `redis`.",
+    Setting("cache_backend", "CACHE_BACKEND", "memory",
+            "Cache: `memory` (per instance) or `redis`. It also carries an answer's text from the agents function to "
+            "the events stream while the model writes it: in the cloud that needs `redis` (per instance, the answer "
+            "arrives whole with the `end` event).",
             choices=("memory", "redis")),
     Setting("redis_url", "REDIS_URL", "redis://127.0.0.1:6379/0", "Redis URL when `CACHE_BACKEND=redis`."),
     Setting("max_upload_bytes", "MAX_UPLOAD_BYTES", 200 * 1024 * 1024,

@@ -27,6 +27,12 @@ class CacheThatIsDown:
     def set(self, key, value, ttl_seconds):
         raise errors.ServiceUnavailable("cache unavailable")
 
+    def append(self, key, item, ttl_seconds):
+        raise errors.ServiceUnavailable("cache unavailable")
+
+    def items(self, key, start=0):
+        raise errors.ServiceUnavailable("cache unavailable")
+
 
 def anonymous_signing_credentials():
     """Credentials for the GCS emulator: they ask for no token (anonymous), yet sign URLs locally with a

@@ -9,6 +9,7 @@ What it says is scripted by ``server.answer``:
     server.answer = Answer(content_bytes=200 * MiB, gzip=True)   # the same, gzip-compressed (~200 KB on the wire)
     server.answer = Answer(endless=True)                         # a chunked body that does not end
     server.answer = Answer(content_bytes=200 * MiB, chunked=False)  # announced by Content-Length instead
+    server.answer = Answer(content_bytes=3000, event_chars=10, event_interval_s=0.1)  # a stream that drips for 30 s
 
 The body is generated as it is written, so the server's own memory stays flat whatever the size, and a
 client that hangs up simply ends the answer. "Endless" stops after ``ENDLESS_SAFETY_BYTES`` all the same, so
@@ -22,6 +23,7 @@ import dataclasses
 import http.server
 import json
 import threading
+import time
 import zlib
 from collections.abc import Callable, Iterator
 
@@ -40,6 +42,7 @@ class Answer:
     chunked: bool = True  # else the length is announced up front (never for an endless or gzip body)
     keep_alive: bool = False  # leave the connection open for the client's next request
     event_chars: int = 4096  # characters of text per server-sent event, when streaming
+    event_interval_s: float = 0.0  # the pause before each server-sent event of text (a model that drips)
 
 
 class ModelReplyServer:
@@ -138,6 +141,8 @@ def _events(answer: Answer) -> Iterator[bytes]:
     sent, number, total = 0, 0, ENDLESS_SAFETY_BYTES if answer.endless else answer.content_bytes
     while sent < total:
         size = min(answer.event_chars, total - sent)
+        if answer.event_interval_s:
+            time.sleep(answer.event_interval_s)
         # Numbered, so no two events repeat (LiteLLM stops a stream that repeats one chunk too often).
         yield event({"content": (f"{number:09d} " * (size // 10 + 1))[:size]})
         sent, number = sent + size, number + 1

@@ -1,8 +1,8 @@
 """A test double of the models behind the agents: answers each agent's prompt with a scripted reply.
 
-It recognises the agent by its system prompt's first line ("You are the Router ..."), so the real prompts,
+It recognises the agent by its system prompt's first line ("You are the Planner ..."), so the real prompts,
 the real LiteLLM call path (through ``tests.scripted_llm``) and the real parsing all run. Tests change
-its fields (the router's decision, a queue of SQL, the chart spec, the answer) or queue faults per agent.
+its fields (the planner's decision, a queue of SQL, the chart spec, the answer) or queue faults per agent.
 """
 
 from __future__ import annotations
@@ -15,26 +15,31 @@ from typing import Any
 
 from tests.scripted_llm import Fault, Reply
 
-AGENTS = {"Router": "router", "Orchestrator": "orchestrator", "Data Manipulator": "manipulator",
-          "Data Visualizer": "visualizer", "Data Analyzer": "analyzer", "Response Compiler": "compiler",
-          "Document Analyst": "text_answer", "Question Suggester": "suggest"}
+AGENTS = {"Planner": "planner", "Data Manipulator": "manipulator", "Data Visualizer": "visualizer",
+          "Analyst": "analyst", "Document Analyst": "text_answer", "Question Suggester": "suggest"}
 _ROLE = re.compile(r"You are the ([A-Za-z ]+?) of ConvoInsight")
 
 
 class Analyst:
-    """Scripted replies per agent; every call is recorded with its agent name."""
+    """Scripted replies per agent; every call is recorded with its agent name.
+
+    ``plan`` is the planner's reply without its SQL; the SQL of the calls that write it (the planner's, then
+    each manipulator repair) comes from the ``sql`` queue, else ``default_sql``. A visual hint of "auto" makes
+    the visualizer draw the chart (``spec``); "bar" with a one-dimension result takes the server's template.
+    """
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.router = {"scope": "data_question", "need_manipulator": True, "need_visualizer": True,
-                       "need_analyzer": True, "visual_hint": "bar", "reason": "Compares revenue by region."}
+        self.plan = {"scope": "data_question", "chart": "auto", "insight": True,
+                     "chart_title": "Revenue by region", "answer_brief": "Lead with the leading region.",
+                     "plan_explainer": "I will sum revenue per region and chart it.",
+                     "reason": "Compares revenue by region."}
         self.sql: collections.deque[str] = collections.deque()
         self.default_sql = "SELECT region, SUM(revenue) AS revenue FROM sales GROUP BY region ORDER BY region"
         self.spec: dict[str, Any] = {"mark": "bar", "title": "Revenue by region",
                                      "encoding": {"x": {"field": "region", "type": "nominal"},
                                                   "y": {"field": "revenue", "type": "quantitative"}},
                                      "data": {"name": "result"}}
-        self.analysis = "- North leads with 250 of 330 (75.8%)."
         self.answer = "**Bottom line:** North made 250, South 80."
         self.faults: dict[str, collections.deque[Any]] = collections.defaultdict(collections.deque)
         self.calls: list[tuple[str, list[dict[str, str]], str | None]] = []
@@ -52,18 +57,14 @@ class Analyst:
             self.calls.append((agent, call.messages, call.api_key))
             if self.faults[agent]:
                 return self.faults[agent].popleft()
-            sql = self.sql.popleft() if agent == "manipulator" and self.sql else self.default_sql
+            writes_sql = agent == "manipulator" or (agent == "planner" and self.plan["scope"] == "data_question"
+                                                    and "sql" not in self.plan)
+            sql = self.sql.popleft() if writes_sql and self.sql else self.default_sql
         replies = {
-            "router": json.dumps(self.router),
-            "orchestrator": json.dumps({"manipulator_prompt": "Sum revenue per region.",
-                                        "visualizer_prompt": "A bar chart of revenue per region.",
-                                        "analyzer_prompt": "Which region leads, by how much?",
-                                        "compiler_instruction": "Bottom line first.",
-                                        "plan_explainer": "I will sum revenue per region and chart it."}),
+            "planner": json.dumps({"sql": sql if self.plan["scope"] == "data_question" else "", **self.plan}),
             "manipulator": json.dumps({"sql": sql}),
             "visualizer": json.dumps(self.spec),
-            "analyzer": self.analysis,
-            "compiler": self.answer,
+            "analyst": self.answer,
             "text_answer": "The report says revenue grew 12 percent.",
             "suggest": json.dumps({"suggestions": ["Revenue by region?", "Top product?", "Monthly trend?",
                                                    "Why did South fall?"]}),

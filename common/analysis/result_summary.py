@@ -1,4 +1,4 @@
-"""A bounded summary of a query result for the analyzer and compiler: columns, totals, first rows.
+"""A bounded summary of a query result for the analyst: columns, totals, first rows.
 
 The agents that write prose never see a whole result: they get per-column statistics computed here (so a
 total or share they quote is the server's arithmetic, not the model's) and the first rows, cut to a size.

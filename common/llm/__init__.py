@@ -7,7 +7,8 @@ from common.llm.client import CallRecord, Cancelled, LlmClient, LlmFailed, LlmRe
 from common.llm.keys import Credentials, StoredKey, resolve_credentials
 from common.llm.models import compose_model_id, provider_of
 from common.llm.runtime import count_tokens
+from common.llm.streaming import TextSink
 
 __all__ = ["CallRecord", "Cancelled", "Credentials", "LlmClient", "LlmFailed", "LlmReply", "StoredKey",
-           "compose_model_id", "count_tokens", "provider_of", "resolve_credentials",
+           "TextSink", "compose_model_id", "count_tokens", "provider_of", "resolve_credentials",
            "Transcript"]

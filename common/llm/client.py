@@ -21,6 +21,8 @@ Every reply is read up to ``max_reply_bytes`` (LLM_MAX_REPLY_BYTES, ``transport`
 call with MODEL_REPLY_TOO_LARGE at once, without retries or fallbacks (another attempt would read as much
 again), and is recorded like any other failed attempt.
 
+Streaming (with a ``sink``) keeps all of the above per attempt, within a stream's own budgets: see ``streaming``.
+
 ``transcribe`` turns speech into text the same way: per-call credentials, the same retries and errors (one
 model, no fallbacks: a voice question is re-recorded, not re-routed).
 """
@@ -43,12 +45,21 @@ from common.hosts import pinned_resolution
 from common.llm import runtime
 from common.llm.keys import Credentials
 from common.llm.models import provider_of
+from common.llm.streaming import (
+    MAX_STREAM_CHUNKS,
+    RestartingSink,
+    StreamBudget,
+    Streamed,
+    StreamStopped,
+    TextSink,
+    read_stream,
+)
 
 log = logging.getLogger("convoinsight.llm")
 
 # Arguments the client owns: a caller's params may not replace the key, endpoint, model or retry policy.
 _RESERVED_PARAMS = frozenset({"model", "messages", "api_key", "api_base", "base_url", "timeout", "num_retries",
-                              "max_retries", "fallbacks", "stream", "mock_response"})
+                              "max_retries", "fallbacks", "stream", "stream_options", "mock_response"})
 # LiteLLM falls back to provider environment variables (OPENAI_API_KEY...) when api_key is None; a keyless
 # call to a local endpoint must not pick up a server key that way, so it sends this non-secret placeholder.
 NO_KEY = "no-key"
@@ -97,7 +108,7 @@ class Transcript:
 
 
 class Cancelled(Conflict):
-    """The query was cancelled before an LLM call; ``attempts`` lists the calls already made."""
+    """The query was cancelled before an LLM call or while one streamed; ``attempts`` lists the calls made."""
 
     code = "CANCELLED"
 
@@ -130,9 +141,12 @@ class LlmClient:
     def __init__(self, *, clock: Clock | None = None, sleep: Callable[[float], None] = time.sleep,
                  timeout_seconds: float = 60.0, max_retries: int = 2, backoff_base_seconds: float = 1.0,
                  backoff_max_seconds: float = 20.0, vet_host: Callable[[str], list[str]] | None = None,
-                 max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES):
-        if timeout_seconds <= 0 or max_reply_bytes <= 0:
-            raise ValueError("the timeout and the reply budget must be positive")
+                 max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES, max_stream_chunks: int = MAX_STREAM_CHUNKS,
+                 max_stream_seconds: float | None = None):
+        # A streamed attempt's whole duration, from its request; the read timeout bounds each read only.
+        max_stream_seconds = 4 * timeout_seconds if max_stream_seconds is None else max_stream_seconds
+        if min(timeout_seconds, max_reply_bytes, max_stream_chunks, max_stream_seconds) <= 0:
+            raise ValueError("the timeouts and the reply budgets must be positive")
         if max_retries < 0 or backoff_base_seconds < 0 or backoff_max_seconds < 0:
             raise ValueError("retries and backoff must not be negative")
         self._clock = clock or SystemClock()
@@ -144,32 +158,39 @@ class LlmClient:
         # LLM_ALLOWED_HOSTS' check of a user's endpoint (HostPolicy.vetted_addresses): the addresses it allows.
         self._vet_host = vet_host
         self._max_reply_bytes = max_reply_bytes
+        self._stream_budget = StreamBudget(max_chunks=max_stream_chunks, max_text_bytes=max_reply_bytes,
+                                           max_seconds=max_stream_seconds)
 
     def one_shot(self, *, timeout_seconds: float) -> LlmClient:
         """A client like this one that tries once, within ``timeout_seconds`` at most (checking a key)."""
-        return LlmClient(clock=self._clock, sleep=self._sleep, timeout_seconds=min(self._timeout, timeout_seconds),
-                         max_retries=0, vet_host=self._vet_host, max_reply_bytes=self._max_reply_bytes)
+        timeout = min(self._timeout, timeout_seconds)
+        return LlmClient(clock=self._clock, sleep=self._sleep, timeout_seconds=timeout, max_retries=0,
+                         vet_host=self._vet_host, max_reply_bytes=self._max_reply_bytes,
+                         max_stream_chunks=self._stream_budget.max_chunks,
+                         max_stream_seconds=min(self._stream_budget.max_seconds, timeout))
 
     def complete(self, messages: list[dict[str, Any]], *, model_id: str, credentials: Credentials,
                  params: dict[str, Any] | None = None, fallback_models: Sequence[str] = (),
                  response_format_json: bool = False, cancelled: Callable[[], bool] | None = None,
-                 credentials_for: Callable[[str], Credentials] | None = None) -> LlmReply:
-        """Answer ``messages`` with ``model_id``, retrying and then falling back; raise LlmFailed or Cancelled."""
+                 credentials_for: Callable[[str], Credentials] | None = None,
+                 sink: TextSink | None = None) -> LlmReply:
+        """Answer ``messages`` with ``model_id``, retrying and then falling back; raise LlmFailed or Cancelled.
+
+        With ``sink``, the reply is streamed: its text goes to ``sink.write`` as the model writes it.
+        """
         call_params = _call_params(params, response_format_json)
         models = [model_id, *fallback_models]
         for model in models:
             provider_of(model)  # a malformed id is a 400 before any call is paid for
         records: list[CallRecord] = []
+        restarting = RestartingSink(sink) if sink is not None else None
+        if restarting is not None:
+            call_params.update(stream=True, stream_options={"include_usage": True})
+        call = self._completion_call(messages, call_params, restarting, cancelled)
         for model in models:
             model_credentials = self._credentials(model, model_id, credentials, credentials_for, records)
             if model_credentials is None:
                 continue
-
-            def call(litellm: Any, model: str, credentials: Credentials) -> Any:
-                return litellm.completion(model=model, messages=messages, api_key=credentials.api_key or NO_KEY,
-                                          api_base=credentials.api_base, timeout=self._timeout, num_retries=0,
-                                          drop_params=True, **call_params)
-
             try:
                 response, record = self._with_retries(call, model, model_credentials, cancelled, records)
             except _AttemptFailed as failure:
@@ -180,6 +201,24 @@ class LlmClient:
                             completion_tokens=record.completion_tokens, cost_usd=record.cost_usd,
                             cost_known=record.cost_known, latency_ms=record.latency_ms, attempts=tuple(records))
         raise _exhausted(model_id, records)
+
+    def _completion_call(self, messages: list[dict[str, Any]], call_params: dict[str, Any],
+                         sink: RestartingSink | None,
+                         cancelled: Callable[[], bool] | None) -> Callable[[Any, str, Credentials], Any]:
+        """One attempt's provider call for ``complete``: the reply, or with a sink its stream read to the end."""
+        def call(litellm: Any, model: str, credentials: Credentials) -> Any:
+            if sink is not None:
+                sink.begin_attempt()
+            requested_at = self._clock.now()
+            response = litellm.completion(model=model, messages=messages, api_key=credentials.api_key or NO_KEY,
+                                          api_base=credentials.api_base, timeout=self._timeout, num_retries=0,
+                                          drop_params=True, **call_params)
+            if sink is None:
+                return response
+            return read_stream(response, model=model, messages=messages, sink=sink, budget=self._stream_budget,
+                               clock=self._clock, requested_at=requested_at, cancelled=cancelled)
+
+        return call
 
     def transcribe(self, audio: bytes, *, filename: str, content_type: str, model_id: str,
                    credentials: Credentials, language: str | None = None,
@@ -246,13 +285,19 @@ class LlmClient:
                 response = call(litellm, model, credentials)
         except Exception as exc:
             latency = self._elapsed_ms(started)
-            kind = runtime.error_kind(exc)
-            # The wrapper LiteLLM put around a cut-off reply (APIConnectionError...) would mislead: name the cause.
-            error_class = transport.ModelReplyTooLarge.__name__ if kind == "reply_too_large" else type(exc).__name__
+            if isinstance(exc, StreamStopped):
+                kind, error_class = exc.kind, exc.error_class
+            else:
+                kind = runtime.error_kind(exc)
+                # The wrapper LiteLLM put around a cut-off reply (APIConnectionError...) would mislead: name the cause.
+                error_class = (transport.ModelReplyTooLarge.__name__ if kind == "reply_too_large"
+                               else type(exc).__name__)
             records.append(CallRecord(model, ok=False, error_kind=kind or "error", latency_ms=latency,
                                       detail=error_class))
             if kind is None:
                 raise
+            if kind == "cancelled":
+                raise Cancelled(attempts=records) from None
             log.warning("LLM call to %s failed: %s (%s)", model, error_class, kind)
             raise _AttemptFailed(kind, error_class) from None
         record = _success_record(model, response, self._elapsed_ms(started))
@@ -292,6 +337,10 @@ def _call_params(params: dict[str, Any] | None, response_format_json: bool) -> d
 
 
 def _success_record(model: str, response: Any, latency_ms: float) -> CallRecord:
+    if isinstance(response, Streamed):
+        return CallRecord(model, ok=True, prompt_tokens=response.prompt_tokens,
+                          completion_tokens=response.completion_tokens, cost_usd=response.cost_usd,
+                          cost_known=response.cost_known, latency_ms=latency_ms)
     usage = getattr(response, "usage", None)
     cost, known = runtime.cost_of(response, model)
     return CallRecord(model, ok=True, prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
@@ -300,6 +349,8 @@ def _success_record(model: str, response: Any, latency_ms: float) -> CallRecord:
 
 
 def _text_of(response: Any) -> str:
+    if isinstance(response, Streamed):
+        return response.text
     choices = getattr(response, "choices", None) or []
     message = getattr(choices[0], "message", None) if choices else None
     return getattr(message, "content", None) or ""
@@ -310,6 +361,8 @@ def _final_error(model: str, credentials: Credentials, failure: _AttemptFailed,
     if failure.kind == "auth":
         message = (f"the provider refused the API key for {model} ({failure.error_class}); "
                    f"the key came from: {credentials.source}")
+    elif failure.error_class == "TooManyStreamChunks":
+        message = f"{model} streamed its reply in more pieces than the client reads; the call was stopped there"
     elif failure.kind == "reply_too_large":
         message = f"{model} answered with more bytes than LLM_MAX_REPLY_BYTES allows; the call was stopped there"
     else:

@@ -22,8 +22,7 @@ from common.prompts.templates import PromptError, PromptTemplate, template_from_
 
 DEFAULT_PROMPTS_DIRECTORY = pathlib.Path(__file__).resolve().parents[2] / "prompts"
 # What the repository ships; a test checks that every one of them loads.
-SHIPPED_PROMPTS = ("router", "orchestrator", "manipulator", "visualizer", "analyzer", "compiler", "suggest",
-                   "text_answer")
+SHIPPED_PROMPTS = ("planner", "manipulator", "visualizer", "analyst", "suggest", "text_answer")
 # The C loader parses several times faster, which a cold start notices; fall back where it is not built.
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 

@@ -17,14 +17,14 @@ from typing import Any
 from common.errors import ConfigurationError
 from common.prompts import schema as output_schema
 
-# The six pipeline agents and the role their system prompt must open with (the agent protocol).
+# The pipeline's agents and the role their system prompt must open with (the agent protocol). The planner
+# does what the router, the orchestrator and the first manipulator call did; the analyst what the analyzer and
+# the compiler did: two rounds instead of five.
 AGENT_ROLES = {
-    "router": "Router",
-    "orchestrator": "Orchestrator",
+    "planner": "Planner",
     "manipulator": "Data Manipulator",
     "visualizer": "Data Visualizer",
-    "analyzer": "Data Analyzer",
-    "compiler": "Response Compiler",
+    "analyst": "Analyst",
 }
 OUTPUT_FORMATS = ("json", "markdown", "vega-lite")
 # Model parameters a prompt may set; unknown keys are typos that LiteLLM would otherwise drop silently.

@@ -12,9 +12,10 @@ import statistics
 import sys
 import tempfile
 
-from tests.benchmarks import budgets, cold_start, pipeline, sql, upload
+from tests.benchmarks import budgets, cold_start, latency, pipeline, sql, upload
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SECTIONS = ("cold-start", "upload", "pipeline", "latency", "sql", "budgets")
 
 
 def machine() -> str:
@@ -30,20 +31,45 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5, help="cold starts per function")
     parser.add_argument("--legacy-python", default=os.environ.get("LEGACY_PYTHON", ""),
                         help="a Python with the original's import set (pandasai) for the comparison")
+    parser.add_argument("--only", default=",".join(SECTIONS),
+                        help=f"comma-separated sections to run, of {', '.join(SECTIONS)} (default: all)")
     args = parser.parse_args()
+    sections = set(args.only.split(","))
+    if sections - set(SECTIONS):
+        parser.error(f"unknown sections: {', '.join(sorted(sections - set(SECTIONS)))}")
 
     print(f"# make bench\n\nMachine: {machine()}\n")
+    if "cold-start" in sections:
+        report_cold_start(args.repeat, args.legacy_python or sys.executable)
+    if "upload" in sections:
+        report_upload(args.rows)
+    if "pipeline" in sections:
+        report_pipeline(pipeline.measure())
+    if "latency" in sections:
+        latency.report(latency.measure())
+    if "sql" in sections:
+        with tempfile.TemporaryDirectory(prefix="bench-sql-") as workdir:
+            report_sql(sql.measure(workdir))
+    if "budgets" in sections:
+        report_budgets(budgets.measure())
+        sent, alive = budgets.survives_all()
+        print(f"\nOne emulator sent every hostile request in turn: {sent} sent, still answering: {alive}")
+
+
+def report_cold_start(repeat: int, legacy_python: str) -> None:
     print("## Cold start (import + first request, fresh process; median of "
-          f"{args.repeat})\n\n| function | median s | min s |\n|---|---|---|")
-    for name, samples in cold_start.measure_functions(args.repeat):
+          f"{repeat})\n\n| function | median s | min s |\n|---|---|---|")
+    for name, samples in cold_start.measure_functions(repeat):
         print(f"| {name} | {statistics.median(samples):.3f} | {min(samples):.3f} |")
-    for label, samples in cold_start.measure_legacy_imports(args.repeat, args.legacy_python or sys.executable):
+    for label, samples in cold_start.measure_legacy_imports(repeat, legacy_python):
         print(f"| {label} | {statistics.median(samples):.3f} | {min(samples):.3f} |")
 
+
+def report_upload(rows: int) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-") as workdir:
-        result = upload.measure(workdir, rows=args.rows)
+        result = upload.measure(workdir, rows=rows)
         direct = upload.measure_direct(workdir, os.path.join(workdir, "sales.csv"))
-    print(f"\n## Upload of a {args.rows:,}-row, 10-column CSV through the emulator\n")
+    print(f"\n## Upload of a {rows:,}-row, 10-column CSV through the emulator\n")
     print("| figure | value |\n|---|---|")
     print(f"| file size | {result.file_bytes / 1e6:.1f} MB |")
     print(f"| upload wall time | {result.upload_seconds:.2f} s |")
@@ -55,12 +81,6 @@ def main() -> None:
           f"{direct.commit_seconds:.2f} s |")
     print(f"| direct upload: server peak RSS | {direct.peak_rss_bytes / 1e6:.0f} MB "
           f"({direct.peak_rss_bytes / result.file_bytes:.2f}x the file) |")
-    report_pipeline(pipeline.measure())
-    with tempfile.TemporaryDirectory(prefix="bench-sql-") as workdir:
-        report_sql(sql.measure(workdir))
-    report_budgets(budgets.measure())
-    sent, alive = budgets.survives_all()
-    print(f"\nOne emulator sent every hostile request in turn: {sent} sent, still answering: {alive}")
 
 
 def report_pipeline(result: pipeline.PipelineResult) -> None:
@@ -71,10 +91,18 @@ def report_pipeline(result: pipeline.PipelineResult) -> None:
           f"{statistics.median(latencies) * 1000:.0f} ms (p90 {latencies[int(0.9 * len(latencies))] * 1000:.0f} ms) |")
     print(f"| LLM calls per question | {result.calls_per_question:g} |")
     print(f"| the same question again (answer cache hit, no LLM call) | {result.cached_seconds * 1000:.0f} ms |")
-    for label, tokens in (("10-column", result.prompt_tokens_narrow), ("300-column", result.prompt_tokens_wide)):
-        per_agent = ", ".join(f"{agent} {count:,}" for agent, count in tokens.items())
-        print(f"| prompt tokens per question, {label} table | {sum(tokens.values()):,} ({per_agent}) |")
     print(f"| PROMPT_TOKEN_BUDGET (table description per prompt) | {result.token_budget:,} |")
+    report_tokens(result.prompt_tokens)
+
+
+def report_tokens(prompt_tokens: dict[str, dict[str, dict[str, int]]]) -> None:
+    print("\n| prompt tokens of one question | per agent | total | budget |\n|---|---|---|---|")
+    for scenario, widths in prompt_tokens.items():
+        for width, tokens in widths.items():
+            per_agent = ", ".join(f"{agent} {count:,}" for agent, count in tokens.items())
+            total, budget = sum(tokens.values()), pipeline.TOKEN_BUDGETS[width]
+            print(f"| chart {scenario} ({pipeline.SCENARIOS[scenario]}), {width} table | {per_agent} | {total:,} | "
+                  f"<= {budget:,}: {'met' if total <= budget else 'NOT met'} |")
 
 
 def report_budgets(replays: list[budgets.Replay]) -> None:

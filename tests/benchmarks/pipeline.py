@@ -2,7 +2,9 @@
 submit-to-succeeded latency, LLM calls per question, and prompt tokens for a narrow and a wide table.
 
 The models are the one stand-in (tests/scripted_analyst.py); prompt tokens are counted on the prompts the
-agents really received, with LiteLLM's tokenizer for ``openai/gpt-4o`` as the yardstick.
+agents really received, with LiteLLM's tokenizer for ``openai/gpt-4o`` as the yardstick, per agent (planner,
+manipulator when a query is repaired, visualizer, analyst), for a chart from a template (the planner says "bar")
+and one the visualizer designs ("auto").
 """
 
 from __future__ import annotations
@@ -15,14 +17,17 @@ import time
 from typing import Any
 
 N_QUESTIONS = 20
+SCENARIOS = {"template": "bar", "designed": "auto"}  # the chart kind the planner names
+WIDTHS = {"10-column": 10, "300-column": 300}
+TOKEN_BUDGETS = {"10-column": 5_000, "300-column": 15_000}  # a full question's prompt tokens (issue 9)
+AGENT_ORDER = ("planner", "manipulator", "visualizer", "analyst")  # as a question calls them
 
 
 @dataclasses.dataclass(frozen=True)
 class PipelineResult:
     latencies: list[float]
     calls_per_question: float
-    prompt_tokens_narrow: dict[str, int]  # per agent, for one question
-    prompt_tokens_wide: dict[str, int]
+    prompt_tokens: dict[str, dict[str, dict[str, int]]]  # scenario -> table width -> agent -> one question's
     token_budget: int
     cached_seconds: float  # the same question again, answered from the answer cache
 
@@ -88,7 +93,8 @@ def _prompt_tokens(analyst: Any) -> dict[str, int]:
     tokens: dict[str, int] = {}
     for agent, messages, _ in analyst.calls:
         tokens[agent] = tokens.get(agent, 0) + count_tokens("openai/gpt-4o", messages)
-    return tokens
+    rank = {agent: n for n, agent in enumerate(AGENT_ORDER)}
+    return dict(sorted(tokens.items(), key=lambda item: rank.get(item[0], len(rank))))
 
 
 def measure() -> PipelineResult:
@@ -103,18 +109,23 @@ def measure() -> PipelineResult:
             seconds, body = _ask(client, "sales")
             latencies.append(seconds)
             calls.append(body["usage"]["calls"])
-        analyst.calls.clear()
-        _ask(client, "sales")
-        narrow = _prompt_tokens(analyst)
-        _upload(client, "wide", _frame(1_000, 300))
-        analyst.calls.clear()
-        _ask(client, "wide")
-        wide = _prompt_tokens(analyst)
+        _upload(client, "wide", _frame(1_000, WIDTHS["300-column"]))
+        tokens = {scenario: _scenario_tokens(client, analyst, chart) for scenario, chart in SCENARIOS.items()}
         cached = _cached_latency(client, context)
     finally:
         context.close()
-    return PipelineResult(latencies, statistics.mean(calls), narrow, wide, context.settings.prompt_token_budget,
-                          cached)
+    return PipelineResult(latencies, statistics.mean(calls), tokens, context.settings.prompt_token_budget, cached)
+
+
+def _scenario_tokens(client: Any, analyst: Any, chart: str) -> dict[str, dict[str, int]]:
+    """One question's prompt tokens per agent, on the narrow and the wide table, with the planner naming ``chart``."""
+    analyst.plan = {**analyst.plan, "chart": chart}
+    tokens = {}
+    for width, domain in (("10-column", "sales"), ("300-column", "wide")):
+        analyst.calls.clear()
+        _ask(client, domain)
+        tokens[width] = _prompt_tokens(analyst)
+    return tokens
 
 
 def _cached_latency(client: Any, context: Any) -> float:

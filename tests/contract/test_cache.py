@@ -201,6 +201,110 @@ def test_ping_succeeds_when_the_backend_is_up(cache: Cache):
     cache.ping()
 
 
+# Lists: the pieces of a streamed answer, appended by one instance and read by others.
+
+
+def test_append_keeps_the_order_and_returns_the_length(cache: Cache):
+    lengths = [cache.append("stream", item, 60) for item in [b"first", NON_UTF8, b"", b"last"]]
+
+    assert lengths == [1, 2, 3, 4]
+    assert cache.items("stream") == [b"first", NON_UTF8, b"", b"last"]
+    assert cache.append("other-stream", b"alone", 60) == 1
+    assert cache.items("other-stream") == [b"alone"]
+
+
+def test_items_start_at_the_offset_given(cache: Cache):
+    for item in [b"a", b"b", b"c", b"d"]:
+        cache.append("stream", item, 60)
+
+    assert cache.items("stream", 0) == [b"a", b"b", b"c", b"d"]
+    assert cache.items("stream", 1) == [b"b", b"c", b"d"]
+    assert cache.items("stream", 3) == [b"d"]
+    assert cache.items("stream", 4) == []
+    assert cache.items("stream", 100) == []
+    with pytest.raises(ValueError):
+        cache.items("stream", -1)
+
+
+def test_items_of_an_absent_key_are_empty(cache: Cache):
+    assert cache.items("never-written") == []
+    assert cache.items("never-written", 5) == []
+
+
+def test_delete_removes_a_list(cache: Cache):
+    cache.append("stream", b"a", 60)
+    cache.append("kept", b"b", 60)
+
+    cache.delete("stream")
+
+    assert cache.items("stream") == []
+    assert cache.append("stream", b"again", 60) == 1
+    assert cache.items("kept") == [b"b"]
+
+
+def test_appends_from_many_threads_at_once_are_all_kept(cache: Cache):
+    def append_many(index: int) -> list[int]:
+        return [cache.append("stream", f"{index}:{n}".encode(), 60) for n in range(INCREMENTS_PER_THREAD)]
+
+    lengths = [length for per_thread in _all_at_once(append_many) for length in per_thread]
+
+    total = THREADS * INCREMENTS_PER_THREAD
+    assert sorted(lengths) == list(range(1, total + 1))  # every caller got its own length
+    items = [item.decode() for item in cache.items("stream")]
+    assert sorted(items) == sorted(f"{index}:{n}" for index in range(THREADS) for n in range(INCREMENTS_PER_THREAD))
+    for index in range(THREADS):  # each thread's items in the order it appended them
+        assert [item for item in items if item.startswith(f"{index}:")] == [
+            f"{index}:{n}" for n in range(INCREMENTS_PER_THREAD)]
+
+
+def test_a_list_expires_and_every_append_renews_its_expiry(cache: Cache, let_time_pass):
+    cache.append("short", b"a", 1)
+    cache.append("renewed", b"a", 1)
+    cache.append("renewed", b"b", 60)  # a later append sets the expiry again, from now
+    cache.append("shortened", b"a", 60)
+    cache.append("shortened", b"b", 1)  # even to a shorter one
+
+    let_time_pass(PAST_ONE_SECOND)
+
+    assert cache.items("short") == []
+    assert cache.items("shortened") == []
+    assert cache.items("renewed") == [b"a", b"b"]
+    assert cache.append("short", b"new", 60) == 1  # an expired list is absent: a new one starts
+    assert cache.items("short") == [b"new"]
+
+
+@pytest.mark.parametrize("ttl", [0, -1])
+def test_append_refuses_a_ttl_below_one_second(cache: Cache, ttl):
+    with pytest.raises(ValueError):
+        cache.append("stream", b"v", ttl)
+    assert cache.items("stream") == []
+
+
+def test_a_key_of_the_other_kind_raises_and_stays_as_it_was(cache: Cache, let_time_pass):
+    cache.set("value", b"bytes", 60)
+    cache.set("short-value", b"bytes", 1)
+    cache.append("stream", b"item", 60)
+
+    with pytest.raises(AppError):
+        cache.append("value", b"item", 60)
+    with pytest.raises(AppError):
+        cache.append("short-value", b"item", 60)  # must not renew its expiry either
+    with pytest.raises(AppError):
+        cache.items("value")
+    with pytest.raises(AppError):
+        cache.get("stream")
+    with pytest.raises(AppError):
+        cache.incr("stream", 60)
+    assert cache.add("stream", b"bytes", 60) is False
+
+    assert cache.get("value") == b"bytes"
+    assert cache.items("stream") == [b"item"]
+    let_time_pass(PAST_ONE_SECOND)
+    assert cache.get("short-value") is None
+    cache.set("stream", b"replaced", 60)  # set replaces either kind
+    assert cache.get("stream") == b"replaced"
+
+
 # RedisCache when Redis cannot be reached: these need no Redis server.
 
 OPERATIONS: dict[str, Callable[[Cache], object]] = {
@@ -209,6 +313,8 @@ OPERATIONS: dict[str, Callable[[Cache], object]] = {
     "add": lambda cache: cache.add("k", b"v", 60),
     "delete": lambda cache: cache.delete("k"),
     "incr": lambda cache: cache.incr("k", 60),
+    "append": lambda cache: cache.append("k", b"v", 60),
+    "items": lambda cache: cache.items("k"),
     "ping": lambda cache: cache.ping(),
 }
 

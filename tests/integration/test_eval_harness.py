@@ -10,11 +10,8 @@ accuracy says nothing about any real model.
 from __future__ import annotations
 
 import datetime as dt
-import http.server
 import json
 import re
-import threading
-import time
 
 import pytest
 
@@ -25,6 +22,7 @@ from evaluation.reference import reference_tables
 from evaluation.report import exit_code, markdown, percentile, totals
 from evaluation.rounds import count_rounds
 from evaluation.runner import CaseResult
+from tests.model_server import ModelServer, Reply, user_text
 
 T0 = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
 
@@ -132,90 +130,47 @@ RIGHT_BUT_DIFFERENT_SQL = {
     "customers_by_segment": "SELECT segment, COUNT(*) AS customers FROM customers GROUP BY 1",
     "quarterly_revenue_2024": CASES[[c.id for c in CASES].index("quarterly_revenue_2024")].references[1],
 }
-FAN_OUT = {"revenue_by_region", "revenue_by_channel", "customers_by_segment"}  # visualizer and analyzer run too
+FAN_OUT = {"revenue_by_region", "revenue_by_channel", "customers_by_segment"}  # a visualizer beside the analyst
 WRONG_SCOPE = {"capital": "small_talk"}
 DOCUMENT_TEXT = {"doc_returns": "Hardware can be returned within 30 days of delivery.",
                  "doc_vacation": "Employees get 20 vacation days.",  # wrong: the handbook says 25
                  "doc_discount_approval": "The regional manager must approve it."}
 WRONG = {*WRONG_SQL, *WRONG_SCOPE, "doc_vacation"}
-ROLES = {"Router": "router", "Orchestrator": "orchestrator", "Data Manipulator": "manipulator",
-         "Data Visualizer": "visualizer", "Data Analyzer": "analyzer", "Response Compiler": "compiler",
-         "Document Analyst": "text_answer"}
 WARM_UP = Case("warm-up", "Hello!", "scope", "small talk", scope="small_talk")  # the harness's uncounted first
 PARALLEL_DELAY_S = 0.3  # long enough that the two fan-out calls overlap on any machine
 
 
-class ScriptedModelServer:
+class ScriptedModelServer(ModelServer):
     """An OpenAI-compatible chat endpoint on loopback (a test double) that answers by agent and question."""
 
     def __init__(self) -> None:
         self.by_prompt = {case.prompt: case for case in CASES}
-        self.calls: list[tuple[str, str, float, float]] = []  # case id, agent, arrived, answered
-        self.lock = threading.Lock()
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_port}/v1"
+        super().__init__(self.reply)
 
-    def reply(self, messages: list[dict]) -> tuple[str, str, str]:
-        role = re.search(r"You are the ([A-Za-z ]+?) of ConvoInsight", messages[0]["content"])
-        agent = ROLES.get(role.group(1), "unknown") if role else "unknown"
-        user = next(message["content"] for message in messages if message["role"] == "user")  # not a retry's
+    def reply(self, agent: str, messages: list[dict]) -> Reply:
+        user = user_text(messages)  # not a retry's
         question = re.search(r"^(?:Question|The user's question(?: \(for context\))?): (.+)$", user, re.M)
         case = self.by_prompt.get(question.group(1).strip(), WARM_UP)
-        if agent in {"visualizer", "analyzer"}:
-            time.sleep(PARALLEL_DELAY_S)
-        return case.id, agent, self.text(agent, case, user)
+        delay = PARALLEL_DELAY_S if agent in {"visualizer", "analyst"} else 0.0
+        return Reply(self.text(agent, case, user), tag=case.id, latency_s=delay)
 
     def text(self, agent: str, case, user: str) -> str:
         fan_out = case.id in FAN_OUT
-        if agent == "router":
-            return json.dumps({"scope": WRONG_SCOPE.get(case.id, case.scope), "visual_hint": "auto",
-                               "need_manipulator": case.kind == "data", "need_visualizer": fan_out,
-                               "need_analyzer": fan_out, "reason": "Scripted."})
-        if agent == "orchestrator":
-            return json.dumps({"manipulator_prompt": "Scripted.", "visualizer_prompt": "A bar chart.",
-                               "analyzer_prompt": "Insights.", "compiler_instruction": "Bottom line first.",
-                               "plan_explainer": "I will query the data."})
+        sql = WRONG_SQL.get(case.id) or RIGHT_BUT_DIFFERENT_SQL.get(case.id) or next(iter(case.references), "")
+        if agent == "planner":
+            scope = WRONG_SCOPE.get(case.id, case.scope)
+            return json.dumps({"scope": scope, "sql": sql if case.kind == "data" and scope == "data_question" else "",
+                               "chart": "auto" if fan_out else "none", "insight": fan_out, "chart_title": "",
+                               "answer_brief": "Bottom line first.", "plan_explainer": "I will query the data.",
+                               "reason": "Scripted."})
         if agent == "manipulator":
-            return json.dumps({"sql": WRONG_SQL.get(case.id) or RIGHT_BUT_DIFFERENT_SQL.get(case.id)
-                               or case.references[0]})
+            return json.dumps({"sql": sql})
         if agent == "visualizer":  # the first and last result columns, as "name (type)" lines
             columns = re.findall(r"^\s*(\w+) \(", user.split("<columns>")[-1].split("</columns>")[0], re.M)
             return json.dumps({"mark": "bar", "data": {"name": "result"}, "encoding": {
                 "x": {"field": columns[0], "type": "nominal"}, "y": {"field": columns[-1], "type": "quantitative"}}})
-        return {"analyzer": "- Scripted insight.", "compiler": "**Bottom line:** scripted.",
+        return {"analyst": "**Bottom line:** scripted.",
                 "text_answer": DOCUMENT_TEXT.get(case.id, "Scripted.")}.get(agent, "unscripted agent")
-
-    def _handler(self) -> type[http.server.BaseHTTPRequestHandler]:
-        server = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - the http.server hook's name
-                arrived = time.time()
-                request = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
-                case_id, agent, text = server.reply(request["messages"])
-                usage = {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120}
-                body = json.dumps({"id": "chatcmpl-eval", "object": "chat.completion", "created": int(arrived),
-                                   "model": request["model"], "usage": usage, "choices": [{
-                                       "index": 0, "finish_reason": "stop",
-                                       "message": {"role": "assistant", "content": text}}]}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-                with server.lock:
-                    server.calls.append((case_id, agent, arrived, time.time()))
-
-            def log_message(self, *args) -> None:
-                pass
-
-        return Handler
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture(scope="module")
@@ -261,7 +216,7 @@ def test_run_counts_calls_rounds_and_tokens_as_the_model_saw_them(run):
     for case in report["cases"]:
         seen = [(agent, start, end) for case_id, agent, start, end in calls if case_id == case["id"]]
         assert case["calls"] == len(seen), case
-        fan_out = [window for window in seen if window[0] in {"visualizer", "analyzer"}]
+        fan_out = [window for window in seen if window[0] in {"visualizer", "analyst"}]
         overlapped = len(fan_out) == 2 and fan_out[0][1] < fan_out[1][2] and fan_out[1][1] < fan_out[0][2]
         assert case["rounds"] == len(seen) - overlapped, case
         assert (case["prompt_tokens"], case["completion_tokens"]) == (100 * len(seen), 20 * len(seen))

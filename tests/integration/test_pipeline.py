@@ -14,7 +14,8 @@ from common.services.pipeline.job import JobRequest
 from tests.integration.pipeline_fixtures import SERVER_KEY
 from tests.scripted_llm import Fault, Reply
 
-SIX_AGENTS = ["router", "orchestrator", "manipulator", "visualizer", "analyzer", "compiler"]
+# A full question whose chart a model designs (the planner's hint is "auto"): two rounds, three calls.
+FULL_QUESTION = ["planner", "visualizer", "analyst"]
 
 
 @pytest.fixture
@@ -34,12 +35,13 @@ def test_a_question_is_answered_with_numbers_chart_sql_and_history(sales, analys
     assert answer["unverified_numbers"] == []
     assert answer["plan_explainer"] == "I will sum revenue per region and chart it."
     assert answer["provenance"]["datasets"].keys() == {"sales.csv"}
-    assert answer["provenance"]["models"] == ["scripted/model"] and answer["usage"]["calls"] == 6
-    assert set(answer["provenance"]["prompt_versions"]) == set(SIX_AGENTS)
+    assert answer["provenance"]["models"] == ["scripted/model"] and answer["usage"]["calls"] == 3
+    assert set(answer["provenance"]["prompt_versions"]) == set(FULL_QUESTION)
     assert all(state["state"] == "done" for state in body["stages"].values())
+    assert list(body["stages"]) == ["plan", "manipulate", "visualize", "compile"]
 
-    assert sorted(analyst.agents_called()) == sorted(SIX_AGENTS)
-    assert body["usage"]["calls"] == 6 and body["usage"]["cost_usd"] > 0 and body["usage"]["prompt_tokens"] == 600
+    assert sorted(analyst.agents_called()) == sorted(FULL_QUESTION)
+    assert body["usage"]["calls"] == 3 and body["usage"]["cost_usd"] > 0 and body["usage"]["prompt_tokens"] == 300
 
     chart = answer["chart"]
     assert chart["kind"] == "bar" and chart["spec"]["data"]["values"][0]["region"] == "North"
@@ -63,28 +65,29 @@ def test_the_servers_key_is_used_and_a_request_key_wins_without_being_kept(sales
     assert "secrets" not in stored and "sk-user-own" not in str(stored)
 
 
-def test_failing_sql_goes_back_to_the_manipulator_with_the_error(sales, analyst):
+def test_the_planners_sql_runs_without_another_call_and_a_failing_one_goes_to_the_manipulator(sales, analyst):
     analyst.sql.extend(["SELECT nope FROM sales", "DROP TABLE sales"])
     body = sales.wait(sales.ask("Compare revenue by region")["query_id"])
     assert body["status"] == "succeeded", body
     manipulator_prompts = [messages[-1]["content"] for agent, messages, _ in analyst.calls if agent == "manipulator"]
-    assert len(manipulator_prompts) == 3
-    assert "nope" in manipulator_prompts[1] and "DROP" in manipulator_prompts[2]
+    assert len(manipulator_prompts) == 2  # two repairs: the planner's SQL, then the first repair, failed
+    assert "nope" in manipulator_prompts[0] and "DROP" in manipulator_prompts[1]
+    assert body["usage"]["calls"] == 5
 
 
 def test_sql_that_never_works_fails_the_question_with_the_reason(sales, analyst):
     analyst.sql.extend(["SELECT nope FROM sales"] * 3)
     body = sales.wait(sales.ask("Compare revenue by region")["query_id"])
     assert body["status"] == "failed" and body["error"]["code"] == "SQL_FAILED"
-    assert analyst.agents_called().count("manipulator") == 3
+    assert analyst.agents_called().count("manipulator") == 2
     assert "visualizer" not in analyst.agents_called()
 
 
 def test_a_malformed_reply_is_asked_again_once(sales, analyst):
-    analyst.fail_next("router", Reply("I think this is about revenue"))
+    analyst.fail_next("planner", Reply("I think this is about revenue"))
     body = sales.wait(sales.ask("Compare revenue by region")["query_id"])
     assert body["status"] == "succeeded"
-    assert analyst.agents_called().count("router") == 2
+    assert analyst.agents_called().count("planner") == 2
 
 
 def test_a_chart_naming_an_unknown_column_is_asked_again(sales, analyst):
@@ -99,25 +102,45 @@ def test_a_chart_naming_an_unknown_column_is_asked_again(sales, analyst):
 
 
 def test_rate_limits_are_retried_and_an_exhausted_model_fails_the_question(sales, analyst):
-    analyst.fail_next("router", Fault("rate_limit"), Fault("rate_limit"))
+    analyst.fail_next("planner", Fault("rate_limit"), Fault("rate_limit"))
     assert sales.wait(sales.ask("Compare revenue by region")["query_id"])["status"] == "succeeded"
-    analyst.fail_next("compiler", Fault("server_error"), Fault("server_error"), Fault("server_error"))
+    analyst.fail_next("analyst", Fault("server_error"), Fault("server_error"), Fault("server_error"))
     body = sales.wait(sales.ask("Compare revenue by region")["query_id"])
     assert body["status"] == "failed" and body["error"]["code"] == "LLM_UNAVAILABLE"
 
 
 def test_small_talk_gets_a_short_answer_and_no_query(sales, analyst):
-    analyst.router = {**analyst.router, "scope": "small_talk", "need_manipulator": False,
-                      "need_visualizer": False, "need_analyzer": False}
+    analyst.plan = {**analyst.plan, "scope": "small_talk", "chart": "none", "insight": False}
     body = sales.wait(sales.ask("hello there")["query_id"])
     assert body["status"] == "succeeded" and body["answer"]["sql"] is None
-    assert analyst.agents_called() == ["router"]
+    assert analyst.agents_called() == ["planner"]
 
 
-def test_no_insight_means_no_analyzer(sales, analyst):
+def test_no_insight_means_a_brief_answer(sales, analyst):
     body = sales.wait(sales.ask("Compare revenue by region", include_insight=False)["query_id"])
-    assert body["stages"]["analyze"]["state"] == "skipped"
-    assert "analyzer" not in analyst.agents_called()
+    assert body["status"] == "succeeded", body
+    prompt = next(messages[-1]["content"] for agent, messages, _ in analyst.calls if agent == "analyst")
+    assert "Depth: brief" in prompt
+
+
+def test_an_obvious_chart_comes_from_a_template_in_two_calls(sales, analyst):
+    analyst.plan = {**analyst.plan, "chart": "bar", "chart_title": "Revenue by region, all time"}
+    body = sales.wait(sales.ask("Compare revenue by region")["query_id"])
+    assert body["status"] == "succeeded", body
+    assert analyst.agents_called() == ["planner", "analyst"]
+    chart = body["answer"]["chart"]
+    assert chart["kind"] == "bar" and chart["title"] == "Revenue by region, all time"
+    assert [row["region"] for row in chart["spec"]["data"]["values"]] == ["North", "South"]
+    assert set(body["answer"]["provenance"]["prompt_versions"]) == {"planner", "analyst"}
+    analyst_prompt = next(messages[-1]["content"] for agent, messages, _ in analyst.calls if agent == "analyst")
+    assert "a bar chart titled 'Revenue by region, all time'" in analyst_prompt
+
+
+def test_no_chart_wanted_means_no_visualize_stage(sales, analyst):
+    analyst.plan = {**analyst.plan, "chart": "none"}
+    body = sales.wait(sales.ask("What is the total revenue?")["query_id"])
+    assert body["stages"]["visualize"]["state"] == "skipped" and body["answer"]["chart"] is None
+    assert analyst.agents_called() == ["planner", "analyst"]
 
 
 def test_a_follow_up_sees_the_previous_result(sales, analyst):
@@ -125,8 +148,8 @@ def test_a_follow_up_sees_the_previous_result(sales, analyst):
     sales.wait(first["query_id"])
     analyst.calls.clear()
     sales.wait(sales.ask("now only North", session_id=first["session_id"])["query_id"])
-    router_prompt = next(messages[-1]["content"] for agent, messages, _ in analyst.calls if agent == "router")
-    assert "Compare revenue by region" in router_prompt and "SUM(revenue)" in router_prompt
+    planner_prompt = next(messages[-1]["content"] for agent, messages, _ in analyst.calls if agent == "planner")
+    assert "Compare revenue by region" in planner_prompt and "SUM(revenue)" in planner_prompt
 
 
 def test_a_repeated_task_delivery_does_nothing(sales, analyst):
@@ -136,8 +159,7 @@ def test_a_repeated_task_delivery_does_nothing(sales, analyst):
     agents = sales.context
     from common.services.pipeline import runner
 
-    for stage in SIX_AGENTS[:1] + ["manipulate", "compile"]:
-        stage = {"router": "plan"}.get(stage, stage)
+    for stage in ("plan", "manipulate", "visualize", "compile"):
         result = runner.run_stage(agents, {"tenant": "alice", "query_id": submitted["query_id"], "stage": stage},
                                   last_attempt=False)
         assert result["ran"] is False
@@ -161,7 +183,7 @@ def test_history_is_written_before_the_question_says_it_succeeded(sales, analyst
     submitted = sales.ask("Compare revenue by region")
     assert sales.wait(submitted["query_id"])["status"] == "succeeded"  # the redelivered task finished it
     assert seen == [2, 2]
-    assert len(analyst.calls) == len(SIX_AGENTS)  # finishing took no second answer
+    assert len(analyst.calls) == len(FULL_QUESTION)  # finishing took no second answer
 
 
 def test_another_tenant_sees_nothing(sales, analyst):
@@ -255,21 +277,21 @@ def test_cancel_stops_before_the_next_model_call(sales, analyst):
     reached, release = threading.Event(), threading.Event()
     original = analyst.__call__
 
-    def slow_orchestrator(call):  # hold the plan stage inside its second model call
-        if analyst.agent_of(call.messages) == "orchestrator":
+    def slow_planner(call):  # hold the plan stage inside its model call
+        if analyst.agent_of(call.messages) == "planner":
             reached.set()
             release.wait(30)
         return original(call)
 
-    install_scripted_llm().respond("scripted/model", slow_orchestrator)
+    install_scripted_llm().respond("scripted/model", slow_planner)
     submitted = sales.ask("Compare revenue by region")
-    assert reached.wait(30), "the plan stage never reached the orchestrator"
+    assert reached.wait(30), "the plan stage never reached the planner"
     cancelled = sales.call("DELETE", f"/api/v1/queries/{submitted['query_id']}").get_json()
     assert cancelled["cancel_requested"] is True
     release.set()
     body = sales.wait(submitted["query_id"])
     assert body["status"] == "cancelled"
-    assert "manipulator" not in analyst.agents_called()
+    assert analyst.agents_called() == ["planner"]
 
 
 @pytest.mark.parametrize("answer_cache_ttl", [3600])
@@ -295,7 +317,7 @@ def test_questions_are_answered_while_the_answer_cache_is_down(sales, analyst, a
     for _ in range(2):
         answered = sales.wait(sales.ask("Compare revenue by region")["query_id"])
         assert answered["status"] == "succeeded" and "cached" not in answered["answer"]
-    assert len(analyst.calls) == 2 * len(SIX_AGENTS)
+    assert len(analyst.calls) == 2 * len(FULL_QUESTION)
 
 
 def test_each_finished_question_is_one_structured_log_record(sales, analyst, caplog):
@@ -307,7 +329,7 @@ def test_each_finished_question_is_one_structured_log_record(sales, analyst, cap
                 if getattr(record, "fields", {}).get("event") == "question_finished"}
     assert set(finished) == {answered["query_id"], failed["query_id"]}  # once each, however many deliveries
     ok = finished[answered["query_id"]]
-    assert ok["status"] == "succeeded" and ok["calls"] == len(SIX_AGENTS) and ok["models"] == ["scripted/model"]
+    assert ok["status"] == "succeeded" and ok["calls"] == len(FULL_QUESTION) and ok["models"] == ["scripted/model"]
     assert ok["prompt_tokens"] > 0 and ok["cost_usd"] > 0 and ok["duration_ms"] >= 0 and ok["error_code"] is None
     assert finished[failed["query_id"]]["status"] == "failed"
     assert finished[failed["query_id"]]["error_code"] == failed["error"]["code"]
@@ -331,8 +353,7 @@ def test_a_cancel_between_stages_ends_the_question_and_deletes_its_queued_stage_
     else:
         assert sales.call("POST", "/query/cancel", json={"session_id": "s_between"}).get_json()["cancelled"] is True
     assert sales.call("GET", "/api/v1/queries/q_between").get_json()["status"] == "cancelled"
-    assert sorted(recorder.deleted) == [f"q_between-{stage}" for stage in ("analyze", "compile", "manipulate",
-                                                                          "visualize")]
+    assert sorted(recorder.deleted) == [f"q_between-{stage}" for stage in ("compile", "manipulate", "visualize")]
     assert analyst.calls == []
 
 

@@ -43,8 +43,8 @@ def test_a_question_over_a_postgres_table(warehouse, analyst):
     assert body["answer"]["provenance"]["datasets"] == {"pg:warehouse:orders": "live"}
     job = warehouse.context.metadata.get("queries", "alice", body["query_id"]).data
     assert job["result"]["engine"] == "postgres"  # every table lives in one connection: pushed down
-    manipulator_prompt = next(m[-1]["content"] for agent, m, _ in analyst.calls if agent == "manipulator")
-    assert "TABLE orders" in manipulator_prompt
+    planner_prompt = next(m[-1]["content"] for agent, m, _ in analyst.calls if agent == "planner")
+    assert "TABLE orders" in planner_prompt
 
 
 def test_a_postgres_table_beside_an_uploaded_one_keeps_both_names(warehouse, analyst):
@@ -73,4 +73,4 @@ def test_another_tenants_connection_cannot_be_named(warehouse, analyst):
     body = response.get_json() if response.status_code != 202 else warehouse.wait(response.get_json()["query_id"],
                                                                                     user="bob")
     assert (response.status_code == 404) or (body["status"] == "failed" and "warehouse" in body["error"]["message"])
-    assert "manipulator" not in analyst.agents_called()
+    assert analyst.agents_called() == []  # refused before any model call

@@ -25,9 +25,9 @@ def api(pipeline):
     return pipeline
 
 
-def router_override(**changes) -> dict:
-    """The shipped router prompt as a PUT body, with the marker added to its system prompt."""
-    body = load_prompts()["router"].to_dict()
+def planner_override(**changes) -> dict:
+    """The shipped planner prompt as a PUT body, with the marker added to its system prompt."""
+    body = load_prompts()["planner"].to_dict()
     body["system"] = body["system"].rstrip() + "\n\n" + MARKER + "\n"
     return {**body, **changes}
 
@@ -36,8 +36,8 @@ def overrides_stored(api) -> list:
     return api.context.metadata.list(COLLECTION, GLOBAL_TENANT)
 
 
-def router_system_prompts(analyst) -> list[str]:
-    return [messages[0]["content"] for agent, messages, _ in analyst.calls if agent == "router"]
+def planner_system_prompts(analyst) -> list[str]:
+    return [messages[0]["content"] for agent, messages, _ in analyst.calls if agent == "planner"]
 
 
 def test_the_list_shows_every_shipped_prompt_from_its_file(api):
@@ -50,54 +50,54 @@ def test_the_list_shows_every_shipped_prompt_from_its_file(api):
 
 
 def test_a_prompt_comes_with_its_version_source_and_the_callers_configuration(api):
-    body = api.call("GET", "/api/v1/prompts/router?domain=Sales").get_json()
-    assert (body["name"], body["source"], body["version"], body["file_version"]) == ("router", "file", 1, 1)
-    assert body["template"] == load_prompts()["router"].to_dict() and body["versions"] == []
+    body = api.call("GET", "/api/v1/prompts/planner?domain=Sales").get_json()
+    assert (body["name"], body["source"], body["version"], body["file_version"]) == ("planner", "file", 1, 1)
+    assert body["template"] == load_prompts()["planner"].to_dict() and body["versions"] == []
     assert body["domain"] == "sales"
     assert body["configuration"]["parameters"]["language"] == {"value": "en", "source": "system"}
     assert_error(api.call("GET", "/api/v1/prompts/nope"), 404)
-    assert_error(api.call("GET", "/api/v1/prompts/router?domain=.."), 400, "INVALID_NAME")
+    assert_error(api.call("GET", "/api/v1/prompts/planner?domain=.."), 400, "INVALID_NAME")
 
 
 def test_only_admins_may_change_a_prompt(api):
-    assert_error(api.call("PUT", "/api/v1/prompts/router", json=router_override()), 403, "NOT_ADMIN")
-    assert_error(api.call("DELETE", "/api/v1/prompts/router"), 403, "NOT_ADMIN")
+    assert_error(api.call("PUT", "/api/v1/prompts/planner", json=planner_override()), 403, "NOT_ADMIN")
+    assert_error(api.call("DELETE", "/api/v1/prompts/planner"), 403, "NOT_ADMIN")
     assert overrides_stored(api) == []
-    assert api.call("GET", "/api/v1/prompts/router").get_json()["source"] == "file"
+    assert api.call("GET", "/api/v1/prompts/planner").get_json()["source"] == "file"
 
 
 def _unknown_input() -> dict:
-    body = router_override()
+    body = planner_override()
     body["inputs"] = {**body["inputs"], "secret_sauce": "something callers never send"}
     body["user_template"] += "\n${secret_sauce}"
     return body
 
 
 @pytest.mark.parametrize("body,status,fragment", [
-    (router_override(system=router_override()["system"] + "${nope}"), 400, "${nope} is not declared in inputs"),
+    (planner_override(system=planner_override()["system"] + "${nope}"), 400, "${nope} is not declared in inputs"),
     (_unknown_input(), 400, "unknown input(s) secret_sauce"),
-    (router_override(output={"format": "markdown"}), 400, "the output must stay as shipped"),
-    (router_override(system="Decide the scope.\n" + MARKER), 400, "must begin with 'You are the Router'"),
-    ({k: v for k, v in router_override().items() if k != "system"}, 400, "missing field(s) system"),
-    (router_override(model={"temperature": "hot"}), 400, "model.temperature"),
-    (router_override(name="compiler"), 400, "names prompt 'compiler'"),
-    (router_override(description="x" * 40_000), 413, "at most"),
+    (planner_override(output={"format": "markdown"}), 400, "the output must stay as shipped"),
+    (planner_override(system="Decide the scope.\n" + MARKER), 400, "must begin with 'You are the Planner'"),
+    ({k: v for k, v in planner_override().items() if k != "system"}, 400, "missing field(s) system"),
+    (planner_override(model={"temperature": "hot"}), 400, "model.temperature"),
+    (planner_override(name="analyst"), 400, "names prompt 'analyst'"),
+    (planner_override(description="x" * 40_000), 413, "at most"),
     (["not", "an", "object"], 400, "must be an object"),
 ])
 def test_a_bad_override_is_refused_naming_the_problem_and_nothing_is_stored(api, body, status, fragment):
-    error = assert_error(api.call("PUT", "/api/v1/prompts/router", json=body, headers={"X-User-Id": ADMIN}), status)
+    error = assert_error(api.call("PUT", "/api/v1/prompts/planner", json=body, headers={"X-User-Id": ADMIN}), status)
     assert fragment in error["message"]
     assert overrides_stored(api) == []
-    assert api.call("GET", "/api/v1/prompts/router").get_json()["source"] == "file"
+    assert api.call("GET", "/api/v1/prompts/planner").get_json()["source"] == "file"
 
 
 @pytest.mark.parametrize("method,path,kwargs,status", [
-    ("PUT", "/api/v1/prompts/router", {"data": "{not json", "content_type": "application/json"}, 400),
-    ("PUT", "/api/v1/prompts/router", {}, 400),
+    ("PUT", "/api/v1/prompts/planner", {"data": "{not json", "content_type": "application/json"}, 400),
+    ("PUT", "/api/v1/prompts/planner", {}, 400),
     ("PUT", "/api/v1/prompts/nope", {"json": {}}, 404),
-    ("DELETE", "/api/v1/prompts/router", {}, 404),  # no override to revert
+    ("DELETE", "/api/v1/prompts/planner", {}, 404),  # no override to revert
     ("DELETE", "/api/v1/prompts/nope", {}, 404),
-    ("POST", "/api/v1/prompts/router", {"json": {}}, 405),
+    ("POST", "/api/v1/prompts/planner", {"json": {}}, 405),
 ])
 def test_bad_admin_requests_are_4xx_and_change_nothing(api, method, path, kwargs, status):
     assert_error(api.call(method, path, user=ADMIN, **kwargs), status)
@@ -106,58 +106,58 @@ def test_bad_admin_requests_are_4xx_and_change_nothing(api, method, path, kwargs
 
 def test_an_override_bumps_the_version_and_the_next_question_uses_it(api, analyst):
     api.upload("sales")
-    assert api.call("GET", "/api/v1/prompts/router").get_json()["source"] == "file"  # now cached on this instance
-    saved = api.call("PUT", "/api/v1/prompts/router", user=ADMIN, json=router_override(version=99))
+    assert api.call("GET", "/api/v1/prompts/planner").get_json()["source"] == "file"  # now cached on this instance
+    saved = api.call("PUT", "/api/v1/prompts/planner", user=ADMIN, json=planner_override(version=99))
     assert saved.status_code == 200, saved.get_json()
     assert (saved.get_json()["version"], saved.get_json()["source"]) == (2, "override")  # the file's + 1
-    body = api.call("GET", "/api/v1/prompts/router").get_json()
+    body = api.call("GET", "/api/v1/prompts/planner").get_json()
     assert (body["source"], body["version"], body["file_version"]) == ("override", 2, 1)
     assert MARKER in body["template"]["system"]
     assert [(v["version"], v["saved_by"]) for v in body["versions"]] == [(2, ADMIN)]
     listed = {item["name"]: item for item in api.call("GET", "/api/v1/prompts").get_json()["items"]}
-    assert (listed["router"]["source"], listed["compiler"]["source"]) == ("override", "file")
+    assert (listed["planner"]["source"], listed["analyst"]["source"]) == ("override", "file")
 
     answer = api.wait(api.ask("Compare revenue by region")["query_id"])["answer"]
-    assert MARKER in router_system_prompts(analyst)[-1]
-    assert answer["provenance"]["prompt_versions"]["router"] == 2
-    again = api.call("PUT", "/api/v1/prompts/router", user=ADMIN, json=router_override())
+    assert MARKER in planner_system_prompts(analyst)[-1]
+    assert answer["provenance"]["prompt_versions"]["planner"] == 2
+    again = api.call("PUT", "/api/v1/prompts/planner", user=ADMIN, json=planner_override())
     assert again.get_json()["version"] == 3
 
 
 def test_delete_reverts_to_the_file_and_versions_never_repeat(api, analyst):
     api.upload("sales")
-    assert api.call("PUT", "/api/v1/prompts/router", user=ADMIN, json=router_override()).status_code == 200
-    reverted = api.call("DELETE", "/api/v1/prompts/router", user=ADMIN)
-    assert reverted.get_json() == {"name": "router", "reverted": True, "version": 1, "source": "file"}
-    body = api.call("GET", "/api/v1/prompts/router").get_json()
+    assert api.call("PUT", "/api/v1/prompts/planner", user=ADMIN, json=planner_override()).status_code == 200
+    reverted = api.call("DELETE", "/api/v1/prompts/planner", user=ADMIN)
+    assert reverted.get_json() == {"name": "planner", "reverted": True, "version": 1, "source": "file"}
+    body = api.call("GET", "/api/v1/prompts/planner").get_json()
     assert (body["source"], body["version"]) == ("file", 1) and MARKER not in body["template"]["system"]
     api.wait(api.ask("Compare revenue by region")["query_id"])
-    assert MARKER not in router_system_prompts(analyst)[-1]
-    assert_error(api.call("DELETE", "/api/v1/prompts/router", user=ADMIN), 404, "NO_OVERRIDE")
+    assert MARKER not in planner_system_prompts(analyst)[-1]
+    assert_error(api.call("DELETE", "/api/v1/prompts/planner", user=ADMIN), 404, "NO_OVERRIDE")
     # A later override is a new version: the number 2 already named a text.
-    assert api.call("PUT", "/api/v1/prompts/router", user=ADMIN, json=router_override()).get_json()["version"] == 3
+    assert api.call("PUT", "/api/v1/prompts/planner", user=ADMIN, json=planner_override()).get_json()["version"] == 3
 
 
 def test_an_override_reaches_another_instance_within_the_cache_ttl(api):
     clock = FakeClock()
     other = OverridingCatalog(FilePromptCatalog(), api.context.metadata, clock=clock, ttl_seconds=30)
-    assert other.effective("router").source == "file"
-    assert api.call("PUT", "/api/v1/prompts/router", user=ADMIN, json=router_override()).status_code == 200
+    assert other.effective("planner").source == "file"
+    assert api.call("PUT", "/api/v1/prompts/planner", user=ADMIN, json=planner_override()).status_code == 200
     clock.advance(29)
-    assert other.effective("router").source == "file"  # still its cached read
+    assert other.effective("planner").source == "file"  # still its cached read
     clock.advance(1)
-    assert other.get("router").version == 2 and MARKER in other.get("router").system
-    api.call("DELETE", "/api/v1/prompts/router", user=ADMIN)
+    assert other.get("planner").version == 2 and MARKER in other.get("planner").system
+    api.call("DELETE", "/api/v1/prompts/planner", user=ADMIN)
     clock.advance(30)
-    assert other.effective("router").source == "file"
+    assert other.effective("planner").source == "file"
 
 
 def test_two_admins_saving_at_once_get_two_versions(api):
     first = OverridingCatalog(FilePromptCatalog(), api.context.metadata, clock=FakeClock(), ttl_seconds=0)
     racing = OverridingCatalog(FilePromptCatalog(), RacingMetadata(api.context.metadata, first), clock=FakeClock(),
                                ttl_seconds=0)
-    assert racing.save("router", router_override(), author="second").version == 3  # lost once, then built on 2
-    assert [(v["version"], v["saved_by"]) for v in first.history("router")] == [(2, "first"), (3, "second")]
+    assert racing.save("planner", planner_override(), author="second").version == 3  # lost once, then built on 2
+    assert [(v["version"], v["saved_by"]) for v in first.history("planner")] == [(2, "first"), (3, "second")]
 
 
 class RacingMetadata:
@@ -169,7 +169,7 @@ class RacingMetadata:
     def put(self, *args, **kwargs):
         rival, self.rival = self.rival, None
         if rival is not None:
-            rival.save("router", router_override(), author="first")
+            rival.save("planner", planner_override(), author="first")
         return self.real.put(*args, **kwargs)
 
     def __getattr__(self, name):
@@ -177,12 +177,12 @@ class RacingMetadata:
 
 
 def test_a_stored_override_the_shipped_prompt_no_longer_accepts_is_ignored(api):
-    stale = {**router_override(), "output": {"format": "markdown"}}
-    api.context.metadata.put(COLLECTION, GLOBAL_TENANT, "router",
+    stale = {**planner_override(), "output": {"format": "markdown"}}
+    api.context.metadata.put(COLLECTION, GLOBAL_TENANT, "planner",
                              {"version": 2, "active": True, "history": [
                                  {"version": 2, "template": stale, "saved_by": ADMIN, "saved_at": "2026-01-01"}]})
     catalog = OverridingCatalog(FilePromptCatalog(), api.context.metadata, clock=FakeClock(), ttl_seconds=0)
-    assert catalog.effective("router").source == "file" and MARKER not in catalog.get("router").system
+    assert catalog.effective("planner").source == "file" and MARKER not in catalog.get("planner").system
 
 
 def test_configuration_round_trips_with_the_layer_of_each_value(api):
@@ -202,7 +202,7 @@ def test_configuration_round_trips_with_the_layer_of_each_value(api):
     assert body["effective"]["instructions"] == [{"source": "domain", "text": "Amounts are in rupiah."}]
     alone = api.call("GET", "/api/v1/prompts/config/user").get_json()
     assert alone["layer"] == "user" and "currency" not in alone["effective"]["parameters"]
-    prompt = api.call("GET", "/api/v1/prompts/orchestrator?domain=my sales").get_json()
+    prompt = api.call("GET", "/api/v1/prompts/planner?domain=my sales").get_json()
     assert prompt["configuration"] == body["effective"]
 
 
@@ -248,8 +248,8 @@ def test_a_bad_configuration_is_refused_and_the_stored_one_stays(api, path, body
 
 
 def test_every_route_needs_an_identity(api):
-    for method, path in [("GET", "/api/v1/prompts"), ("GET", "/api/v1/prompts/router"),
-                         ("PUT", "/api/v1/prompts/router"), ("DELETE", "/api/v1/prompts/router"),
+    for method, path in [("GET", "/api/v1/prompts"), ("GET", "/api/v1/prompts/planner"),
+                         ("PUT", "/api/v1/prompts/planner"), ("DELETE", "/api/v1/prompts/planner"),
                          ("GET", "/api/v1/prompts/config/user"), ("PUT", "/api/v1/prompts/config/domain/sales")]:
         response = api.client.open(path, method=method, json={})
         assert_error(response, 401, "UNAUTHENTICATED")

@@ -157,9 +157,12 @@ def test_the_event_stream_documents_each_events_data(document):
 
     media = document["paths"]["/api/v1/queries/{query_id}/events"]["get"]["responses"]["200"]["content"]
     stream = media["text/event-stream"]
-    assert set(stream["x-events"]) == {"progress", "end", "reconnect"}
-    frames = "".join([f"retry: {events.RECONNECT_MS}\n\n", events._event("progress", 3, {"status": "running"}),
-                      ": ping\n\n", events._event("end", 4, {"status": "succeeded"})])
+    assert set(stream["x-events"]) == {"progress", "answer_delta", "answer_restart", "end", "reconnect"}
+    frames = "".join([f"retry: {events.RECONNECT_MS}\n\n",
+                      events._event("progress", events.event_id(3), {"status": "running"}),
+                      events._event("answer_delta", events.event_id(3, 1), {"text": "North "}),
+                      events._event("answer_restart", events.event_id(3, 2), {}),
+                      ": ping\n\n", events._event("end", events.event_id(4, 2), {"status": "succeeded"})])
     assert re.fullmatch(stream["schema"]["pattern"], frames)
     assert not re.fullmatch(stream["schema"]["pattern"], "event: other\nid: 1\ndata: {}\n\n")
 

@@ -87,21 +87,21 @@ def test_pipeline_agents_state_their_role_and_treat_data_as_untrusted(name: str)
 
 def test_shipped_prompts_declare_the_agent_protocol() -> None:
     templates = load_prompts()
-    router = templates["router"].output.schema
-    assert router["properties"]["scope"]["enum"] == ("data_question", "small_talk", "out_of_scope")
-    assert router["properties"]["visual_hint"]["enum"] == ("bar", "line", "table", "auto")
-    assert set(templates["orchestrator"].output.schema["required"]) == {
-        "manipulator_prompt", "visualizer_prompt", "analyzer_prompt", "compiler_instruction", "plan_explainer"}
+    planner = templates["planner"].output.schema
+    assert planner["properties"]["scope"]["enum"] == ("data_question", "small_talk", "out_of_scope")
+    assert planner["properties"]["chart"]["enum"] == ("none", "bar", "line", "table", "auto")
+    assert set(planner["required"]) == {"scope", "sql", "chart", "insight", "chart_title", "answer_brief",
+                                        "plan_explainer", "reason"}
     assert templates["manipulator"].output.schema["required"] == ("sql",)
     assert templates["visualizer"].output.format == "vega-lite"
-    assert {templates[name].output.format for name in ("analyzer", "compiler", "text_answer")} == {"markdown"}
+    assert {templates[name].output.format for name in ("analyst", "text_answer")} == {"markdown"}
     suggestions = templates["suggest"].output.schema["properties"]["suggestions"]
     assert suggestions["minItems"] == suggestions["maxItems"] == 4
 
 
 def test_configuration_reaches_the_prompts_that_present_answers() -> None:
     templates = load_prompts()
-    for name in ("orchestrator", "compiler", "text_answer"):
+    for name in ("planner", "analyst", "text_answer"):
         assert {"answer_settings", "custom_instructions"} <= set(templates[name].inputs)
 
 
@@ -114,13 +114,13 @@ def test_no_domain_specific_configuration_is_shipped() -> None:
 
 
 def test_a_template_round_trips_through_its_dict_form() -> None:
-    template = load_prompts()["router"]
-    again = template_from_mapping(template.to_dict(), template.source_path, expected_name="router")
+    template = load_prompts()["planner"]
+    again = template_from_mapping(template.to_dict(), template.source_path, expected_name="planner")
     assert again == template
 
 
 def test_loaded_templates_are_read_only() -> None:
-    template = load_prompts()["router"]
+    template = load_prompts()["planner"]
     with pytest.raises(TypeError):
         template.inputs["question"] = "changed"  # type: ignore[index]
     with pytest.raises(TypeError):

@@ -85,18 +85,18 @@ def test_only_model_parameters_set_above_the_system_layer_override_a_prompts_mod
     effective = resolve_configuration(system, None, PromptConfig(parameters={"temperature": 0.7}), None)
     assert effective.model_overrides() == {"temperature": 0.7}
     assert "temperature" not in effective.answer_settings(), "model parameters are not prompt text"
-    compiler = load_prompts()["compiler"]
-    rendered = render(compiler, {**{name: "x" for name in compiler.inputs}, **effective.prompt_values()},
+    analyst = load_prompts()["analyst"]
+    rendered = render(analyst, {**{name: "x" for name in analyst.inputs}, **effective.prompt_values()},
                       model_overrides=effective.model_overrides())
     assert rendered.model_params["temperature"] == 0.7
-    assert rendered.model_params["max_tokens"] == compiler.model["max_tokens"]
+    assert rendered.model_params["max_tokens"] == analyst.model["max_tokens"]
 
 
-def test_the_effective_configuration_reaches_the_compiler_and_orchestrator_prompts() -> None:
+def test_the_effective_configuration_reaches_the_planner_and_analyst_prompts() -> None:
     effective = resolve_configuration(SYSTEM_DEFAULTS, PromptConfig(instructions="Revenue is net of tax.",
                                                                     parameters={"currency": "EUR"}),
                                       PromptConfig(instructions="Keep it short."), None)
-    for name in ("compiler", "orchestrator"):
+    for name in ("analyst", "planner"):
         template = load_prompts()[name]
         values = {**{input_name: "x" for input_name in template.inputs}, **effective.prompt_values()}
         user = render(template, values).user

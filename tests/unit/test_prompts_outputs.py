@@ -11,8 +11,9 @@ from common.errors import UpstreamError
 from common.prompts import OutputFormatError, load_prompts, parse_output, retry_instruction
 from common.prompts import schema as output_schema
 
-ROUTER_REPLY = {"scope": "data_question", "need_manipulator": True, "need_visualizer": True,
-                "need_analyzer": False, "visual_hint": "line", "reason": "Asks for the monthly revenue trend."}
+PLANNER_REPLY = {"scope": "data_question", "sql": "SELECT month, SUM(revenue) AS revenue FROM sales GROUP BY 1",
+                 "chart": "line", "insight": False, "chart_title": "Revenue by month", "answer_brief": "Lead with it.",
+                 "plan_explainer": "Monthly revenue.", "reason": "Asks for the monthly revenue trend."}
 SPEC = {"$schema": "https://vega.github.io/schema/vega-lite/v5.json", "data": {"name": "result"},
         "title": {"text": "Revenue by month"}, "mark": {"type": "line", "point": True},
         "encoding": {"x": {"field": "month", "type": "temporal", "title": "Month"},
@@ -30,45 +31,45 @@ def _reason(name: str, reply: str) -> str:
 
 
 @pytest.mark.parametrize("reply", [
-    json.dumps(ROUTER_REPLY),
-    "```json\n" + json.dumps(ROUTER_REPLY, indent=2) + "\n```",
-    "Sure! Here is my decision:\n" + json.dumps(ROUTER_REPLY) + "\nLet me know if you need more.",
-    "Considering {the profiles} and the question, the plan is " + json.dumps(ROUTER_REPLY) + ".",
-    "Reasoning first.\n```json\n" + json.dumps(ROUTER_REPLY) + "\n```\nDone.",
+    json.dumps(PLANNER_REPLY),
+    "```json\n" + json.dumps(PLANNER_REPLY, indent=2) + "\n```",
+    "Sure! Here is my decision:\n" + json.dumps(PLANNER_REPLY) + "\nLet me know if you need more.",
+    "Considering {the profiles} and the question, the plan is " + json.dumps(PLANNER_REPLY) + ".",
+    "Reasoning first.\n```json\n" + json.dumps(PLANNER_REPLY) + "\n```\nDone.",
 ])
 def test_json_is_found_inside_fences_and_prose(reply: str) -> None:
-    assert parse_output(_template("router"), reply) == ROUTER_REPLY
+    assert parse_output(_template("planner"), reply) == PLANNER_REPLY
 
 
 def test_extra_keys_are_kept() -> None:
-    reply = {**ROUTER_REPLY, "confidence": "high"}
-    assert parse_output(_template("router"), json.dumps(reply))["confidence"] == "high"
+    reply = {**PLANNER_REPLY, "confidence": "high"}
+    assert parse_output(_template("planner"), json.dumps(reply))["confidence"] == "high"
 
 
 def test_a_missing_key_is_named() -> None:
-    reply = {key: value for key, value in ROUTER_REPLY.items() if key != "visual_hint"}
-    assert _reason("router", json.dumps(reply)) == 'reply is missing required key(s) "visual_hint"'
+    reply = {key: value for key, value in PLANNER_REPLY.items() if key != "chart"}
+    assert _reason("planner", json.dumps(reply)) == 'reply is missing required key(s) "chart"'
 
 
 def test_a_value_outside_its_enum_is_refused_with_the_choices() -> None:
-    reason = _reason("router", json.dumps({**ROUTER_REPLY, "scope": "maybe"}))
+    reason = _reason("planner", json.dumps({**PLANNER_REPLY, "scope": "maybe"}))
     assert reason == ('reply.scope must be one of "data_question", "small_talk", "out_of_scope", '
                       'got string "maybe"')
 
 
 def test_a_value_of_the_wrong_type_is_refused() -> None:
-    reason = _reason("router", json.dumps({**ROUTER_REPLY, "need_visualizer": "yes"}))
-    assert reason == 'reply.need_visualizer must be a boolean, got string "yes"'
+    reason = _reason("planner", json.dumps({**PLANNER_REPLY, "insight": "yes"}))
+    assert reason == 'reply.insight must be a boolean, got string "yes"'
 
 
 @pytest.mark.parametrize(("reply", "expected"), [
     ("I think the user wants a chart of revenue.", "the reply contains no JSON object"),
-    ('{"scope": "data_question", "need_manipulator": tru', "the reply is not valid JSON: Expecting value"),
+    ('{"scope": "data_question", "insight": tru', "the reply is not valid JSON: Expecting value"),
     ("[1, 2, 3]", "the reply must be a JSON object, got a JSON list"),
     ("   ", "the reply is empty"),
 ])
 def test_non_json_is_refused_with_the_reason(reply: str, expected: str) -> None:
-    assert _reason("router", reply).startswith(expected)
+    assert _reason("planner", reply).startswith(expected)
 
 
 def test_the_error_is_an_upstream_error_that_carries_its_reason() -> None:
@@ -81,11 +82,11 @@ def test_the_error_is_an_upstream_error_that_carries_its_reason() -> None:
 
 
 def test_the_retry_instruction_quotes_the_reason_and_the_format() -> None:
-    template = _template("router")
+    template = _template("planner")
     with pytest.raises(OutputFormatError) as caught:
-        parse_output(template, json.dumps({**ROUTER_REPLY, "scope": "maybe"}))
+        parse_output(template, json.dumps({**PLANNER_REPLY, "scope": "maybe"}))
     message = retry_instruction(template, caught.value)
-    assert caught.value.reason in message and '"scope"' in message and '"visual_hint"' in message
+    assert caught.value.reason in message and '"scope"' in message and '"chart"' in message
 
 
 def test_the_manipulator_reply_is_its_sql() -> None:
@@ -124,16 +125,16 @@ def test_json_booleans_are_not_numbers() -> None:
     "\n\n**Bottom line:** revenue rose 12%.\n\n- West: +8%   \n",
 ])
 def test_markdown_is_returned_without_a_wrapping_fence(reply: str) -> None:
-    assert parse_output(_template("compiler"), reply) == "**Bottom line:** revenue rose 12%.\n\n- West: +8%"
+    assert parse_output(_template("analyst"), reply) == "**Bottom line:** revenue rose 12%.\n\n- West: +8%"
 
 
 def test_markdown_keeps_an_inner_fence_of_another_language() -> None:
     reply = "```python\nprint(1)\n```"
-    assert parse_output(_template("analyzer"), reply) == reply
+    assert parse_output(_template("analyst"), reply) == reply
 
 
 def test_an_empty_markdown_reply_is_refused() -> None:
-    assert _reason("compiler", "\n  \n") == "the reply is empty"
+    assert _reason("analyst", "\n  \n") == "the reply is empty"
 
 
 # --- vega-lite -----------------------------------------------------------------------------------------------

@@ -54,7 +54,7 @@ def test_a_new_job_stores_only_what_it_has():
                    created="t")
     stored = job.to_data()
     assert stored["stages"] == {stage: {"state": "pending"} for stage in ("plan", "manipulate", "visualize",
-                                                                           "analyze", "compile")}
+                                                                           "compile")}
     assert {"result", "plan", "answer", "secrets", "error", "finished"}.isdisjoint(stored)
     assert QueryJob.from_data(stored) == job
 

@@ -1,5 +1,7 @@
-"""The question pipeline: plan (router + orchestrator) -> manipulate (SQL) -> visualize and analyze in
-parallel -> compile, each stage one task on the queue, each moving the query job with compare-and-set.
+"""The question pipeline: plan (one planner call: scope, chart, insight, SQL) -> manipulate (run the SQL; repair
+it with the manipulator only when it fails) -> visualize and compile side by side (the chart, from a template
+or the visualizer; the answer, streamed by the analyst), each stage one task on the queue, each moving the
+query job with compare-and-set. Two model rounds for a full question.
 
 Stages receive the composition root typed as ``common.ports.QuestionPorts`` and the job as a ``QueryJob``.
 
@@ -10,7 +12,8 @@ Stages receive the composition root typed as ``common.ports.QuestionPorts`` and 
 - ``domain_data``: what the agents are told about the domain (profiles, turns, documents).
 - ``agent_call``: one agent's prompt rendered, called, parsed, and asked again once when malformed;
   ``AgentFailed`` carries the calls a failed step made.
-- ``stages``: the five stages; ``answers``: the final answer; ``result_store``: the result table's rows.
+- ``stages``: the four stages; ``answers``: the final answer; ``answer_stream``: its text while it is written;
+  ``result_store``: the result table's rows; ``events``: the job as Server-Sent Events.
 - ``answer_cache``: answers reused for the same question on the same data.
 - ``pg_tables``/``pushdown``: Postgres tables named by a question, and SQL run on Postgres itself.
 - ``views``: the job as the v1 API and the original API show it.

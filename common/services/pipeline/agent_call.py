@@ -21,6 +21,7 @@ from common.services.pipeline.request import job_credentials
 
 if TYPE_CHECKING:
     from common.llm import Credentials
+    from common.llm.client import TextSink
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,11 +43,13 @@ class AgentFailed(errors.AppError):
 
 def call_agent(deps: QuestionPorts, tenant: Tenant, job: QueryJob | JobRequest, name: str, values: dict[str, Any],
                *, model_overrides: dict[str, Any] | None = None, check: Callable[[Any], Any] | None = None,
-               credentials: Credentials | None = None, cancelled: Callable[[], bool] | None = None) -> AgentResult:
+               credentials: Credentials | None = None, cancelled: Callable[[], bool] | None = None,
+               sink: TextSink | None = None) -> AgentResult:
     """Ask agent ``name``; return its parsed (and checked) reply, or raise ``AgentFailed`` with the calls made.
 
     ``job`` gives the model, the credentials and the cancel flag; outside the pipeline (suggestions) it is
-    just the request, and ``credentials`` and ``cancelled`` are given.
+    just the request, and ``credentials`` and ``cancelled`` are given. With a ``sink``, the reply's text goes
+    there as the model writes it (a second try after an unusable reply restarts it).
     """
     from common.prompts import OutputFormatError, parse_output, render, retry_instruction
 
@@ -66,8 +69,10 @@ def call_agent(deps: QuestionPorts, tenant: Tenant, job: QueryJob | JobRequest, 
             cancelled = cancelled or (lambda: query_jobs.is_cancel_requested(deps.metadata, tenant, query_id))
             credentials = credentials or job_credentials(deps, tenant, model_id, job)
         for attempt in (1, 2):
+            if attempt == 2 and sink is not None:
+                sink.restart()
             reply = _complete(deps, name, messages, model_id, credentials, rendered, calls, cancelled,
-                              json_output=template.output.format in {"json", "vega-lite"})
+                              json_output=template.output.format in {"json", "vega-lite"}, sink=sink)
             try:
                 value = parse_output(template, reply.text)
                 return AgentResult(check(value) if check else value, calls)
@@ -90,11 +95,11 @@ def call_agent(deps: QuestionPorts, tenant: Tenant, job: QueryJob | JobRequest, 
 
 def _complete(deps: QuestionPorts, name: str, messages: list[dict[str, str]], model_id: str,
               credentials: Credentials, rendered: Any, calls: list[dict[str, Any]], cancelled: Callable[[], bool], *,
-              json_output: bool) -> Any:
+              json_output: bool, sink: TextSink | None) -> Any:
     started = deps.clock.now().isoformat()
     reply = deps.llm.complete(
         messages, model_id=model_id, credentials=credentials, params=dict(rendered.model_params),
-        fallback_models=rendered.fallback_models, response_format_json=json_output, cancelled=cancelled)
+        fallback_models=rendered.fallback_models, response_format_json=json_output, cancelled=cancelled, sink=sink)
     calls.extend(_record(name, record, started) for record in reply.attempts)
     return reply
 

@@ -22,7 +22,7 @@ from common.services.pipeline.request import QuestionRequest
 
 log = logging.getLogger("convoinsight.answer_cache")
 
-AGENTS = ("router", "orchestrator", "manipulator", "visualizer", "analyzer", "compiler", "text_answer")
+AGENTS = ("planner", "manipulator", "visualizer", "analyst", "text_answer")
 
 
 def answer_key(deps: QuestionPorts, tenant: Tenant, request: QuestionRequest) -> str:

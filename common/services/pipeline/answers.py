@@ -1,13 +1,16 @@
-"""The final answer: written by the compiler (or from documents alone), checked, rendered, assembled."""
+"""The final answer: written by the analyst (or from documents alone) while the user watches, checked,
+rendered, and completed with the chart drawn beside it."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from common.analysis.answer import markdown_to_html, unverified_numbers
 from common.auth import Tenant
 from common.ports import QuestionPorts
 from common.services.pipeline.agent_call import call_agent
+from common.services.pipeline.answer_stream import AnswerStream
 from common.services.pipeline.job import Answer, ChartRef, QueryJob, Result
 from common.services.pipeline.result_store import result_rows
 
@@ -29,49 +32,56 @@ def canned_answer(scope: str, job: QueryJob) -> Answer:
 
 
 def compile_answer(deps: QuestionPorts, tenant: Tenant, job: QueryJob) -> tuple[Answer, list[dict[str, Any]]]:
-    """Ask the compiler (or the documents-only agent) for the answer and assemble what the API returns."""
+    """Ask the analyst (or the documents-only agent) for the answer, streaming its text as it is written, and
+    assemble what the API returns; the chart and the prompt versions are added when the job completes."""
     from common.analysis.result_summary import summarize_result
 
     context, config = job.context, job.context.config
+    stream = AnswerStream(deps.cache, tenant, job.query_id)
     if job.plan.mode == "documents":
         reply = call_agent(deps, tenant, job, "text_answer", {
             "question": job.prompt, "domain": job.domain, "recent_turns": context.turns,
-            "documents": context.documents, **config["prompt_values"]}, model_overrides=config["model_overrides"])
+            "documents": context.documents, **config["prompt_values"]}, model_overrides=config["model_overrides"],
+            sink=stream)
         markdown, rows, result = reply.value, [], None
     else:
         result = job.result
         rows = result_rows(deps.blobs, job)
-        chart = job.chart
-        reply = call_agent(deps, tenant, job, "compiler", {
-            "question": job.prompt, "domain": job.domain, "instruction": job.plan.tasks["compiler_instruction"],
-            "datasets": ", ".join(sorted(context.versions)) or "(none)",
+        reply = call_agent(deps, tenant, job, "analyst", {
+            "question": job.prompt, "depth": "full" if job.plan.need_analyzer else "brief",
+            "brief": job.plan.tasks.get("answer_brief") or "(none)",
+            "datasets": ", ".join(sorted(result.tables)) or ", ".join(sorted(context.versions)) or "(none)",
+            "chart": _planned_chart(job), "sql": result.sql,
             "result_summary": summarize_result(result.columns, rows, row_count=result.row_count,
-                                               truncated=result.truncated) if result else "(no result)",
-            "analysis": job.analysis or "(not run)",
-            "chart": f"{chart.kind} chart titled {chart.title!r}" if chart else "(no chart)",
-            **config["prompt_values"]}, model_overrides=config["model_overrides"])
+                                               truncated=result.truncated),
+            **config["prompt_values"]}, model_overrides=config["model_overrides"], sink=stream)
         markdown = reply.value
+    stream.flush()
     answer = Answer(
         scope="data_question", answer_markdown=markdown, answer_html=markdown_to_html(markdown),
-        chart=_chart_view(deps, tenant, job.chart), table=_table_view(result, rows),
-        sql=result.sql if result else None, plan_explainer=job.plan_explainer,
+        table=_table_view(result, rows), sql=result.sql if result else None, plan_explainer=job.plan_explainer,
         unverified_numbers=unverified_numbers(markdown, rows) if result else [],
-        provenance={"datasets": context.versions, "model": job.request.model_id,
-                    "prompt_versions": _prompt_versions(deps, job)})
+        provenance={"datasets": context.versions, "model": job.request.model_id})
     return answer, reply.calls
 
 
-_AGENTS_OF_STAGE = {"plan": ("router", "orchestrator"), "manipulate": ("manipulator",),
-                    "visualize": ("visualizer",), "analyze": ("analyzer",)}
+def _planned_chart(job: QueryJob) -> str:
+    """The chart being drawn beside the answer (it is not finished yet: the two run at the same time)."""
+    if not job.plan.need_visualizer:
+        return "(no chart)"
+    return f"a {job.plan.visual_hint} chart titled {job.plan.tasks.get('chart_title') or job.prompt[:100]!r}"
 
 
-def _prompt_versions(deps: QuestionPorts, job: QueryJob) -> dict[str, int]:
-    """The version of every prompt that shaped this answer."""
-    if job.plan.mode == "documents":
-        return {"text_answer": deps.prompts.get("text_answer").version}
-    agents = [agent for stage, names in _AGENTS_OF_STAGE.items() if job.stages[stage].state in {"done", "running"}
-              for agent in names]
-    return {agent: deps.prompts.get(agent).version for agent in [*agents, "compiler"]}
+def completed_answer(deps: QuestionPorts, tenant: Tenant, job: QueryJob) -> Answer:
+    """The stored answer with what ended beside it: the chart, and the version of every prompt that shaped it."""
+    answer = dataclasses.replace(job.answer)
+    if job.chart is not None and answer.chart is None:
+        answer.chart = _chart_view(deps, tenant, job.chart)
+    if answer.scope == "data_question" and "prompt_versions" not in answer.provenance:
+        agents = sorted({call["agent"] for call in job.usage.calls if call.get("agent")})
+        answer.provenance = {**answer.provenance,
+                             "prompt_versions": {agent: deps.prompts.get(agent).version for agent in agents}}
+    return answer
 
 
 def chart_view(deps: QuestionPorts, tenant: Tenant, chart: ChartRef | dict[str, Any]) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """What the agents are told about a domain: table profiles within the token budget, documents, history.
 
 Everything here is a bounded description; no agent ever receives a table's rows (the manipulator's SQL
-result is the only data that flows, and only in summary to the analyzer and compiler).
+result is the only data that flows, and only in summary to the analyst and the visualizer).
 """
 
 from __future__ import annotations

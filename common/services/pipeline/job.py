@@ -15,7 +15,9 @@ from typing import Any, TypeVar
 
 from common.metadata import Record
 
-STAGES = ("plan", "manipulate", "visualize", "analyze", "compile")
+# An older version had an "analyze" stage between visualize and compile; its jobs still load (their
+# stages are stored by name), and the answer now holds what it wrote.
+STAGES = ("plan", "manipulate", "visualize", "compile")
 TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
 
 T = TypeVar("T")
@@ -82,7 +84,7 @@ class JobContext:
 
 @dataclasses.dataclass
 class Plan:
-    """The router's decision and, for a data question, the orchestrator's task per agent."""
+    """The planner's decision: scope, what runs, and for a data question its SQL, chart title and answer brief."""
 
     scope: str = "data_question"  # data_question, small_talk, out_of_scope
     mode: str | None = None  # "tables" or "documents" (a documents-only domain)
@@ -91,7 +93,7 @@ class Plan:
     need_analyzer: bool = False
     visual_hint: str = "auto"
     reason: str = ""
-    tasks: dict[str, str] = dataclasses.field(default_factory=dict)  # manipulator_prompt ... compiler_instruction
+    tasks: dict[str, str] = dataclasses.field(default_factory=dict)  # sql, chart_title, answer_brief
 
 
 @dataclasses.dataclass
@@ -165,7 +167,6 @@ class QueryJob:
     plan_explainer: str = ""
     result: Result | None = None
     chart: ChartRef | None = None
-    analysis: str | None = None
     answer: Answer | None = None
     # From the record, not stored in it.
     created_at: dt.datetime | None = dataclasses.field(default=None, compare=False)

@@ -18,6 +18,7 @@ from common.ports import QuestionPorts
 from common.services import query_jobs, sessions
 from common.services.pipeline import answer_cache
 from common.services.pipeline.agent_call import AgentFailed
+from common.services.pipeline.answers import completed_answer
 from common.services.pipeline.domain_data import check_domain
 from common.services.pipeline.job import Answer, Plan, QueryJob
 from common.services.pipeline.request import QuestionRequest
@@ -167,20 +168,28 @@ def _store(deps: QuestionPorts, tenant: Tenant, query_id: str, stage: str, outco
                                   usage=outcome.calls, skip=outcome.skip)
     if job is None:
         return  # cancelled or taken over meanwhile: whoever holds the job now decides
-    if outcome.answer is not None:
-        _complete(deps, tenant, job, now)
+    if job.answer is not None and _fan_in_complete(job):
+        _complete(deps, tenant, job, now)  # the answer, and the chart beside it if one was drawn
         return
     for next_stage in outcome.next_stages:
-        if next_stage == "compile" and not _fan_in_complete(job):
-            continue  # the other parallel stage is still running; it enqueues compile when it ends
         _enqueue(deps, tenant, query_id, next_stage)
 
 
 def _complete(deps: QuestionPorts, tenant: Tenant, job: QueryJob, now: dt.datetime) -> None:
-    """Finish a job whose answer is stored. History and answer cache are written first, so whoever sees
-    "succeeded" (the original synchronous /query, then the frontend's session list; the same question again)
-    finds them; every step is idempotent, so a delivery after a crash in between finishes the job (see
-    ``_complete_answered``)."""
+    """Finish a job whose answer is stored and whose chart, if any, is drawn. The answer is completed first
+    (chart, prompt versions), then history and answer cache are written, so whoever sees "succeeded" (the
+    original synchronous /query, then the frontend's session list; the same question again) finds them; every
+    step is idempotent, so a delivery after a crash in between finishes the job (see ``_complete_answered``).
+    Of two side-by-side stages ending at once, both may get here; finishing is done once."""
+    answer = completed_answer(deps, tenant, job)
+    if answer != job.answer:
+        def completed(current: QueryJob) -> QueryJob | None:
+            if current.ended:
+                return None
+            current.answer = answer
+            return current
+
+        job = query_jobs.update_job(deps.metadata, tenant, job.query_id, completed) or job
     _record_turns(deps, tenant, job, now)
     if not job.request.pg_tokens:
         answer_cache.remember_answer(deps, job.request.answer_key, {
@@ -195,12 +204,13 @@ def _complete_answered(deps: QuestionPorts, tenant: Tenant, query_id: str) -> No
         job = query_jobs.get_job(deps.metadata, tenant, query_id)
     except errors.NotFound:
         return
-    if not job.ended and job.answer is not None:
+    if not job.ended and job.answer is not None and _fan_in_complete(job):
         _complete(deps, tenant, job, deps.clock.now())
 
 
 def _fan_in_complete(job: QueryJob) -> bool:
-    return all(job.stages[stage].state in {"done", "skipped"} for stage in FAN_OUT)
+    """Whether the answer and the chart beside it have both ended (a canned answer skips both)."""
+    return all(job.stages[stage].state in {"done", "skipped"} for stage in FAN_OUT if stage in job.stages)
 
 
 def _log_finished(tenant: Tenant, final: QueryJob | None) -> None:

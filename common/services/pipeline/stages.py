@@ -1,6 +1,12 @@
 """The pipeline's stages. Each reads the job, calls its agents, and returns a ``StageOutcome``: what to store
 on the job, the LLM calls made, the stages to run next and those not needed, or the finished answer.
 
+A full question costs the user two model rounds: ``plan`` (one planner call that classifies the question,
+decides chart and insight, and writes the SQL), ``manipulate`` (runs that SQL; a model call only to repair a
+query that failed), then ``visualize`` and ``compile`` side by side (the chart from a template when it is
+obvious, else one visualizer call; the answer from one analyst call, streamed while it is written). Small talk
+and out-of-scope questions end after the planner.
+
 Stages never write the job themselves (the runner does, with compare-and-set), so a stage is a function
 of the job: re-running it after a crash repeats its LLM calls but can never store a second outcome.
 """
@@ -24,10 +30,11 @@ from common.services.pipeline.answers import canned_answer, compile_answer
 from common.services.pipeline.job import Answer, ChartRef, JobContext, Plan, QueryJob, Result
 from common.services.pipeline.result_store import result_rows, store_rows
 
-MANIPULATOR_ATTEMPTS = 3
-ROUTER_BUDGET_SHARE = 4
+MANIPULATOR_ATTEMPTS = 3  # the planner's SQL, then at most two repairs by the manipulator
 RESULT_SAMPLE_ROWS = 5
-FAN_OUT = ("visualize", "analyze")
+# After the result, the chart and the answer are made side by side; the job completes when both have ended.
+FAN_OUT = ("visualize", "compile")
+CHART_KINDS = ("bar", "line", "table", "auto")
 
 
 @dataclasses.dataclass
@@ -56,7 +63,7 @@ def _resolved_config(deps: QuestionPorts, tenant: Tenant, domain: Domain) -> dic
 
 
 def plan(deps: QuestionPorts, tenant: Tenant, job: QueryJob) -> StageOutcome:
-    """Decide the scope and the agents (router), then write each agent's task (orchestrator)."""
+    """Classify the question, decide chart and insight, and write its SQL: one planner call (the first round)."""
     request, domain = job.request, Domain(job.domain)
     postgres = pg_tables.load_pg_tables(deps, tenant, job.query_id, request.pg_tokens,
                                         _domain_table_names(deps, tenant, domain)) if request.pg_tokens else []
@@ -70,39 +77,40 @@ def plan(deps: QuestionPorts, tenant: Tenant, job: QueryJob) -> StageOutcome:
     config = context.config
     if not data.tables:  # documents only: the original's text-only answer, in the compile stage
         return StageOutcome({"context": context, "plan": Plan(mode="documents", scope="data_question")},
-                            next_stages=["compile"], skip=["manipulate", *FAN_OUT])
-    common = {"question": job.prompt, "domain": domain, "recent_turns": turns,
-              "previous_result": context.previous_result, "dataset_profiles": context.tables,
-              "attachments": context.attachments}
-    # The router only decides scope and agents: names and types with a few statistics are enough for it.
-    brief = domain_data.tables_text(data, deps.settings.prompt_token_budget // ROUTER_BUDGET_SHARE)
-    router = call_agent(deps, tenant, job, "router", {**common, "dataset_profiles": brief})
-    decision = _apply_request(_decision(router.value), job, has_previous=previous is not None)
+                            next_stages=["compile"], skip=["manipulate", "visualize"])
+    planner = call_agent(deps, tenant, job, "planner", {
+        "question": job.prompt, "domain": domain, "max_rows": deps.settings.sql_max_rows,
+        "recent_turns": turns, "previous_result": context.previous_result, "tables": context.tables,
+        "attachments": context.attachments, **config["prompt_values"]},
+        model_overrides=config["model_overrides"], check=_needs_sql_without(previous))
+    decision = _apply_request(_decision(planner.value), job)
     if decision.scope != "data_question":
-        return StageOutcome({"plan": decision}, router.calls, answer=canned_answer(decision.scope, job))
-    orchestrator = _after_calls(router.calls, lambda: call_agent(
-        deps, tenant, job, "orchestrator",
-        {**common, "router_plan": _router_fields(decision), **config["prompt_values"]},
-        model_overrides=config["model_overrides"]))
-    decision.mode, decision.tasks = "tables", orchestrator.value
-    outputs = {"context": context, "plan": decision, "plan_explainer": decision.tasks["plan_explainer"]}
-    calls = router.calls + orchestrator.calls
+        return StageOutcome({"plan": decision}, planner.calls, skip=["manipulate", *FAN_OUT],
+                            answer=canned_answer(decision.scope, job))
+    outputs = {"context": context, "plan": decision, "plan_explainer": planner.value["plan_explainer"]}
     if decision.need_manipulator:
-        return StageOutcome(outputs, calls, ["manipulate"])
+        return StageOutcome(outputs, planner.calls, ["manipulate"])
     outputs["result"] = _reused_result(previous)
-    return StageOutcome(outputs, calls, *_after_result(decision))
+    return StageOutcome(outputs, planner.calls, *_after_result(decision))
 
 
-_ROUTER_FIELDS = ("scope", "need_manipulator", "need_visualizer", "need_analyzer", "visual_hint", "reason")
+def _needs_sql_without(previous: dict[str, Any] | None) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """The planner's reply check: a data question with no previous result to reuse must bring its SQL."""
+    def check(reply: dict[str, Any]) -> dict[str, Any]:
+        if reply["scope"] == "data_question" and not reply["sql"].strip() and previous is None:
+            raise errors.BadRequest("'sql' is empty, but there is no previous result to reuse: write the query")
+        return reply
+    return check
 
 
 def _decision(reply: dict[str, Any]) -> Plan:
-    """The router's reply (checked against its schema) as a plan."""
-    return Plan(**{name: reply[name] for name in _ROUTER_FIELDS if name in reply})
-
-
-def _router_fields(decision: Plan) -> dict[str, Any]:
-    return {name: getattr(decision, name) for name in _ROUTER_FIELDS}
+    """The planner's reply (checked against its schema) as a plan."""
+    chart = reply["chart"]
+    return Plan(scope=reply["scope"], mode="tables", need_manipulator=bool(reply["sql"].strip()),
+                need_visualizer=chart != "none", need_analyzer=reply["insight"],
+                visual_hint=chart if chart in CHART_KINDS else "auto", reason=reply["reason"],
+                tasks={"sql": reply["sql"].strip(), "chart_title": reply["chart_title"],
+                       "answer_brief": reply["answer_brief"]})
 
 
 def _after_calls(made: list[dict[str, Any]], step: Callable[[], Any]) -> Any:
@@ -120,22 +128,21 @@ def _domain_table_names(deps: QuestionPorts, tenant: Tenant, domain: Domain) -> 
         return set()
 
 
-def _apply_request(decision: Plan, job: QueryJob, *, has_previous: bool) -> Plan:
-    """What the request says wins over the router: its visual hint, and no insight when it asked for none."""
+def _apply_request(decision: Plan, job: QueryJob) -> Plan:
+    """What the request says wins over the planner: its visual hint, and no insight when it asked for none."""
     if job.request.visual_hint:
         decision.visual_hint = job.request.visual_hint
+        decision.need_visualizer = decision.scope == "data_question"
     if not job.request.include_insight:
         decision.need_analyzer = False
-    if not has_previous:
-        decision.need_manipulator = True  # nothing to reuse: the data must be queried
     return decision
 
 
 def _after_result(decision: Plan) -> tuple[list[str], list[str]]:
-    wanted = [stage for stage, needed in (("visualize", decision.need_visualizer),
-                                          ("analyze", decision.need_analyzer)) if needed]
-    skipped = [stage for stage in FAN_OUT if stage not in wanted]
-    return (wanted or ["compile"]), ["manipulate", *skipped]
+    """Once the result is there: the answer always, the chart when wanted, side by side."""
+    if decision.need_visualizer:
+        return ["visualize", "compile"], ["manipulate"]
+    return ["compile"], ["manipulate", "visualize"]
 
 
 def _reused_result(previous: dict[str, Any]) -> Result:
@@ -145,21 +152,24 @@ def _reused_result(previous: dict[str, Any]) -> Result:
 
 
 def manipulate(deps: QuestionPorts, tenant: Tenant, job: QueryJob) -> StageOutcome:
-    """Have the manipulator write SQL, check and run it; send errors back to it, at most twice."""
+    """Run the planner's SQL; when it is refused or fails, have the manipulator repair it, at most twice."""
     attempts: list[dict[str, Any]] = []
     calls: list[dict[str, Any]] = []
+    sql = job.plan.tasks["sql"]
     for attempt in range(1, MANIPULATOR_ATTEMPTS + 1):
-        reply = _after_calls(calls, lambda: call_agent(deps, tenant, job, "manipulator", {
-            "task": job.plan.tasks["manipulator_prompt"] or job.prompt, "question": job.prompt,
-            "max_rows": deps.settings.sql_max_rows, "tables": job.context.tables,
-            "previous_result": job.context.previous_result,
-            "previous_attempts": json.dumps(attempts, ensure_ascii=False) if attempts else "(none)"}))
-        calls += reply.calls
+        if attempt > 1:  # a repair: the only round this stage adds, and only after a failure
+            reply = _after_calls(calls, lambda: call_agent(deps, tenant, job, "manipulator", {
+                "task": job.plan_explainer or job.prompt, "question": job.prompt,
+                "max_rows": deps.settings.sql_max_rows, "tables": job.context.tables,
+                "previous_result": job.context.previous_result,
+                "previous_attempts": json.dumps(attempts, ensure_ascii=False)}))
+            calls += reply.calls
+            sql = reply.value["sql"]
         try:
-            ran = _run_sql(deps, tenant, job, reply.value["sql"])
+            ran = _run_sql(deps, tenant, job, sql)
             break
-        except errors.BadRequest as exc:  # rejected or failing SQL goes back to the manipulator
-            attempts.append({"sql": reply.value["sql"], "error": exc.message})
+        except errors.BadRequest as exc:  # rejected or failing SQL goes to the manipulator
+            attempts.append({"sql": sql, "error": exc.message})
             if attempt == MANIPULATOR_ATTEMPTS:
                 failed = errors.UpstreamError(f"no working query after {attempt} attempts; last error: {exc.message}",
                                               code="SQL_FAILED", details={"attempts": attempts})
@@ -172,7 +182,7 @@ def manipulate(deps: QuestionPorts, tenant: Tenant, job: QueryJob) -> StageOutco
 
 
 def _run_sql(deps: QuestionPorts, tenant: Tenant, job: QueryJob, sql: str) -> dict[str, Any]:
-    """Run the manipulator's SQL: on Postgres itself when it reads only one connection's tables, else DuckDB."""
+    """Run the SQL: on Postgres itself when it reads only one connection's tables, else DuckDB."""
     from common.services.pipeline.pushdown import pushdown_target, run_pushed_down
 
     domain, extra = Domain(job.domain), pg_tables.restored(job)
@@ -185,25 +195,50 @@ def _run_sql(deps: QuestionPorts, tenant: Tenant, job: QueryJob, sql: str) -> di
 
 
 def visualize(deps: QuestionPorts, tenant: Tenant, job: QueryJob) -> StageOutcome:
-    """Have the visualizer write a Vega-Lite spec; bind the result, check, render and store the chart."""
+    """Draw the chart: from a template when the hint and the result's shape make it obvious, else the
+    visualizer writes a Vega-Lite spec; bind the result, check, render and store it."""
     from common.charts import bind_and_validate, chart_kind
+    from common.charts.templates import template_spec
 
     result, rows = job.result, result_rows(deps.blobs, job)
-    reply = call_agent(deps, tenant, job, "visualizer", {
-        "task": job.plan.tasks["visualizer_prompt"] or job.prompt, "question": job.prompt,
-        "visual_hint": job.plan.visual_hint,
-        "answer_settings": job.context.config["prompt_values"]["answer_settings"], "row_count": result.row_count,
-        "result_columns": "\n".join(f"{c['name']} ({c['dtype']})" for c in result.columns),
-        "result_sample": json.dumps(rows[:RESULT_SAMPLE_ROWS], ensure_ascii=False, default=str)[:2000]},
-        check=lambda spec: bind_and_validate(spec, result.columns, rows, max_rows=deps.settings.sql_max_rows,
-                                             max_pixels=deps.settings.chart_max_pixels))
-    spec = reply.value
-    title = spec.get("title") if isinstance(spec.get("title"), str) else job.prompt[:100]
-    chart = _after_calls(reply.calls, lambda: deps.charts.save(
+    title = job.plan.tasks.get("chart_title") or job.prompt[:100]
+
+    def checked(spec: dict[str, Any]) -> dict[str, Any]:
+        return bind_and_validate(spec, result.columns, rows, max_rows=deps.settings.sql_max_rows,
+                                 max_pixels=deps.settings.chart_max_pixels)
+
+    spec, calls = _template_chart(template_spec(job.plan.visual_hint, result.columns, rows, title=title), checked), []
+    if spec is None:
+        reply = call_agent(deps, tenant, job, "visualizer", {
+            "task": f"A {job.plan.visual_hint} chart titled {title!r}.", "question": job.prompt,
+            "visual_hint": job.plan.visual_hint,
+            "answer_settings": job.context.config["prompt_values"]["answer_settings"],
+            "row_count": result.row_count,
+            "result_columns": "\n".join(f"{c['name']} ({c['dtype']})" for c in result.columns),
+            "result_sample": json.dumps(rows[:RESULT_SAMPLE_ROWS], ensure_ascii=False, default=str)[:2000]},
+            check=checked)
+        spec, calls = reply.value, reply.calls
+    chart = _after_calls(calls, lambda: deps.charts.save(
         tenant, spec=spec, kind=chart_kind(spec), query_id=job.query_id, session_id=job.session_id,
-        domain=job.domain, title=title[:200], chart_id=_chart_id(job.query_id)))
-    return StageOutcome({"chart": ChartRef(chart_id=chart.chart_id, kind=chart.kind, title=chart.title)},
-                        reply.calls, ["compile"])
+        domain=job.domain, title=_title_of(spec, title)[:200], chart_id=_chart_id(job.query_id)))
+    return StageOutcome({"chart": ChartRef(chart_id=chart.chart_id, kind=chart.kind, title=chart.title)}, calls)
+
+
+def _template_chart(spec: dict[str, Any] | None,
+                    checked: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any] | None:
+    """The template's spec, bound and checked; None (the visualizer designs it) if the policy refuses it."""
+    if spec is None:
+        return None
+    try:
+        return checked(spec)
+    except errors.BadRequest:
+        return None
+
+
+def _title_of(spec: dict[str, Any], default: str) -> str:
+    title = spec.get("title")
+    text = title.get("text") if isinstance(title, dict) else title
+    return text if isinstance(text, str) and text.strip() else default
 
 
 def _chart_id(query_id: str) -> str:
@@ -211,27 +246,12 @@ def _chart_id(query_id: str) -> str:
     return "c" + hashlib.sha256(query_id.encode()).hexdigest()[:32]
 
 
-def analyze(deps: QuestionPorts, tenant: Tenant, job: QueryJob) -> StageOutcome:
-    """Have the analyzer write quantified insights from a bounded summary of the result."""
-    from common.analysis.result_summary import summarize_result
-
-    result, rows = job.result, result_rows(deps.blobs, job)
-    config = job.context.config
-    reply = call_agent(deps, tenant, job, "analyzer", {
-        "task": job.plan.tasks["analyzer_prompt"] or job.prompt, "question": job.prompt,
-        "answer_settings": config["prompt_values"]["answer_settings"], "sql": result.sql,
-        "result_summary": summarize_result(result.columns, rows, row_count=result.row_count,
-                                           truncated=result.truncated)},
-        model_overrides=config["model_overrides"])
-    return StageOutcome({"analysis": reply.value}, reply.calls, ["compile"])
-
-
 def compile_stage(deps: QuestionPorts, tenant: Tenant, job: QueryJob) -> StageOutcome:
-    """Write the answer (compiler, or the documents-only answer), check its numbers, render it."""
+    """Write the answer (the analyst, or the documents-only answer), streamed while it is written."""
     answer, calls = compile_answer(deps, tenant, job)
     return StageOutcome({}, calls, answer=answer)
 
 
 Stage = Callable[[QuestionPorts, Tenant, QueryJob], StageOutcome]
-STAGES: dict[str, Stage] = {"plan": plan, "manipulate": manipulate, "visualize": visualize, "analyze": analyze,
+STAGES: dict[str, Stage] = {"plan": plan, "manipulate": manipulate, "visualize": visualize,
                             "compile": compile_stage}

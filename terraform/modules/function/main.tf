@@ -182,7 +182,10 @@ resource "google_cloudfunctions2_function" "this" {
     all_traffic_on_latest_revision   = true
     vpc_connector                    = var.vpc_connector
     vpc_connector_egress_settings    = var.vpc_connector == null ? null : "PRIVATE_RANGES_ONLY"
-    environment_variables            = var.environment_variables
+    # functions-framework serves with 4 threads per CPU unless THREADS says otherwise: as many threads as the
+    # requests the instance accepts, or an instance with concurrency 80 would still answer four at a time.
+    environment_variables = merge(var.environment_variables,
+    var.concurrency > 1 ? { THREADS = tostring(var.concurrency) } : {})
 
     dynamic "secret_environment_variables" {
       for_each = local.used_secrets

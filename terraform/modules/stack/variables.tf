@@ -138,8 +138,10 @@ variable "function_overrides" {
     datasets = { memory = "2Gi", timeout_seconds = 300 }
     # Runs LLM stages and DuckDB over the data, renders charts.
     agents = { memory = "2Gi", cpu = "1", timeout_seconds = 540, max_instances = 20, ingress = "ALLOW_INTERNAL_ONLY" }
-    # Event streams stay open while a query runs.
-    queries = { timeout_seconds = 300 }
+    # An event stream stays open while its question runs (EVENTS_STREAM_SECONDS, 240 s, then the client
+    # reconnects) and spends nearly all of it asleep between polls: many streams share an instance instead of
+    # each holding one.
+    queries = { cpu = "1", timeout_seconds = 300, concurrency = 80 }
     # Synchronous POST /query waits for the whole pipeline; uploads as in datasets.
     legacy = { memory = "2Gi", timeout_seconds = 300 }
     # PDF export renders charts.

@@ -40,6 +40,19 @@ def test_heavy_functions_get_more_memory_and_time_than_health(env: pathlib.Path)
         assert setting(heavy, "timeout_seconds") > setting("health", "timeout_seconds"), heavy
 
 
+@pytest.mark.parametrize("env", environments(), ids=lambda p: p.name)
+def test_open_event_streams_share_an_instance_and_end_before_its_timeout(env: pathlib.Path) -> None:
+    from common.config import SETTINGS
+
+    defaults = effective_default(env, "function_defaults")
+    queries = {**defaults, **effective_default(env, "function_overrides").get("queries", {})}
+    assert queries["concurrency"] >= 20 and queries["cpu"] is not None  # concurrency above 1 needs a whole vCPU
+    stream_seconds = next(setting.default for setting in SETTINGS if setting.name == "events_stream_seconds")
+    assert stream_seconds < queries["timeout_seconds"]
+    function = (MODULES / "function" / "main.tf").read_text(encoding="utf-8")
+    assert "THREADS = tostring(var.concurrency)" in function  # or functions-framework serves 4 per CPU
+
+
 def test_prod_refuses_to_delete_its_firestore_database() -> None:
     assert effective_default(ENVIRONMENTS / "prod", "firestore_delete_protection") is True
 
