@@ -1,6 +1,6 @@
 """What a question needs that is slow the first time in a process, paid in the background as soon as an
 instance serves its first request, so that no question pays it: LiteLLM's import and set-up (3-6 s), its
-tokenizer, and the chart renderer's worker process and script bundle (1-3 s).
+tokenizer, the chart renderer's worker process and script bundle (1-3 s), and the launcher of SQL processes.
 
 ``start`` returns at once and runs the work in one daemon thread, once per process; a question that arrives
 meanwhile simply waits on the same imports (Python's import lock), never does them twice. Nothing here runs
@@ -43,6 +43,9 @@ def _warm_up() -> None:
 
         render_png(_CHART)  # starts the renderer's worker
         render_html(_CHART)  # builds the script bundle pages embed
+        from common.analysis.sql_process import run_capped
+
+        run_capped(int, ("1",), memory_bytes=256 * 2**20, timeout_seconds=30)  # starts the SQL launcher process
         log.info("warmed up in %.1f s", time.monotonic() - began)
     except Exception:  # noqa: BLE001 - warming up is an optimisation: the first question does it if this fails
         log.warning("warming up failed; the first question will pay for it", exc_info=True)

@@ -12,6 +12,8 @@ os.environ.setdefault("NO_GCE_CHECK", "true")
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+WARM_UP_WAIT_SECONDS = 60  # a slow machine serves after this, warm or not
+
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
@@ -25,7 +27,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--data-dir", default=None,
                         help="where blobs and the SQLite file live (default: DATA_DIR, else ./.local_data)")
     parser.add_argument("--no-warm-up", action="store_true",
-                        help="do not load the model library and chart renderer in the background at start (memory "
+                        help="do not load the model library, chart renderer and SQL launcher before serving (memory "
                              "measurements that must see only their own requests)")
     parser.add_argument("--cleanup-interval", type=float, default=3600,
                         help="seconds between runs of the cleanup function, as Cloud Scheduler calls it "
@@ -50,7 +52,11 @@ def main(argv: list[str] | None = None) -> None:
     if args.cleanup_interval > 0 and "cleanup" in gateway.apps:
         start_cleanup_timer(gateway.apps["cleanup"], args.cleanup_interval)
     if not args.no_warm_up:
-        warm_up.start()  # the model library and chart renderer load in the background, not in the first question
+        # The model library, chart renderer and SQL launcher load before the first request is served, so the first
+        # question asked of a fresh emulator is as quick as any (cleanup, started above, runs meanwhile).
+        warm_up.start()
+        if not warm_up.done.wait(WARM_UP_WAIT_SECONDS):
+            logging.getLogger("convoinsight.emulator").warning("still warming up; serving anyway")
     logging.getLogger("convoinsight.emulator").warning(
         "serving %s on http://%s:%d (data in %s)", ", ".join(gateway.apps), args.host, args.port,
         os.path.abspath(settings.data_dir))

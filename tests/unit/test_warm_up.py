@@ -16,7 +16,9 @@ response = app.test_client().post("/tasks/plan", json={})
 print("first request:", response.status_code)
 assert warm_up.done.wait(120), "the warm-up never finished"
 from common.charts import render
-print("after:", "litellm" in sys.modules, "vl_convert" in sys.modules, render.default_renderer()._process is not None)
+from common.analysis import sql_process
+print("after:", "litellm" in sys.modules, "vl_convert" in sys.modules, render.default_renderer()._process is not None,
+      sql_process._LAUNCHER._process is not None)
 """
 
 
@@ -27,4 +29,4 @@ def test_the_first_request_starts_the_warm_up_in_the_background(tmp_path):
     lines = result.stdout.splitlines()
     assert "at import: False False" in lines
     assert "first request: 400" in lines  # answered at once, not after the warm-up
-    assert "after: True False True" in lines  # vl_convert runs in the renderer's worker, not here
+    assert "after: True False True True" in lines  # vl_convert runs in the renderer's worker, not here
