@@ -32,7 +32,7 @@ def emulator(tmp_path_factory):
                                 str(data_dir)], cwd=ROOT, env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 90  # it warms up (model library, chart renderer, SQL launcher) before serving
     while time.monotonic() < deadline:
         try:
             urllib.request.urlopen(f"{base}/api/v1/health/live", timeout=1).close()

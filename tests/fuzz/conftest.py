@@ -53,7 +53,7 @@ def emulator(tmp_path_factory):
     env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
     log = open(tmp_path_factory.mktemp("fuzz-log") / "emulator.log", "w+b")
     process = subprocess.Popen([sys.executable, "-m", "tests.fuzz.serve", "--host", "127.0.0.1", "--port", str(port),
-                                "--data-dir", str(data_dir), "--cleanup-interval", "0"],
+                                "--data-dir", str(data_dir), "--cleanup-interval", "0", "--no-warm-up"],
                                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60

@@ -25,7 +25,8 @@ from common.ports import QuestionPorts
 from common.services import query_jobs
 from common.services.pipeline import answer_stream, views
 
-POLL_SECONDS = 0.25
+POLL_SECONDS = 0.1  # how often the answer's pieces are read (the cache: cheap)
+JOB_POLL_SECONDS = 0.2  # how often the job is read (the metadata store: a paid read in the cloud)
 PING_SECONDS = 15.0
 RECONNECT_MS = 1000
 
@@ -61,8 +62,10 @@ def stream(deps: QuestionPorts, tenant: Tenant, query_id: str, *, last_event_id:
     deadline = time.monotonic() + seconds
     quiet_since = time.monotonic()
     yield f"retry: {RECONNECT_MS}\n\n"
+    job, job_read_at = None, 0.0
     while True:
-        job = query_jobs.get_job(deps.metadata, tenant, query_id)
+        if job is None or time.monotonic() - job_read_at >= JOB_POLL_SECONDS:
+            job, job_read_at = query_jobs.get_job(deps.metadata, tenant, query_id), time.monotonic()
         # Read after the job: every piece written before the job ended is here before its end event.
         for piece in answer_stream.pieces(deps.cache, tenant, query_id, sent):
             sent += 1
