@@ -20,8 +20,7 @@ from common.services.pipeline.job import JobRequest, QueryJob
 from common.services.pipeline.request import job_credentials
 
 if TYPE_CHECKING:
-    from common.llm import Credentials
-    from common.llm.client import TextSink
+    from common.llm import Credentials, TextSink
 
 
 @dataclasses.dataclass(frozen=True)
