@@ -136,3 +136,19 @@ def assert_error(response, status: int, code: str | None = None) -> dict:
     assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "details"}, body
     assert code is None or body["error"]["code"] == code, body
     return body["error"]
+
+
+@pytest.fixture
+def rebinding_dns(monkeypatch):
+    """The system resolver, except that ``rebind.test`` now answers 127.0.0.2, where nothing listens."""
+    import socket
+
+    from common import hosts
+
+    real = hosts._system_getaddrinfo
+
+    def resolve(host, port, *args, **kwargs):
+        return real("127.0.0.2" if host == "rebind.test" else host, port, *args, **kwargs)
+
+    monkeypatch.setattr(hosts, "_system_getaddrinfo", resolve)
+    monkeypatch.setattr(socket, "getaddrinfo", resolve)  # as if nothing had pinned anything yet

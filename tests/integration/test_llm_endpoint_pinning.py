@@ -11,23 +11,11 @@ import socket
 
 import pytest
 
-from common import errors, hosts
+from common import errors
 from common.hosts import HostNotAllowed, HostPolicy
 from common.llm import Credentials, LlmClient
 
 WEBM = b"\x1a\x45\xdf\xa3" + b"\x00" * 64
-
-
-@pytest.fixture
-def rebinding_dns(monkeypatch):
-    """The system resolver, except that ``rebind.test`` now answers 127.0.0.2."""
-    real = hosts._system_getaddrinfo
-
-    def resolve(host, port, *args, **kwargs):
-        return real("127.0.0.2" if host == "rebind.test" else host, port, *args, **kwargs)
-
-    monkeypatch.setattr(hosts, "_system_getaddrinfo", resolve)
-    monkeypatch.setattr(socket, "getaddrinfo", resolve)  # as if nothing had pinned anything yet
 
 
 def _transcribe(client: LlmClient, base: str, *, user_api_base: bool = True):

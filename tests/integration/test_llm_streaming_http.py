@@ -9,13 +9,11 @@ holds them to both; the tests below name the ones that show it.
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 
 import pytest
 
-from common import hosts
 from common.hosts import HostPolicy
 from common.llm import Cancelled, Credentials, LlmClient, LlmFailed
 from tests.endless_model_server import Answer, MiB, ModelReplyServer
@@ -144,16 +142,6 @@ def test_a_stream_that_drips_ends_at_its_time_bound_not_when_the_endpoint_stops(
     assert 2.0 <= elapsed < 15.0, f"took {elapsed:.1f} s: the endpoint alone would take 60 s for both attempts"
 
 
-@pytest.fixture
-def rebinding_dns(monkeypatch):
-    """The system resolver, except that ``rebind.test`` now answers 127.0.0.2, where nothing listens."""
-    real = hosts._system_getaddrinfo
-
-    def resolve(host, port, *args, **kwargs):
-        return real("127.0.0.2" if host == "rebind.test" else host, port, *args, **kwargs)
-
-    monkeypatch.setattr(hosts, "_system_getaddrinfo", resolve)
-    monkeypatch.setattr(socket, "getaddrinfo", resolve)
 
 
 def _rebound(endpoint: ModelReplyServer) -> str:

@@ -15,7 +15,6 @@ from tests.scripted_llm import (
     OUTPUT_COST_PER_TOKEN,
     Fault,
     Reply,
-    install_scripted_llm,
     malformed_json,
     wrong_sql,
 )
@@ -23,14 +22,6 @@ from tests.scripted_llm import (
 PRIMARY, FALLBACK, OTHER = "scripted/primary", "scripted/fallback", "scripted_alt/model"
 TENANT = Credentials("tenant-a-key", "http://127.0.0.1:9/v1", "tenant")
 MESSAGES = [{"role": "user", "content": "total sales by region?"}]
-
-
-@pytest.fixture
-def script():
-    script = install_scripted_llm()
-    script.reset()
-    yield script
-    assert not script.unscripted, "a call reached the scripted provider with no step for it"
 
 
 class Sleeps:

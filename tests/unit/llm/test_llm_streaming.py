@@ -18,7 +18,6 @@ from tests.scripted_llm import (
     OUTPUT_COST_PER_TOKEN,
     Fault,
     Reply,
-    install_scripted_llm,
     pieces_of,
 )
 
@@ -26,14 +25,6 @@ PRIMARY, FALLBACK = "scripted/primary", "scripted/fallback"
 TENANT = Credentials("tenant-a-key", "http://127.0.0.1:9/v1", "tenant")
 MESSAGES = [{"role": "user", "content": "total sales by region?"}]
 ANSWER = "The total is 1,234 dollars, most of it from the north region in the second half of the year."
-
-
-@pytest.fixture
-def script():
-    script = install_scripted_llm()
-    script.reset()
-    yield script
-    assert not script.unscripted, "a call reached the scripted provider with no step for it"
 
 
 class Sink:
