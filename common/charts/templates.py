@@ -21,6 +21,7 @@ MAX_TABLE_COLUMNS = 6
 MAX_TABLE_ROWS = 30
 HORIZONTAL_FROM = 8  # categories; long labels read better on the side
 LONG_LABEL = 12
+UPRIGHT_LABEL_CHARS = 48  # vertical bars' labels, all together, that fit side by side at WIDTH without turning
 # Sizes for a reader (pixels): wide enough for the labels, a step per bar or row where their number varies.
 WIDTH, HEIGHT, LINE_WIDTH = 420, 300, 560
 BAR_STEP, ROW_STEP, TABLE_COLUMN_STEP = 28, 24, 140
@@ -75,8 +76,8 @@ def _bar(dimension: str, measure: str, rows: Sequence[dict[str, Any]], title: st
     horizontal = not temporal and (len(rows) >= HORIZONTAL_FROM or max(map(len, labels), default=0) > LONG_LABEL)
     category = {"field": dimension, "type": "ordinal" if temporal else "nominal", "title": axis_title(dimension),
                 "sort": None if temporal else ("-x" if horizontal else "-y"),
-                "axis": {"labelLimit": 160} if horizontal else {"labelAngle": 0 if len(rows) <= 6 else -45,
-                                                                "labelLimit": 120}}
+                "axis": {"labelLimit": 160} if horizontal else {
+                    "labelAngle": 0 if sum(map(len, labels)) <= UPRIGHT_LABEL_CHARS else -45, "labelLimit": 120}}
     value = {"field": measure, "type": "quantitative", "title": axis_title(measure),
              "axis": {"format": _number_format(measure)}}
     encoding = {"y": category, "x": value} if horizontal else {"x": category, "y": value}

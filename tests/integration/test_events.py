@@ -68,6 +68,9 @@ def test_every_event_has_an_id_and_the_stream_ends_with_the_answer(sales, analys
 
 def test_a_reconnect_in_the_middle_of_the_answer_loses_and_repeats_no_piece(sales, analyst):
     queued_job(sales, "q_pieces")
+    context = sales.context  # the answer's stage is running: its pieces are being written
+    query_jobs.claim_stage(context.metadata, Tenant("alice"), "q_pieces", "compile", now=context.clock.now(),
+                           lease_seconds=60)
     sales.context.settings = sales.context.settings.replace(events_stream_seconds=1)
     writer = AnswerStream(sales.context.cache, Tenant("alice"), "q_pieces", clock=lambda: 0.0)  # flushes on ask
     for text in ("North ", "leads "):
@@ -86,6 +89,7 @@ def test_a_reconnect_in_the_middle_of_the_answer_loses_and_repeats_no_piece(sale
     assert [(event["event"], event["data"]) for event in again] == [
         ("answer_restart", "{}"), ("answer_delta", '{"text": "North leads."}'), ("reconnect", '{"retry_ms": 1000}')]
     assert [order(event["id"]) for event in again] == [(order(first[-1]["id"])[0], n) for n in (3, 4, 4)]
+    query_jobs.release_stage(context.metadata, Tenant("alice"), "q_pieces", "compile")  # given back: cancels at once
     assert sales.call("DELETE", "/api/v1/queries/q_pieces").get_json()["status"] == "cancelled"
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from common.auth import Tenant
@@ -35,7 +36,8 @@ def stream_key(tenant: Tenant, query_id: str) -> str:
 class AnswerStream:
     """A ``TextSink`` for one question's answer (``LlmClient.complete(..., sink=)``)."""
 
-    def __init__(self, cache: Cache, tenant: Tenant, query_id: str, *, clock: Any = time.monotonic):
+    def __init__(self, cache: Cache, tenant: Tenant, query_id: str, *,
+                 clock: Callable[[], float] = time.monotonic):
         self._cache = cache
         self._key = stream_key(tenant, query_id)
         self._clock = clock

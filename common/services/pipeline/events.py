@@ -24,6 +24,7 @@ from common.auth import Tenant
 from common.ports import QuestionPorts
 from common.services import query_jobs
 from common.services.pipeline import answer_stream, views
+from common.services.pipeline.job import QueryJob
 
 POLL_SECONDS = 0.1  # how often the answer's pieces are read (the cache: cheap)
 JOB_POLL_SECONDS = 0.2  # how often the job is read (the metadata store: a paid read in the cloud)
@@ -66,8 +67,9 @@ def stream(deps: QuestionPorts, tenant: Tenant, query_id: str, *, last_event_id:
     while True:
         if job is None or time.monotonic() - job_read_at >= JOB_POLL_SECONDS:
             job, job_read_at = query_jobs.get_job(deps.metadata, tenant, query_id), time.monotonic()
-        # Read after the job: every piece written before the job ended is here before its end event.
-        for piece in answer_stream.pieces(deps.cache, tenant, query_id, sent):
+        # Read after the job: every piece written before the job ended is here before its end event. Pieces
+        # exist only once the answer's stage has begun, so the cache is not asked before.
+        for piece in answer_stream.pieces(deps.cache, tenant, query_id, sent) if _answer_begun(job) else ():
             sent += 1
             kind, data = ("answer_restart", {}) if piece.get("restart") else ("answer_delta", {"text": piece["text"]})
             yield _event(kind, event_id(seen, sent), data)
@@ -91,6 +93,11 @@ def stream(deps: QuestionPorts, tenant: Tenant, query_id: str, *, last_event_id:
             yield ": ping\n\n"
             quiet_since = time.monotonic()
         sleep(POLL_SECONDS)
+
+
+def _answer_begun(job: QueryJob) -> bool:
+    stage = job.stages.get("compile")
+    return job.ended or (stage is not None and stage.state != "pending")
 
 
 def _event(kind: str, event: str, data: Any) -> str:

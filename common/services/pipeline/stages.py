@@ -207,7 +207,8 @@ def visualize(deps: QuestionPorts, tenant: Tenant, job: QueryJob) -> StageOutcom
         return bind_and_validate(spec, result.columns, rows, max_rows=deps.settings.sql_max_rows,
                                  max_pixels=deps.settings.chart_max_pixels)
 
-    spec, calls = _template_chart(template_spec(job.plan.visual_hint, result.columns, rows, title=title), checked), []
+    spec = _template_chart(template_spec(job.plan.visual_hint, result.columns, rows, title=title), checked)
+    calls: list[dict[str, Any]] = []
     if spec is None:
         reply = call_agent(deps, tenant, job, "visualizer", {
             "task": f"A {job.plan.visual_hint} chart titled {title!r}.", "question": job.prompt,
