@@ -17,12 +17,15 @@ from typing import Any
 from common.auth import Tenant
 from common.errors import ServiceUnavailable
 from common.ports import QuestionPorts
+from common.prompts.templates import AGENT_ROLES
 from common.services import dataset_reads, sessions
 from common.services.pipeline.request import QuestionRequest
 
 log = logging.getLogger("convoinsight.answer_cache")
 
-AGENTS = ("planner", "manipulator", "visualizer", "analyst", "text_answer")
+# Every prompt that can shape an answer: the pipeline's agents, and the documents-only one.
+_ANSWERING_PROMPTS = (*AGENT_ROLES, "text_answer")
+
 
 
 def answer_key(deps: QuestionPorts, tenant: Tenant, request: QuestionRequest) -> str:
@@ -34,7 +37,7 @@ def answer_key(deps: QuestionPorts, tenant: Tenant, request: QuestionRequest) ->
     material = {
         "tenant": tenant.namespace, "domain": request.domain, "versions": versions,
         "prompt": " ".join(request.prompt.lower().split()), "options": dataclasses.asdict(request.stored()),
-        "prompts": {agent: deps.prompts.get(agent).version for agent in AGENTS},
+        "prompts": {agent: deps.prompts.get(agent).version for agent in _ANSWERING_PROMPTS},
         "after": last_turn[0]["query_id"] if last_turn else None,
     }
     digest = hashlib.sha256(json.dumps(material, sort_keys=True, default=str).encode()).hexdigest()
