@@ -175,6 +175,20 @@ def check_fields(pairs: Iterable[tuple[str, Any]], where: str) -> None:
             check_text(value, f"the {where} {key!r}")
 
 
+def refuse_unknown_fields(fields: Iterable[str], accepted: Iterable[str], where: str = "the JSON body") -> None:
+    """400 naming the fields ``where`` has that the route does not read, and the ones it does.
+
+    A field a route ignores is a mistake on the caller's side (``apiBase`` for ``api_base`` once sent a user's
+    key to the server's own endpoint): saying so beats answering as though it had not been sent.
+    """
+    accepted = sorted(accepted)
+    unknown = sorted(set(fields) - set(accepted))
+    if unknown:
+        raise errors.BadRequest(f"{where} has unknown field(s): {', '.join(unknown)}; accepted: "
+                                f"{', '.join(accepted)}", code="UNKNOWN_FIELD",
+                                details={"unknown": unknown, "accepted": accepted})
+
+
 def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 

@@ -18,8 +18,8 @@ import html
 import json
 import logging
 import uuid
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Collection
+from typing import Any, NamedTuple
 
 import flask
 from werkzeug.exceptions import HTTPException
@@ -32,8 +32,11 @@ from common import bodies, errors, logs, scratch
 
 log = logging.getLogger("convoinsight.http")
 
+V1_PREFIX = "/api/v1"
 Handler = Callable[..., Any]
 ErrorBody = Callable[[errors.AppError, str], dict]
+# Where the router leaves the matched route's accepted body fields for ``json_body`` (None: not checked).
+_BODY_FIELDS = "convoinsight.body_fields"
 
 
 def v1_error_body(error: errors.AppError, request_id: str) -> dict:
@@ -60,7 +63,7 @@ class Router:
         self.function_name = function_name
         self.error_body = error_body
         self._map = Map(strict_slashes=False, merge_slashes=False)
-        self._handlers: dict[str, tuple[Handler, ErrorBody, dict[str, str]]] = {}
+        self._handlers: dict[str, _Route] = {}
         self.cors_origins: Callable[[], tuple[str, ...]] = _configured_cors_origins
         if flask.has_app_context():  # functions-framework imports the function's module inside its app's context
             self.answer_framework_errors(flask.current_app)
@@ -70,13 +73,19 @@ class Router:
         app.register_error_handler(HTTPException, self._framework_error)
 
     def route(self, path: str, methods: list[str], *, error_body: ErrorBody | None = None,
-              headers: dict[str, str] | None = None) -> Callable[[Handler], Handler]:
-        """Register ``handler(request, **path_params)`` for ``path`` and ``methods``."""
+              headers: dict[str, str] | None = None,
+              body_fields: Collection[str] | None = None) -> Callable[[Handler], Handler]:
+        """Register ``handler(request, **path_params)`` for ``path`` and ``methods``.
+
+        ``body_fields`` are the fields the route's JSON body may have: ``json_body`` refuses any other with a
+        400 naming them (every v1 route with a JSON body declares them; the original API's routes do not).
+        """
 
         def register(handler: Handler) -> Handler:
             endpoint = f"{handler.__name__}:{len(self._handlers)}"
             self._map.add(Rule(path, methods=methods, endpoint=endpoint))
-            self._handlers[endpoint] = (handler, error_body or self.error_body, headers or {})
+            fields = frozenset(body_fields) if body_fields is not None else None
+            self._handlers[endpoint] = _Route(handler, error_body or self.error_body, headers or {}, fields)
             return handler
 
         return register
@@ -84,6 +93,11 @@ class Router:
     def rules(self) -> list[tuple[str, tuple[str, ...]]]:
         """List (path, methods) of every route, for documentation and tests."""
         return [(rule.rule, tuple(sorted(rule.methods - {"HEAD", "OPTIONS"}))) for rule in self._map.iter_rules()]
+
+    def body_fields(self) -> dict[tuple[str, str], frozenset[str] | None]:
+        """The accepted JSON body fields of every (rule, method), for tests that compare them to the document."""
+        return {(rule.rule, method): self._handlers[rule.endpoint].body_fields
+                for rule in self._map.iter_rules() for method in rule.methods - {"HEAD", "OPTIONS"}}
 
     def __call__(self, request: flask.Request) -> flask.Response:
         """Answer one request; this is what each function's entry point returns."""
@@ -96,16 +110,18 @@ class Router:
         return response
 
     def _answer(self, request: flask.Request, request_id: str) -> flask.Response:
-        error_body, extra_headers = self.error_body, {}
+        error_body, extra_headers = self._unmatched_error_body(request.path), {}
         try:
             adapter = self._map.bind("", path_info=request.path, url_scheme=request.scheme)
             if request.method == "OPTIONS":
                 response = self._preflight(adapter, request)
             else:
                 endpoint, params = adapter.match(request.path, method=request.method)
-                handler, error_body, extra_headers = self._handlers[endpoint]
+                route = self._handlers[endpoint]
+                error_body, extra_headers = route.error_body, route.headers
                 _check_path_and_query(request, params)
-                response = to_response(handler(request, **params))
+                request.environ[_BODY_FIELDS] = route.body_fields
+                response = to_response(route.handler(request, **params))
         except Exception as exc:  # noqa: BLE001 - the one place every error becomes a response
             response = self._error_response(exc, request, request_id, error_body)
         return self._finish(request, response, request_id, extra_headers)
@@ -126,8 +142,16 @@ class Router:
         request = flask.request._get_current_object()
         request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex
         with logs.request_scope(request_id, logs.trace_id_of(request.headers)):
-            response = self._error_response(exc, request, request_id, self.error_body)
+            response = self._error_response(exc, request, request_id, self._unmatched_error_body(request.path))
             return self._finish(request, response, request_id, {})
+
+    def _unmatched_error_body(self, path: str) -> ErrorBody:
+        """The error body for a request no route matched: the v1 shape on a v1 path, whichever function answers.
+
+        The gateway sends every path it does not list to the legacy function, whose routes answer in the
+        original shape; a mistyped ``/api/v1/...`` path still belongs to the v1 API and its clients.
+        """
+        return v1_error_body if path == V1_PREFIX or path.startswith(V1_PREFIX + "/") else self.error_body
 
     def _preflight(self, adapter: Any, request: flask.Request) -> flask.Response:
         allowed = adapter.allowed_methods(request.path)
@@ -166,6 +190,13 @@ class Router:
             response.headers["Access-Control-Allow-Origin"] = origin
             response.headers.add("Vary", "Origin")
         response.headers["Access-Control-Expose-Headers"] = "X-Request-Id, Deprecation, Link, Content-Disposition"
+
+
+class _Route(NamedTuple):
+    handler: Handler
+    error_body: ErrorBody
+    headers: dict[str, str]
+    body_fields: frozenset[str] | None
 
 
 def _configured_cors_origins() -> tuple[str, ...]:
@@ -229,6 +260,9 @@ def json_body(request: flask.Request, *, required: bool = True) -> dict:
     body = bodies.parse_json(raw)
     if not isinstance(body, dict):
         raise errors.BadRequest("the JSON body must be an object")
+    accepted = request.environ.get(_BODY_FIELDS)
+    if accepted is not None:
+        bodies.refuse_unknown_fields(body, accepted)
     return body
 
 

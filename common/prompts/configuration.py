@@ -24,6 +24,7 @@ log = logging.getLogger("convoinsight.prompts")
 COLLECTION = "prompt_config"
 USER_KEY = "user"
 MAX_INSTRUCTIONS_LENGTH = 4000
+CONFIG_FIELDS = ("instructions", "parameters")
 LAYERS = ("system", "domain", "user", "request")  # lowest precedence first
 _LABELS = {
     "system": "System default instructions",
@@ -116,10 +117,10 @@ def parse_config(raw: object, what: str = "configuration") -> PromptConfig:
     """Check a request body ``{"instructions", "parameters"}`` and return it as a layer; 400 naming any fault."""
     if not isinstance(raw, Mapping):
         raise BadRequest(f"the {what} must be an object with instructions and parameters")
-    unknown = sorted(str(key) for key in raw if key not in ("instructions", "parameters"))
+    unknown = sorted(str(key) for key in raw if key not in CONFIG_FIELDS)
     if unknown:
         raise BadRequest(f"the {what} has unknown field(s) {', '.join(unknown)}",
-                         details={"unknown": unknown, "allowed": ["instructions", "parameters"]})
+                         details={"unknown": unknown, "allowed": list(CONFIG_FIELDS)})
     instructions = raw.get("instructions") or ""
     if not isinstance(instructions, str):
         raise BadRequest(f"{what}.instructions must be a string")

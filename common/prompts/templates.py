@@ -37,7 +37,7 @@ MODEL_PARAMETERS: dict[str, tuple[type, ...]] = {
     "reasoning_effort": (str,),
 }
 REASONING_EFFORTS = ("minimal", "low", "medium", "high")
-_FIELDS = ("name", "version", "description", "system", "user_template", "inputs", "output", "model",
+TEMPLATE_FIELDS = ("name", "version", "description", "system", "user_template", "inputs", "output", "model",
            "fallback_models")
 
 
@@ -88,10 +88,11 @@ def template_from_mapping(raw: object, source: str, *, expected_name: str | None
     """Check ``raw`` (a parsed YAML document or a stored override) and return it as a template."""
     if not isinstance(raw, Mapping):
         raise PromptError(source, "a prompt file must be a mapping of fields")
-    unknown = sorted(set(raw) - set(_FIELDS))
+    unknown = sorted(set(raw) - set(TEMPLATE_FIELDS))
     if unknown:
-        raise PromptError(source, f"unknown field(s) {', '.join(map(str, unknown))}; allowed: {', '.join(_FIELDS)}")
-    missing = [field for field in _FIELDS if field not in raw]
+        raise PromptError(source, f"unknown field(s) {', '.join(map(str, unknown))}; "
+                                  f"allowed: {', '.join(TEMPLATE_FIELDS)}")
+    missing = [field for field in TEMPLATE_FIELDS if field not in raw]
     if missing:
         raise PromptError(source, f"missing field(s) {', '.join(missing)}")
     name = _text(raw, "name", source)

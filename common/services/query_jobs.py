@@ -47,10 +47,12 @@ def get_job(metadata: MetadataStore, tenant: Tenant, query_id: str) -> QueryJob:
         raise errors.NotFound(f"query {query_id!r} not found", code="QUERY_NOT_FOUND") from None
 
 
-def session_jobs(metadata: MetadataStore, tenant: Tenant, session_id: str) -> list[QueryJob]:
-    """Return the session's jobs, oldest first."""
+def session_jobs(metadata: MetadataStore, tenant: Tenant, session_id: str, *,
+                 limit: int | None = None) -> list[QueryJob]:
+    """Return the session's jobs, oldest first (the first ``limit`` when given)."""
     return [QueryJob.from_record(record)
-            for record in metadata.list(COLLECTION, tenant.user_id, parent=session_id, order_by="created_at")]
+            for record in metadata.list(COLLECTION, tenant.user_id, parent=session_id, order_by="created_at",
+                                        limit=limit)]
 
 
 def delete_job(metadata: MetadataStore, tenant: Tenant, query_id: str) -> None:

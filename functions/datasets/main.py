@@ -80,7 +80,7 @@ def list_domain_tables(request: flask.Request, domain: str):
     return domain_sql.list_tables(bootstrap.context(), tenant, names.domain_name(domain))
 
 
-@router.route("/api/v1/domains/<domain>/sql", methods=["POST"])
+@router.route("/api/v1/domains/<domain>/sql", methods=["POST"], body_fields=("sql", "limit", "dialect"))
 def run_domain_sql(request: flask.Request, domain: str):
     tenant = tenant_of(request, spend="sql")
     body = json_body(request)
@@ -88,7 +88,7 @@ def run_domain_sql(request: flask.Request, domain: str):
                             dialect=body.get("dialect"))
 
 
-@router.route("/api/v1/uploads", methods=["POST"])
+@router.route("/api/v1/uploads", methods=["POST"], body_fields=("domain", "filename", "size_bytes"))
 def start_direct_upload(request: flask.Request):
     tenant = tenant_of(request, spend="upload")
     body = json_body(request)

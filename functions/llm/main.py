@@ -17,6 +17,7 @@ from common.web import receive_clip, tenant_of
 router = Router("llm")
 
 VERIFY_TIMEOUT_SECONDS = 30.0
+KEY_FIELDS = ("provider", "api_key", "model", "api_base")
 
 
 @router.route("/api/v1/llm/providers", methods=["GET"])
@@ -48,7 +49,7 @@ def list_keys(request: flask.Request):
     return {"items": items, "count": len(items)}
 
 
-@router.route("/api/v1/llm/keys", methods=["POST"])
+@router.route("/api/v1/llm/keys", methods=["POST"], body_fields=KEY_FIELDS)
 def add_key(request: flask.Request):
     tenant, body = tenant_of(request), json_body(request)
     return _save(tenant, request, registry.provider_id(body.get("provider")), body, mode="create"), 201
@@ -61,7 +62,7 @@ def get_key(request: flask.Request, provider: str):
     return stored_keys.key_view(record, active.get_active(metadata, tenant))
 
 
-@router.route("/api/v1/llm/keys/<provider>", methods=["PUT"])
+@router.route("/api/v1/llm/keys/<provider>", methods=["PUT"], body_fields=KEY_FIELDS)
 def replace_key(request: flask.Request, provider: str):
     tenant, body = tenant_of(request), json_body(request)
     provider = registry.provider_id(provider)
@@ -85,7 +86,7 @@ def get_active(request: flask.Request):
     return active.active_view(record)
 
 
-@router.route("/api/v1/llm/active", methods=["PUT"])
+@router.route("/api/v1/llm/active", methods=["PUT"], body_fields=("provider", "model", "params"))
 def set_active(request: flask.Request):
     body = json_body(request)
     tenant = tenant_of(request)

@@ -6,7 +6,7 @@ from typing import Any
 
 import flask
 
-from common import bootstrap, errors, scratch
+from common import bodies, bootstrap, errors, scratch
 from common.http import Router, int_arg, json_body
 from common.ports import SecretPorts
 from common.services.postgres import connections, frames, query, tables
@@ -19,7 +19,7 @@ CREATE_FIELDS = {"table", "rows"}
 WRITE_FIELDS = {"mode", "rows"}
 
 
-@router.route("/api/v1/postgres/connections", methods=["POST"])
+@router.route("/api/v1/postgres/connections", methods=["POST"], body_fields=connections.FIELDS)
 def save_connection(request: flask.Request):
     tenant, body = tenant_of(request), json_body(request)
     if body.get("name") is None:
@@ -65,7 +65,7 @@ def read_table(request: flask.Request, name: str, table: str):
     return tables.read_rows(pg, tenant, name, table, limit=limit, offset=offset)
 
 
-@router.route("/api/v1/postgres/<name>/tables", methods=["POST"])
+@router.route("/api/v1/postgres/<name>/tables", methods=["POST"], body_fields=CREATE_FIELDS)
 def create_table(request: flask.Request, name: str):
     tenant, pg = tenant_of(request), bootstrap.context()
     connections.check_name(name)
@@ -76,7 +76,7 @@ def create_table(request: flask.Request, name: str):
         return tables.create_table(pg, tenant, name, fields["table"], frame), 201
 
 
-@router.route("/api/v1/postgres/<name>/tables/<path:table>", methods=["PUT"])
+@router.route("/api/v1/postgres/<name>/tables/<path:table>", methods=["PUT"], body_fields=WRITE_FIELDS)
 def write_table(request: flask.Request, name: str, table: str):
     tenant, pg = tenant_of(request), bootstrap.context()
     connections.check_name(name)
@@ -94,36 +94,27 @@ def drop_table(request: flask.Request, name: str, table: str):
     return {"deleted": True, "connection": name, "table": table}
 
 
-@router.route("/api/v1/postgres/<name>/query", methods=["POST"])
+@router.route("/api/v1/postgres/<name>/query", methods=["POST"], body_fields=("sql", "limit"))
 def run_query(request: flask.Request, name: str):
     tenant, body = tenant_of(request, spend="sql"), json_body(request)
-    unknown = sorted(set(body) - {"sql", "limit"})
-    if unknown:
-        raise errors.BadRequest(f"unknown field(s): {', '.join(unknown)}; allowed: sql, limit")
     return query.run_query(bootstrap.context(), tenant, name, body.get("sql"), body.get("limit"))
 
 
 def _rows_of(request: flask.Request, pg: SecretPorts, workdir: str,
              allowed: set[str]) -> tuple[dict[str, Any], Any]:
-    """Read the rows to write: JSON ``{..., rows}``, or a multipart ``file`` (CSV, Excel, Parquet, JSON)."""
+    """Read the rows to write: JSON ``{..., rows}`` (its fields checked by the route), or a multipart ``file``
+    (CSV, Excel, Parquet, JSON)."""
     if request.mimetype == "multipart/form-data":
         form, files = receive_multipart(request, workdir, max_file_bytes=pg.settings.max_upload_bytes, max_files=1,
                                         file_fields=("file",))
-        _refuse_unknown(form, (allowed - {"rows"}) | {"sheet"})
+        bodies.refuse_unknown_fields(form, (allowed - {"rows"}) | {"sheet"}, "the form")
         if not files:
             raise errors.BadRequest("the form field 'file' is required", code="MISSING_FIELD")
         upload = files[0]
         return form, frames.frame_from_upload(upload.path, upload.filename, pg.settings, workdir,
                                               form.get("sheet") or None)
     body = json_body(request)
-    _refuse_unknown(body, allowed)
     return body, frames.frame_from_rows(body.get("rows"))
-
-
-def _refuse_unknown(fields: dict[str, Any], allowed: set[str]) -> None:
-    unknown = sorted(set(fields) - allowed)
-    if unknown:
-        raise errors.BadRequest(f"unknown field(s): {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}")
 
 
 def postgres(request: flask.Request) -> flask.Response:

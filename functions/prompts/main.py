@@ -21,8 +21,9 @@ from common.prompts import (
     save_domain_config,
     save_user_config,
 )
-from common.prompts.configuration import load_user_config
+from common.prompts.configuration import CONFIG_FIELDS, load_user_config
 from common.prompts.overrides import FILE, OVERRIDE
+from common.prompts.templates import TEMPLATE_FIELDS
 from common.web import tenant_of
 
 router = Router("prompts")
@@ -52,7 +53,7 @@ def get_prompt(request: flask.Request, name: str):
             "configuration": _effective_config(deps.metadata, tenant, domain)}
 
 
-@router.route("/api/v1/prompts/<name>", methods=["PUT"])
+@router.route("/api/v1/prompts/<name>", methods=["PUT"], body_fields=TEMPLATE_FIELDS)
 def put_prompt(request: flask.Request, name: str):
     tenant = _admin(request)
     template = bootstrap.context().prompts.save(name, json_body(request), author=tenant.user_id)
@@ -74,7 +75,7 @@ def get_user_config(request: flask.Request):
     return _config_view("user", config, _effective_config(metadata, tenant, _domain_arg(request)))
 
 
-@router.route("/api/v1/prompts/config/user", methods=["PUT"])
+@router.route("/api/v1/prompts/config/user", methods=["PUT"], body_fields=CONFIG_FIELDS)
 def put_user_config(request: flask.Request):
     tenant = tenant_of(request)
     domain, body = _domain_arg(request), json_body(request)
@@ -92,7 +93,7 @@ def get_domain_config(request: flask.Request, domain: str):
     return {"domain": domain, **_config_view("domain", config, _effective_config(metadata, tenant, domain))}
 
 
-@router.route("/api/v1/prompts/config/domain/<domain>", methods=["PUT"])
+@router.route("/api/v1/prompts/config/domain/<domain>", methods=["PUT"], body_fields=CONFIG_FIELDS)
 def put_domain_config(request: flask.Request, domain: str):
     tenant = tenant_of(request)
     domain = names.domain_name(domain)

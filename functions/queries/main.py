@@ -10,13 +10,13 @@ from common.services import query_jobs
 from common.services.llm_config.active import active_choice
 from common.services.pipeline import events as event_stream
 from common.services.pipeline import runner, views
-from common.services.pipeline.request import parse_question
+from common.services.pipeline.request import QUESTION_FIELDS, parse_question
 from common.web import tenant_of
 
 router = Router("queries")
 
 
-@router.route("/api/v1/queries", methods=["POST"])
+@router.route("/api/v1/queries", methods=["POST"], body_fields=QUESTION_FIELDS)
 def submit(request: flask.Request):
     tenant = tenant_of(request, spend="query")
     deps = bootstrap.context()

@@ -211,3 +211,37 @@ def test_a_control_character_in_a_path_is_the_canonical_404(everyone, path, shap
         assert_error(response, 404, "NOT_FOUND")
     else:
         assert response.status_code == 404 and response.get_json()["code"] == "NOT_FOUND"
+
+
+# ----------------------------------------------------------------------------- unknown fields and paths (issue 10)
+def _json_body_routes(function_apps) -> list[tuple[str, str, str]]:
+    routes = []
+    for name, app in sorted(function_apps.items()):
+        for (rule, method), fields in router_of(app).body_fields().items():
+            if fields is not None:
+                routes.append((name, method, re.sub(r"<(?:[^:>]+:)?([^>]+)>", "x", rule)))
+    return routes
+
+
+def test_every_v1_json_route_refuses_an_unknown_field_by_name(function_apps, everyone):
+    routes = _json_body_routes(function_apps)
+    assert len(routes) >= 12
+    for function, method, path in routes:
+        response = _json(everyone, method, path, '{"apiBase": "http://127.0.0.1:9/v1"}')
+        error = assert_error(response, 400, "UNKNOWN_FIELD")
+        assert error["details"]["unknown"] == ["apiBase"], f"{function}: {method} {path}"
+        assert "apiBase" in error["message"] and error["details"]["accepted"], f"{function}: {method} {path}"
+
+
+def test_a_misspelt_question_field_is_refused_and_no_question_starts(everyone):
+    body = {"domain": "sales", "prompt": "total?", "apiKey": "sk-abc", "apiBase": "http://127.0.0.1:9/v1"}
+    error = assert_error(_json(everyone, "POST", "/api/v1/queries", json.dumps(body)), 400, "UNKNOWN_FIELD")
+    assert "api_base" in error["details"]["accepted"] and "sk-abc" not in json.dumps(error)
+    sessions = everyone.get("/api/v1/sessions", headers={"X-User-Id": "alice"}).get_json()
+    assert sessions["items"] == []
+
+
+@pytest.mark.parametrize("path", ["/api/v1/nothing", "/api/v1/datasetz/a.csv", "/api/v1"])
+def test_an_unknown_v1_path_answers_in_the_v1_shape_through_the_gateway(everyone, path):
+    # The gateway sends unlisted paths to the legacy function; a v1 path still gets the v1 body.
+    assert_error(everyone.get(path, headers={"X-User-Id": "alice"}), 404, "NOT_FOUND")

@@ -133,3 +133,21 @@ def test_legacy_detail_never_carries_markup():
     with app.test_request_context("/x"):
         body = router(flask.request).get_json()
     assert "<img" not in body["detail"] and "&lt;img" in body["detail"]
+
+
+@pytest.mark.parametrize("path", ["/api/v1/nothing", "/api/v1", "/api/v1/datasets/x/y/z/extra"])
+def test_unknown_v1_path_answers_in_v1_shape_even_from_a_legacy_router(path):
+    # The gateway's fallback is the legacy function: a mistyped v1 path still gets the v1 error body (issue 10).
+    router = Router("legacy", error_body=legacy_detail_body)
+    with app.test_request_context(path, method="GET"):
+        response = router(flask.request)
+    assert response.status_code == 404
+    assert response.get_json()["error"]["code"] == "NOT_FOUND"
+
+
+def test_unknown_legacy_path_keeps_the_legacy_shape():
+    router = Router("legacy", error_body=legacy_detail_body)
+    with app.test_request_context("/api/v1x/nothing", method="GET"):
+        response = router(flask.request)
+    assert response.status_code == 404
+    assert set(response.get_json()) == {"detail", "code"}

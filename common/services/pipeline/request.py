@@ -25,6 +25,9 @@ if TYPE_CHECKING:
 MAX_PROMPT_CHARS = 4000
 MAX_DATASETS = 50
 VISUAL_HINTS = ("bar", "line", "table", "auto")
+# The fields of a v1 question body (``POST /api/v1/queries``); any other is a 400 naming it.
+QUESTION_FIELDS = ("domain", "prompt", "session_id", "datasets", "provider", "model", "include_insight",
+                   "visual_hint", "apiKey", "api_base")
 _SESSION_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 
 
@@ -41,6 +44,8 @@ class QuestionRequest:
     api_key: str | None
     api_base: str | None
     model_params: dict[str, Any] = dataclasses.field(default_factory=dict)  # the active choice's, for its model
+    # The caller named a session that must exist (v1); the original API's clients make new sessions' ids themselves.
+    continues_session: bool = False
 
     def stored(self, *, answer_key: str = "") -> JobRequest:
         """What the job keeps of the request (no key)."""
@@ -76,7 +81,8 @@ def parse_question(body: dict[str, Any], settings: Settings, *, legacy: bool = F
                            model_id=model_id, include_insight=include_insight, visual_hint=visual_hint,
                            api_key=_optional_text(body, "apiKey", 1024),
                            api_base=_optional_text(body, "api_base", 2048),
-                           model_params=dict(default_params or {}) if model_id == default_model else {})
+                           model_params=dict(default_params or {}) if model_id == default_model else {},
+                           continues_session=not legacy and body.get("session_id") is not None)
 
 
 def new_session_id() -> str:

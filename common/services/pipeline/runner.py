@@ -33,6 +33,8 @@ FINISHED_EVENT = "question_finished"
 def submit(deps: QuestionPorts, tenant: Tenant, request: QuestionRequest) -> QueryJob:
     """Create the job for a question and enqueue its first stage (or answer it from the cache)."""
     check_domain(deps, tenant, request.domain, request.datasets, has_pg=bool(request.pg_tokens))
+    if request.continues_session:
+        _check_session_exists(deps, tenant, request.session_id)
     query_id = query_jobs.new_query_id()
     key = answer_cache.answer_key(deps, tenant, request)
     # Postgres data has no version to key on: a question that reads it is never answered from the cache.
@@ -51,6 +53,16 @@ def submit(deps: QuestionPorts, tenant: Tenant, request: QuestionRequest) -> Que
             error={"code": exc.code, "message": "the question could not be queued"}))
         raise
     return job
+
+
+def _check_session_exists(deps: QuestionPorts, tenant: Tenant, session_id: str) -> None:
+    """404 unless the session exists: it has a summary, or its first question is still being answered."""
+    try:
+        sessions.get_session(deps.metadata, tenant, session_id)
+    except errors.NotFound:
+        if not query_jobs.session_jobs(deps.metadata, tenant, session_id, limit=1):
+            raise errors.NotFound(f"session {session_id!r} not found: omit session_id to start a new conversation",
+                                  code="SESSION_NOT_FOUND") from None
 
 
 def cancel(deps: QuestionPorts, tenant: Tenant, query_id: str) -> QueryJob:
