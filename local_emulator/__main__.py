@@ -6,6 +6,7 @@ import argparse
 import logging
 import os
 import sys
+from typing import Any
 
 # Before anything imports a Google or LiteLLM client: never probe the cloud metadata server, never download.
 os.environ.setdefault("NO_GCE_CHECK", "true")
@@ -35,6 +36,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _prepare_database(settings: Any) -> None:
+    """Create DATABASE_URL's Postgres database when missing, or refuse to start saying why (not 503s later)."""
+    from common.errors import ConfigurationError
+    from common.metadata.sql_engine import ensure_database
+
+    if settings.metadata_backend != "sql" or not settings.database_url or settings.cloud_sql_instance:
+        return
+    try:
+        if ensure_database(settings.database_url):
+            logging.getLogger("convoinsight.emulator").warning("created the metadata database named by DATABASE_URL")
+    except ConfigurationError as exc:
+        raise SystemExit(f"cannot start: {exc.message}") from None
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     from werkzeug.serving import run_simple
@@ -46,6 +61,7 @@ def main(argv: list[str] | None = None) -> None:
 
     overrides = {"data_dir": os.path.abspath(args.data_dir)} if args.data_dir else {}
     settings = Settings.from_env(**overrides)
+    _prepare_database(settings)
     gateway = build_gateway()  # function modules build nothing at import: the context can come after
     context = local_context(settings, gateway.apps)
     bootstrap.use(context)

@@ -11,6 +11,9 @@ import sqlalchemy as sa
 from common.errors import ConfigurationError
 
 SQLITE_FILE_NAME = "metadata.sqlite3"
+CONNECT_TIMEOUT_SECONDS = 10
+# Postgres SQLSTATEs: the database named does not exist; another session created it first.
+_INVALID_CATALOG_NAME, _DUPLICATE_DATABASE = "3D000", "42P04"
 SQLITE_BUSY_TIMEOUT_SECONDS = 30
 _PLAIN_POSTGRES_DRIVERS = {"postgres", "postgresql"}
 
@@ -30,6 +33,77 @@ def create_engine_for(url: str, *, cloud_sql_instance: str = "", data_dir: str =
         # pg8000 is pure Python: the one Postgres driver this project installs (also what Cloud SQL uses).
         parsed = parsed.set(drivername="postgresql+pg8000")
     return sa.create_engine(parsed, pool_pre_ping=True)
+
+
+def ensure_database(url: str) -> bool:
+    """Make sure the Postgres database ``url`` names exists, creating it when the server allows; True if created.
+
+    For the emulator's start (``DATABASE_URL=...postgres@127.0.0.1:5432/convo make run``): without it, a missing
+    database surfaced only as 503s and a log line. Raises ``ConfigurationError`` saying what to do when the
+    server cannot be reached, or the database does not exist and this user may not create it. SQLite files are
+    created on first use and need nothing here.
+    """
+    parsed = sa.make_url(url)
+    if parsed.get_backend_name() != "postgresql":
+        return False
+    where = f"{parsed.host or 'localhost'}:{parsed.port or 5432}"
+    try:
+        _connect_once(parsed)
+        return False
+    except sa.exc.SQLAlchemyError as exc:
+        if _sqlstate(exc) != _INVALID_CATALOG_NAME:
+            raise ConfigurationError(f"cannot reach the metadata database {parsed.database!r} at {where}: "
+                                     f"{_reason(exc)}") from None
+    try:
+        _create_database(parsed)
+    except sa.exc.SQLAlchemyError as exc:
+        if _sqlstate(exc) == _DUPLICATE_DATABASE:
+            return False
+        raise ConfigurationError(
+            f"the metadata database {parsed.database!r} does not exist at {where} and could not be created "
+            f"({_reason(exc)}): create it (createdb {parsed.database}) or point DATABASE_URL at one that exists"
+        ) from None
+    return True
+
+
+def _connect_once(url: sa.URL) -> None:
+    engine = _postgres_engine(url)
+    try:
+        with engine.connect() as connection:
+            connection.execute(sa.select(1))
+    finally:
+        engine.dispose()
+
+
+def _create_database(url: sa.URL) -> None:
+    # CREATE DATABASE cannot run in a transaction; "postgres" is the maintenance database every server has.
+    engine = _postgres_engine(url.set(database="postgres")).execution_options(isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            quoted = connection.dialect.identifier_preparer.quote_identifier(url.database)
+            connection.execute(sa.text(f"CREATE DATABASE {quoted}"))
+    finally:
+        engine.dispose()
+
+
+def _postgres_engine(url: sa.URL) -> sa.Engine:
+    if url.drivername in _PLAIN_POSTGRES_DRIVERS:
+        url = url.set(drivername="postgresql+pg8000")
+    return sa.create_engine(url, poolclass=sa.pool.NullPool, connect_args={"timeout": CONNECT_TIMEOUT_SECONDS})
+
+
+def _sqlstate(exc: sa.exc.SQLAlchemyError) -> str | None:
+    detail = getattr(exc, "orig", None)
+    args = getattr(detail, "args", ())
+    return args[0].get("C") if args and isinstance(args[0], dict) else None
+
+
+def _reason(exc: sa.exc.SQLAlchemyError) -> str:
+    detail = getattr(exc, "orig", None)
+    args = getattr(detail, "args", ())
+    if args and isinstance(args[0], dict):
+        return args[0].get("M", str(detail))  # pg8000's server error: the message alone, not the whole record
+    return str(detail or exc).splitlines()[0]
 
 
 def _sqlite_engine(url: sa.URL) -> sa.Engine:
