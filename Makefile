@@ -13,7 +13,7 @@ export LITELLM_LOCAL_MODEL_COST_MAP := True
 export PYTHONPATH := $(CURDIR)
 
 .PHONY: check help install run serve test test-unit test-contract test-integration test-e2e bench lint emulators plan \
-	token clean
+	token reset-data clean
 .DEFAULT_GOAL := check
 
 check: install ## lint, then the fast unit tests (no services needed); the default goal
@@ -81,7 +81,10 @@ token: install ## a bearer token for AUTH_MODE=token: make token TOKEN_USER=alic
 	@AUTH_MODE=token $(BIN)/python -c "from common.config import Settings; from common.auth import issue_token; \
 	print(issue_token('$(TOKEN_USER)', Settings.from_env().auth_token_secret))"
 
-clean: ## remove .venv and the test services' state
+reset-data: ## delete the emulator's local data (DATA_DIR: blobs, SQLite metadata, its generated keys); stop it first
+	rm -rf $(DATA_DIR)
+
+clean: ## remove .venv and the test services' state (not the emulator's data: see reset-data)
 	rm -rf $(VENV) .services .pytest_cache
 
 # Seeded fuzzing of the API on loopback (tests/fuzz): the v1 API from common/openapi.yaml, mutated requests on

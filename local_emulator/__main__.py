@@ -17,6 +17,11 @@ WARM_UP_WAIT_SECONDS = 60  # a slow machine serves after this, warm or not
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    return build_parser().parse_args(argv)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The emulator's command line (README.md lists every option; a test checks it does)."""
     parser = argparse.ArgumentParser(
         prog="python -m local_emulator",
         description="Serve every ConvoInsight function on one port with API Gateway's routing. Backends are "
@@ -33,7 +38,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--cleanup-interval", type=float, default=3600,
                         help="seconds between runs of the cleanup function, as Cloud Scheduler calls it "
                              "(default: 3600; 0 disables)")
-    return parser.parse_args(argv)
+    return parser
 
 
 def _prepare_database(settings: Any) -> None:
