@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import secrets
 import time
 from collections.abc import Callable
 from typing import Any
@@ -58,11 +57,13 @@ def warm_up(api: Api, domain: str, timeout: float) -> None:
 def run_cases(api: Api, cases: tuple[Case, ...], references: dict[str, list[Table]], *, timeout: float,
               on_result: Callable[[CaseResult], None] = lambda result: None) -> list[CaseResult]:
     """Ask each case in order (follow-ups in their case's conversation); return the graded results."""
-    run = secrets.token_hex(4)  # the API takes a new conversation's id from its first question
+    conversations: dict[str, str] = {}  # a case's conversation -> the session the API made for its first question
     results = []
     for case in cases:
-        session_id = f"eval-{case.session}-{run}" if case.session else None
+        session_id = conversations.get(case.session) if case.session else None
         result = ask_case(api, case, references.get(case.id, []), session_id, timeout)
+        if case.session and result.session_id and case.session not in conversations:
+            conversations[case.session] = result.session_id
         results.append(result)
         on_result(result)
     return results
