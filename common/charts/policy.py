@@ -14,13 +14,14 @@ The renderer's own limits (memory, time; ``renderer``) stay as the backstop for 
   repeats, less what aggregates and samples remove). Measured with vl-convert: 100,000 points take ~16 s and
   ~600 MB to draw as SVG and PNG, 10,000 about 1.7 s.
 - Pixels: the views' explicit sizes (width x height, a missing side counted at Vega-Lite's default 300)
-  together at most ``CHART_MAX_PIXELS``. ``"container"`` and step sizes are allowed, so a server that sizes
-  charts later (issue 10) is not blocked.
+  together at most ``CHART_MAX_PIXELS``. ``"container"`` and step sizes are allowed: ``sizing`` replaces every
+  size afterwards with pixels it bounds the same way (``view_pixels``).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -60,7 +61,7 @@ class _Scope:
 def check_cost(spec: dict, column_names: Sequence[str], rows: Sequence[dict], *, max_pixels: int) -> None:
     """Raise ``ChartTooExpensive`` naming the first part of ``spec`` that would cost more than a chart may."""
     check_properties(spec, "spec")
-    data = Rows(column_names, rows, set(_created_names(spec, 0)))
+    data = Rows(column_names, rows, created_names(spec))
     totals = _Totals()
     _view(spec, "spec", _Scope(tuples=data.count), data, totals, max_pixels)
     if totals.views > MAX_VIEWS:
@@ -75,7 +76,20 @@ def check_cost(spec: dict, column_names: Sequence[str], rows: Sequence[dict], *,
                                 f"{max_pixels} are allowed: make them smaller")
 
 
-def _view(node: Any, where: str, scope: _Scope, data: Rows, totals: _Totals, max_pixels: int) -> None:
+def view_pixels(spec: dict, column_names: Sequence[str], rows: Sequence[dict]) -> float:
+    """The pixels of a checked spec's explicitly sized views together, each as often as it is drawn."""
+    data = Rows(column_names, rows, created_names(spec))
+    totals = _Totals()
+    _view(spec, "spec", _Scope(tuples=data.count), data, totals, math.inf)
+    return totals.pixels
+
+
+def created_names(spec: dict) -> set[str]:
+    """Every field name the spec's transforms (re)define, whose values are not the result's."""
+    return set(_created_names(spec, 0))
+
+
+def _view(node: Any, where: str, scope: _Scope, data: Rows, totals: _Totals, max_pixels: float) -> None:
     if not isinstance(node, dict):
         return  # the field check has already refused it
     if scope.depth > MAX_COMPOSITION_DEPTH:
@@ -113,7 +127,7 @@ def _view(node: Any, where: str, scope: _Scope, data: Rows, totals: _Totals, max
 
 
 def _panel(where: str, scope: _Scope, size: tuple[float | None, float | None], cells: int, totals: _Totals,
-           max_pixels: int) -> None:
+           max_pixels: float) -> None:
     """Count one drawn view (a unit or a whole layer), as often as repeats and facets draw it."""
     count = scope.copies * scope.cells * cells
     totals.views += count

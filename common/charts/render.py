@@ -11,7 +11,9 @@ runs in the app's origin (the frontend shows chart HTML in an unsandboxed iframe
 ``<``, ``>``, ``&`` and the JavaScript line separators escaped, so no string can leave its script; the
 Vega-Lite, Vega and vega-embed code comes from ``vl_convert.javascript_bundle`` (built once by the worker) and
 is inlined (no CDN); and the page declares a Content-Security-Policy under which nothing in it can fetch or
-load anything.
+load anything. The page draws the chart as wide as its frame (``sizing.page_spec``); inside a frame (the
+original frontend shows charts in an iframe and its PDF export photographs that frame) it shows no actions
+menu, so the menu's button is never part of the picture.
 
 Server-side renders allow no base URL at all, so a spec can never make the renderer read a file or a URL.
 """
@@ -26,6 +28,7 @@ import threading
 from typing import Any
 
 from common.charts.renderer import ChartRenderer
+from common.charts.sizing import page_spec, page_title
 from common.charts.worker import MAX_PNG_PIXELS
 from common.config import SETTINGS, Settings
 
@@ -36,7 +39,7 @@ __all__ = ["CONTENT_SECURITY_POLICY", "EMBED_OPTIONS", "MAX_PNG_PIXELS", "config
 CONTENT_SECURITY_POLICY = ("default-src 'none'; script-src 'unsafe-inline' 'unsafe-eval'; "
                            "style-src 'unsafe-inline'; img-src data: blob:; font-src data:; "
                            "base-uri 'none'; form-action 'none'")
-# "Open in Vega Editor" would post the chart, data included, to another site; exporting stays.
+# "Open in Vega Editor" would post the chart, data included, to another site; exporting stays (outside frames).
 EMBED_OPTIONS = {"renderer": "svg", "actions": {"export": True, "source": False, "compiled": False, "editor": False}}
 _SCRIPT_UNSAFE = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
 _DEFAULTS = {setting.name: setting.default for setting in SETTINGS}
@@ -50,13 +53,15 @@ _PAGE = """<!DOCTYPE html>
 <meta http-equiv="Content-Security-Policy" content="{csp}">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{title}</title>
-<style>body {{ margin: 0; font-family: sans-serif; }} #chart {{ width: 100%; }}</style>
+<style>body {{ margin: 0; font-family: sans-serif; }} #chart {{ width: 100%; overflow-x: auto; }}</style>
 <script>{bundle}</script>
 </head>
 <body>
 <div id="chart"></div>
 <script>
-vegaEmbed("#chart", {spec}, {options}).catch(function (error) {{
+var options = {options};
+try {{ if (window.self !== window.top) {{ options.actions = false; }} }} catch (error) {{ options.actions = false; }}
+vegaEmbed("#chart", {spec}, options).catch(function (error) {{
   document.getElementById("chart").textContent = "This chart could not be drawn: " + error.message;
 }});
 </script>
@@ -77,9 +82,10 @@ def default_renderer() -> ChartRenderer:
 
 
 def render_html(spec: dict, *, title: str = "Chart") -> str:
-    """Return a complete HTML document that draws ``spec`` with no network access (Vega inlined)."""
-    return _PAGE.format(csp=CONTENT_SECURITY_POLICY, title=html.escape(title or "Chart"), bundle=_bundle(),
-                        spec=script_json(spec), options=script_json(EMBED_OPTIONS))
+    """Return a complete HTML document that draws the sized ``spec`` as wide as its frame, with no network
+    access (Vega inlined), titled with the chart's own title (else ``title``)."""
+    return _PAGE.format(csp=CONTENT_SECURITY_POLICY, title=html.escape(page_title(spec, title or "Chart")),
+                        bundle=_bundle(), spec=script_json(page_spec(spec)), options=script_json(EMBED_OPTIONS))
 
 
 def render_svg(spec: dict) -> str:

@@ -12,7 +12,8 @@ rows in. What the check refuses, and why:
 - fields that are not result columns. Every message says where and what, because it goes back to the
   visualizer, which gets one more try.
 
-Then ``policy.check_cost`` bounds what the spec would cost to draw (``CHART_TOO_EXPENSIVE``), with the rows.
+Then ``policy.check_cost`` bounds what the spec would cost to draw (``CHART_TOO_EXPENSIVE``), with the rows,
+and ``sizing.size_chart`` sizes it for a reader (any size the spec names is replaced).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any
 
 from common.charts.policy import check_cost
 from common.charts.refusals import ChartSpecError, ChartTooExpensive
+from common.charts.sizing import size_chart
 from common.config import SETTINGS
 
 __all__ = ["CANONICAL_SCHEMA", "KINDS", "MAX_SPEC_BYTES", "ChartSpecError", "ChartTooExpensive",
@@ -70,7 +72,7 @@ _MAX_LISTED_COLUMNS = 50
 
 def bind_and_validate(spec: object, columns: list[dict], rows: list[dict], *, max_rows: int,
                       max_pixels: int = DEFAULT_MAX_PIXELS) -> dict:
-    """Return a checked copy of ``spec`` with field names spelled as the columns and the rows bound as data.
+    """Return a checked, sized copy of ``spec`` with field names spelled as the columns and the rows bound as data.
 
     Raises ``ChartSpecError`` for an unusable spec, ``ChartTooExpensive`` for one that would cost too much.
     """
@@ -80,8 +82,9 @@ def bind_and_validate(spec: object, columns: list[dict], rows: list[dict], *, ma
     checked = validate(spec, names)
     bound = [_finite(row) for row in rows[:max_rows]]
     check_cost(checked, names, bound, max_pixels=max_pixels)
-    checked["data"] = {"values": bound}
-    return checked
+    sized = size_chart(checked, names, bound, max_pixels=max_pixels)
+    sized["data"] = {"values": bound}
+    return sized
 
 
 def _finite(row: dict) -> dict:

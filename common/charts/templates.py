@@ -4,8 +4,8 @@ make the chart obvious.
 Obvious means a hint of bar or line with one dimension and one measure (bars over categories, a line over
 dates), or a hint of table with a few columns. Anything else (several measures, two dimensions, "auto": the
 planner saw no standard chart that fits) returns None and goes to the visualizer. A template spec is
-checked and bound like a model's (``bind_and_validate``), so it meets the same policy; it saves a model call
-and its round, which is what a user waits for.
+checked, bound and sized like a model's (``bind_and_validate``), so it meets the same policy and gets the same
+sizes and label angles (``sizing``); it saves a model call and its round, which is what a user waits for.
 """
 
 from __future__ import annotations
@@ -21,10 +21,6 @@ MAX_TABLE_COLUMNS = 6
 MAX_TABLE_ROWS = 30
 HORIZONTAL_FROM = 8  # categories; long labels read better on the side
 LONG_LABEL = 12
-UPRIGHT_LABEL_CHARS = 48  # vertical bars' labels, all together, that fit side by side at WIDTH without turning
-# Sizes for a reader (pixels): wide enough for the labels, a step per bar or row where their number varies.
-WIDTH, HEIGHT, LINE_WIDTH = 420, 300, 560
-BAR_STEP, ROW_STEP, TABLE_COLUMN_STEP = 28, 24, 140
 
 _NUMERIC = re.compile(r"INT|DOUBLE|FLOAT|DECIMAL|NUMERIC|REAL", re.IGNORECASE)
 _TEMPORAL = re.compile(r"^(DATE|TIMESTAMP|TIME)", re.IGNORECASE)
@@ -75,19 +71,16 @@ def _bar(dimension: str, measure: str, rows: Sequence[dict[str, Any]], title: st
     labels = [str(row.get(dimension, "")) for row in rows]
     horizontal = not temporal and (len(rows) >= HORIZONTAL_FROM or max(map(len, labels), default=0) > LONG_LABEL)
     category = {"field": dimension, "type": "ordinal" if temporal else "nominal", "title": axis_title(dimension),
-                "sort": None if temporal else ("-x" if horizontal else "-y"),
-                "axis": {"labelLimit": 160} if horizontal else {
-                    "labelAngle": 0 if sum(map(len, labels)) <= UPRIGHT_LABEL_CHARS else -45, "labelLimit": 120}}
+                "sort": None if temporal else ("-x" if horizontal else "-y")}
     value = {"field": measure, "type": "quantitative", "title": axis_title(measure),
              "axis": {"format": _number_format(measure)}}
     encoding = {"y": category, "x": value} if horizontal else {"x": category, "y": value}
-    size = {"width": WIDTH, "height": {"step": BAR_STEP}} if horizontal else {"width": WIDTH, "height": HEIGHT}
-    return _spec(title, {**size, "mark": {"type": "bar", "tooltip": True}, "encoding": {
+    return _spec(title, {"mark": {"type": "bar", "tooltip": True}, "encoding": {
         **encoding, "tooltip": _tooltip(dimension, "ordinal" if temporal else "nominal", measure)}})
 
 
 def _line(dimension: str, measure: str, title: str) -> dict[str, Any]:
-    return _spec(title, {"width": LINE_WIDTH, "height": HEIGHT, "mark": {"type": "line", "point": True}, "encoding": {
+    return _spec(title, {"mark": {"type": "line", "point": True}, "encoding": {
         "x": {"field": dimension, "type": "temporal", "title": axis_title(dimension)},
         "y": {"field": measure, "type": "quantitative", "title": axis_title(measure),
               "axis": {"format": _number_format(measure)}},
@@ -97,9 +90,9 @@ def _line(dimension: str, measure: str, title: str) -> dict[str, Any]:
 def _table(columns: Sequence[dict[str, Any]], rows: Sequence[dict[str, Any]], title: str) -> dict[str, Any]:
     names = [column["name"] for column in columns]
     return _spec(title, {
-        "width": {"step": TABLE_COLUMN_STEP}, "height": {"step": ROW_STEP},
+        # A field predicate, not an expression, so the sizing knows the table has at most that many rows.
         "transform": [{"window": [{"op": "row_number", "as": "row"}]},
-                      {"filter": f"datum.row <= {MAX_TABLE_ROWS}"},
+                      {"filter": {"field": "row", "lte": MAX_TABLE_ROWS}},
                       {"fold": names}],
         "mark": {"type": "text"},
         "encoding": {"y": {"field": "row", "type": "ordinal", "axis": None},

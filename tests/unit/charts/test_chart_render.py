@@ -7,6 +7,7 @@ import re
 import pytest
 
 from common.charts import render
+from common.charts.sizing import page_spec
 from common.charts.spec import ChartSpecError, bind_and_validate
 
 COLUMNS = [{"name": "region", "dtype": "str"}, {"name": "sales", "dtype": "int"}]
@@ -40,9 +41,9 @@ def test_strings_in_the_spec_cannot_end_the_script(page, spec):
     # Exactly the two scripts of the template: the bundle and the call; the hostile text opened none.
     assert len(re.findall(r"<script\b", page, flags=re.IGNORECASE)) == 2
     assert HOSTILE not in page
-    call = re.search(r'vegaEmbed\("#chart", (.*), \{"renderer"', page, flags=re.DOTALL)
+    call = re.search(r'vegaEmbed\("#chart", (.*), options\)', page, flags=re.DOTALL)
     assert call is not None
-    assert json.loads(call.group(1)) == spec  # the escapes still read back as the same spec
+    assert json.loads(call.group(1)) == page_spec(spec)  # the escapes still read back as the same spec
     assert "<title>&lt;/script&gt;" in page
 
 
