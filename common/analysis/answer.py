@@ -3,48 +3,54 @@
 The compiler's Markdown is rendered with markdown-it (CommonMark, raw HTML disabled) and then cleaned with
 nh3 to the tags the frontend keeps (FRONTEND_CONTRACT.md §8.1), so model output can never carry script,
 style or attributes into a page. Numbers in the answer that cannot be traced to the result table (within
-rounding, as a percentage, or with a k/M/B/thousands scale) are reported, not silently trusted.
+rounding, as a percentage, or with a k/M/B/thousands scale) are reported, not silently trusted, and marked where
+they appear (``unverified_marks``).
 """
 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterable
 from typing import Any
+
+from common.analysis.unverified_marks import mark_html_tokens, number_spans
 
 ALLOWED_TAGS = {"b", "strong", "i", "em", "u", "br", "p", "ul", "ol", "li", "blockquote", "code", "pre",
                 "h1", "h2", "h3", "h4", "table", "thead", "tbody", "tr", "td", "th", "a"}
 ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "td": {"colspan", "rowspan"}, "th": {"colspan", "rowspan"}}
-
-_NUMBER = re.compile(r"(?<![\w.])[-+]?\d{1,3}(?:,\d{3})+(?:\.\d+)?|(?<![\w.])[-+]?\d+(?:\.\d+)?")
-_SCALES = {"k": 1e3, "thousand": 1e3, "m": 1e6, "mn": 1e6, "million": 1e6, "b": 1e9, "bn": 1e9, "billion": 1e9}
-_SCALE_AFTER = re.compile(r"\s?(k|thousand|mn|m|million|bn|b|billion)\b", re.IGNORECASE)
+# Beyond the frontend's set, the answer HTML highlights unverified numbers: <mark class="unverified" title=...>.
+_ANSWER_TAGS = ALLOWED_TAGS | {"mark"}
+_ANSWER_ATTRIBUTES = {**ALLOWED_ATTRIBUTES, "mark": {"title"}}
 _YEARS = range(1900, 2101)
 
 
-def markdown_to_html(markdown: str) -> str:
-    """Render Markdown to an HTML fragment with only the frontend's allowed tags (links open safely)."""
+def markdown_to_html(markdown: str, *, unverified: Iterable[str] = ()) -> str:
+    """Render Markdown to an HTML fragment with only the allowed tags (links open safely), the ``unverified``
+    numbers highlighted where they appear in its text."""
     import nh3
     from markdown_it import MarkdownIt
 
-    html = MarkdownIt("commonmark", {"html": False}).enable("table").render(markdown or "")
-    return nh3.clean(html, tags=ALLOWED_TAGS, attributes=ALLOWED_ATTRIBUTES, url_schemes={"http", "https"},
+    parser = MarkdownIt("commonmark", {"html": False}).enable("table")
+    tokens = parser.parse(markdown or "")
+    mark_html_tokens(tokens, unverified)
+    html = parser.renderer.render(tokens, parser.options, {})
+    return nh3.clean(html, tags=_ANSWER_TAGS, attributes=_ANSWER_ATTRIBUTES, url_schemes={"http", "https"},
+                     allowed_classes={"mark": {"unverified"}}, link_rel="noopener noreferrer nofollow")
+
+
+def frontend_html(answer_html: str) -> str:
+    """Return answer HTML with only the original frontend's tags: its sanitiser turns any other element, such as
+    the <mark> of an unverified number, into a paragraph of its own (FRONTEND_CONTRACT.md §8.1). The number keeps
+    its sign and the answer its footnote, so the mark still shows there."""
+    import nh3
+
+    return nh3.clean(answer_html, tags=ALLOWED_TAGS, attributes=ALLOWED_ATTRIBUTES, url_schemes={"http", "https"},
                      link_rel="noopener noreferrer nofollow")
 
 
 def numbers_in(text: str) -> list[tuple[str, float]]:
     """Return the numbers written in ``text`` as (as written, value with its k/M/B scale applied)."""
-    found = []
-    for match in _NUMBER.finditer(text or ""):
-        written = match.group(0)
-        value = float(written.replace(",", ""))
-        scale = _SCALE_AFTER.match(text, match.end())
-        if scale:
-            value *= _SCALES[scale.group(1).lower()]
-            written += scale.group(0)
-        found.append((written.strip(), value))
-    return found
+    return [(written, value) for _, _, written, value in number_spans(text)]
 
 
 def unverified_numbers(answer: str, rows: Iterable[dict[str, Any]], *, extra: Iterable[float] = ()) -> list[str]:

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from common import errors
+from common.analysis.answer import frontend_html
 from common.auth import Tenant
 from common.ports import QuestionPorts
 from common.services import query_jobs
@@ -88,7 +89,7 @@ def legacy_answer(deps: QuestionPorts, tenant: Tenant, job: QueryJob, elapsed: f
     answer, plan = job.answer, job.plan
     chart = answer.chart
     return {
-        "session_id": job.session_id, "response": answer.answer_html,
+        "session_id": job.session_id, "response": frontend_html(answer.answer_html),
         "diagram_signed_url": None, "diagram_public_url": "",
         "chart_url": legacy_chart_url(deps, tenant, chart["chart_id"]) if chart else "",
         "diagram_kind": ("tables" if chart and chart["kind"] == "table" else "charts") if chart else "",
