@@ -6,6 +6,11 @@ its ``answer`` function for the reply's text, and sends it after a fixed model l
 after ``first_piece_s`` (the time to first token) and the rest spread evenly so the stream ends at
 ``latency_s``, then a chunk with the usage. Every call is recorded with when it arrived and when its reply
 ended. It serves 127.0.0.1 only.
+
+It also lists its models, as a key check asks (``GET <base>/models``, and OpenRouter's ``GET <base>/key``):
+``listing`` in OpenAI's shape, to a key in ``accepted_keys`` (any key when that is None) sent as a bearer
+token or in Anthropic's ``x-api-key`` or Gemini's ``x-goog-api-key`` header; another key gets a 401. Each
+listing request is recorded in ``listings`` with the key it carried.
 """
 
 from __future__ import annotations
@@ -26,6 +31,16 @@ ROLES = {"Planner": "planner", "Router": "router", "Orchestrator": "orchestrator
          "Question Suggester": "suggest"}
 _ROLE = re.compile(r"You are the ([A-Za-z ]+?) of ConvoInsight")
 USAGE = {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120}
+# What an OpenAI-compatible server lists: chat models, and an embedding model a chat page must not offer.
+DEFAULT_LISTING = ({"id": "llama3.1:8b", "object": "model", "owned_by": "library"},
+                   {"id": "meta-llama/Llama-3.1-8B-Instruct", "object": "model", "owned_by": "vllm"},
+                   {"id": "nomic-embed-text", "object": "model", "owned_by": "library"})
+_KEY_HEADERS = ("x-api-key", "x-goog-api-key")
+
+
+class Listing(NamedTuple):
+    path: str
+    key: str | None  # the key the request carried, however it was sent
 
 
 class ModelCall(NamedTuple):
@@ -59,10 +74,14 @@ def user_text(messages: list[dict[str, Any]]) -> str:
 class ModelServer:
     """The endpoint (``url`` is its OpenAI base URL); ``calls`` lists what it answered; a context manager."""
 
-    def __init__(self, answer: Answer, *, latency_s: float = 0.0, first_piece_s: float | None = None):
+    def __init__(self, answer: Answer, *, latency_s: float = 0.0, first_piece_s: float | None = None,
+                 listing: tuple[dict[str, Any], ...] = DEFAULT_LISTING, accepted_keys: set[str] | None = None):
         self.answer = answer
         self.latency_s = latency_s
         self.first_piece_s = first_piece_s  # None: every piece at the end of the latency
+        self.listing = listing
+        self.accepted_keys = accepted_keys
+        self.listings: list[Listing] = []
         self.calls: list[ModelCall] = []
         self.lock = threading.Lock()
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
@@ -114,6 +133,27 @@ def _handler(model: ModelServer) -> type[http.server.BaseHTTPRequestHandler]:
                 _sleep_until(arrived + latency)
                 self._reply(head, reply.text)
             model._record(ModelCall(reply.tag, agent, arrived, time.time()))
+
+        def do_GET(self) -> None:  # noqa: N802 - the http.server hook's name
+            bearer = self.headers.get("Authorization", "")
+            key = bearer.removeprefix("Bearer ") if bearer.startswith("Bearer ") else \
+                next((self.headers[name] for name in _KEY_HEADERS if self.headers.get(name)), None)
+            with model.lock:
+                model.listings.append(Listing(self.path, key))
+            if not self.path.endswith(("/models", "/key")):
+                self._json(404, {"error": {"message": "no such path"}})
+            elif model.accepted_keys is not None and key not in model.accepted_keys:
+                self._json(401, {"error": {"message": "Incorrect API key provided", "code": "invalid_api_key"}})
+            else:
+                self._json(200, {"object": "list", "data": list(model.listing)})
+
+        def _json(self, status: int, payload: dict[str, Any]) -> None:
+            body = json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
 
         def _reply(self, head: dict[str, Any], text: str) -> None:
             body = json.dumps({**head, "object": "chat.completion", "usage": USAGE, "choices": [

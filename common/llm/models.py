@@ -39,6 +39,20 @@ def compose_model_id(provider: str | None, model: str | None, default: str | Non
     return _checked(default)
 
 
+def served_model_id(provider: str, served_name: str) -> str | None:
+    """Return the LiteLLM id of a model an endpoint lists (``provider/served_name``), or None if unusable.
+
+    The name is the endpoint's own and is kept whole, slashes included (``meta-llama/Llama-3.1-8B``):
+    LiteLLM sends everything after the provider segment to the endpoint as the model.
+    """
+    if not served_name.isprintable():
+        return None
+    try:
+        return _checked(f"{_checked_provider(provider)}/{served_name}")
+    except BadRequest:
+        return None
+
+
 def provider_of(model_id: str) -> str:
     """Return the provider segment of a full LiteLLM id (``gemini/gemini-2.5-flash`` -> ``gemini``)."""
     provider, slash, _ = model_id.partition("/")

@@ -6,6 +6,12 @@ non-empty ``models`` and ``token``; provider names arrive in any case (``GEMINI`
 the key's ciphertext (``token`` is an opaque handle), several active providers at once, or an owner-less
 record from ``/set-active-config`` (LEGACY_API.md §6 D16). The preferences saved there are used: the model
 becomes the default of the tenant's questions.
+
+``/validate-key`` and ``/update-provider-key`` check the key before keeping it (the original never did, so a
+wrong key replaced a working one and failed only at the first question): they list its models where its
+calls will go (``key_checks``), and keep it only when that worked, else ``valid``/``updated`` is false with
+why. With an endpoint in play (LLM_API_BASE), the models offered and accepted are the endpoint's own.
+Checking calls the provider, so these two count against the ``query`` rate limit.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ import flask
 from common import bootstrap, errors
 from common.auth import Tenant
 from common.http import Router, json_body
-from common.services.llm_config import active, fields, registry, stored_keys
+from common.services.llm_config import active, fields, key_checks, registry, stored_keys
 from common.web import tenant_of
 
 KEYS_V1 = {"Deprecation": "true", "Link": '</api/v1/llm/keys>; rel="successor-version"'}
@@ -34,11 +40,11 @@ def _flagged(flag: str | None):
     return body
 
 
-def _caller(request: flask.Request, user_id: Any, missing: str) -> Tenant:
+def _caller(request: flask.Request, user_id: Any, missing: str, *, spend: str | None = None) -> Tenant:
     """The authenticated caller; the original required ``userId``, and it must be that caller."""
     if not isinstance(user_id, str) or not user_id.strip():
         raise errors.BadRequest(missing, code="MISSING_FIELD")
-    return tenant_of(request, legacy_user_id=user_id)
+    return tenant_of(request, legacy_user_id=user_id, spend=spend)
 
 
 def _required(body: dict[str, Any], names: tuple[str, ...], missing: str) -> None:
@@ -46,11 +52,12 @@ def _required(body: dict[str, Any], names: tuple[str, ...], missing: str) -> Non
         raise errors.BadRequest(missing, code="MISSING_FIELD")
 
 
-def _store(request: flask.Request, missing: str) -> tuple[Tenant, str]:
-    """Check ``{userId, provider, apiKey}`` and store (or overwrite) the key; return (caller, provider)."""
+def _store(request: flask.Request, missing: str) -> tuple[Tenant, str, key_checks.CheckedKey]:
+    """Check ``{userId, provider, apiKey}``, then the key itself, and store (or overwrite) it only if it works;
+    return (caller, provider, the models it may use)."""
     body = json_body(request)
     _required(body, ("provider", "apiKey"), missing)
-    tenant = _caller(request, body.get("userId"), missing)
+    tenant = _caller(request, body.get("userId"), missing, spend="query")  # the check calls the provider
     provider = registry.provider_id(body["provider"])
     api_key = fields.plausible_key(fields.text(body, "apiKey", fields.MAX_KEY_CHARS, required=True))
     if not registry.registry().models_of(provider):
@@ -58,21 +65,23 @@ def _store(request: flask.Request, missing: str) -> tuple[Tenant, str]:
         raise errors.BadRequest(f"{provider} needs an endpoint (api_base): save it with POST /api/v1/llm/keys",
                                 code="NEEDS_API_BASE")
     ctx = bootstrap.context()
-    stored_keys.save_key(ctx.metadata, ctx.encryptor, tenant, provider, api_key, None,
-                         mode="upsert")
-    return tenant, provider
+    encryptor = ctx.encryptor  # a misconfigured instance fails before the provider is called
+    checked = key_checks.check_key(ctx.settings, provider, api_key, None)
+    stored_keys.save_key(ctx.metadata, encryptor, tenant, provider, api_key, None, mode="upsert",
+                         served_models=checked.models if checked.served else None)
+    return tenant, provider, checked
 
 
 def validate_key(request: flask.Request):
-    tenant, provider = _store(request, "Missing provider, apiKey, or userId")
+    tenant, provider, checked = _store(request, "Missing provider, apiKey, or userId")
     active.activate_provider(bootstrap.context().metadata, tenant, provider)
-    return {"valid": True, "provider": provider, "models": list(registry.registry().models_of(provider)),
+    return {"valid": True, "provider": provider, "models": list(checked.models),
             "token": stored_keys.handle(tenant, provider)}
 
 
 def update_provider_key(request: flask.Request):
-    _, provider = _store(request, "Missing fields")
-    return {"updated": True, "models": list(registry.registry().models_of(provider))}
+    _, _, checked = _store(request, "Missing fields")
+    return {"updated": True, "models": list(checked.models)}
 
 
 def delete_provider_key(request: flask.Request):
@@ -100,7 +109,8 @@ def _key_item(tenant: Tenant, record: Any, current: Any, known: registry.Registr
     is_active = current is not None and current.data["provider"] == provider
     chosen = current.data if is_active else {}
     params = chosen.get("params") or {}
-    return {"id": f"{tenant.user_id}_{provider}", "provider": provider, "models": list(known.models_of(provider)),
+    models = record.data.get("models") or list(known.models_of(provider))  # its endpoint's, when it has one
+    return {"id": f"{tenant.user_id}_{provider}", "provider": provider, "models": models,
             "is_active": is_active, "updated_at": record.updated_at.isoformat(),
             "selectedModel": chosen.get("model"), "verbosity": params.get("verbosity"),
             "reasoning": params.get("reasoning_effort"), "seed": params.get("seed")}
@@ -113,10 +123,12 @@ def set_active_config(request: flask.Request):
     tenant = _caller(request, body.get("userId"), missing)
     provider = registry.provider_id(body["provider"])
     model = fields.text(body, "selectedModel", fields.MAX_MODEL_CHARS, required=False)
-    model = registry.model_of(provider, model) if model else None
+    metadata = bootstrap.context().metadata
+    model = registry.model_of(provider, model, stored_keys.endpoint_models(metadata, tenant, provider)) \
+        if model else None
     verbosity, reasoning = (_folded(body.get(name)) for name in ("verbosity", "reasoning"))
     params = fields.model_params({"verbosity": verbosity, "reasoning_effort": reasoning, "seed": body.get("seed")})
-    active.set_active(bootstrap.context().metadata, tenant, provider, model, params)
+    active.set_active(metadata, tenant, provider, model, params)
     return {"saved": True, "provider": provider, "message": f"Active provider set to {provider}"}
 
 

@@ -1,19 +1,23 @@
 """The original API's ``/pg/save``, ``/pg/get`` and ``/pg/test``, in their original shapes (LEGACY_API.md §2.7).
 
 The original frontend (FRONTEND_CONTRACT.md §5.4) reads a flag and ``error`` whatever the status: ``saved``
-from /pg/save, ``ok`` from /pg/test (``"Connection failed: ..."``), ``items`` from /pg/get, whose ``port`` and
-``updated_at`` must be strings. Errors keep those shapes, with real 4xx/5xx statuses. What is not repeated
-(§6 D5): a ``userId`` that is not the authenticated caller, connections to any host at all
-(``PG_ALLOWED_HOSTS``), passwords pasted unescaped into URLs, and driver internals in errors.
+from /pg/save, ``ok`` from /pg/test (it shows ``"Connection failed: " + error`` itself, so ``error`` does not
+start with those words), ``items`` from /pg/get, whose ``port`` and ``updated_at`` must be strings. Errors
+keep those shapes, with real 4xx/5xx statuses. What is not repeated (§6 D5): a ``userId`` that is not the
+authenticated caller, connections to any host at all (``PG_ALLOWED_HOSTS``), passwords pasted unescaped into
+URLs, and driver internals in errors.
 
 A connection saved here is the v1 connection of that name (``default`` when, as from the frontend, none is
 sent), the one ``pg:*``, ``pg:table:`` and ``pg:query:`` tokens read. The original tested with libpq's
-default sslmode but read with ``require``; here one sslmode is stored and used for both: ``require`` unless
-the body names one, so a test that passes means the reads will connect too.
+default sslmode (``prefer``: TLS when the server offers it, else plain text) and read with ``require``; here one
+sslmode is stored and used for both, so a test that passes means the reads will connect too: ``prefer`` unless
+the body names one, since the frontend never does and its users' databases may or may not offer TLS (v1 keeps
+``require`` as its default; engines.py says what each mode protects against).
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import flask
@@ -27,17 +31,18 @@ PG_V1 = {"Deprecation": "true", "Link": '</api/v1/postgres/connections>; rel="su
 SAVE_FIELDS = ("host", "port", "dbname", "user", "password")
 TEST_FIELDS = ("host", "port", "dbname", "user")
 DEFAULT_NAME = "default"
-# Failures of the connection itself, as opposed to a request that was wrong before any connection was tried.
-_CONNECTION_CODES = ("PG_", "HOST_", "SQL_", "UPSTREAM", "UNAVAILABLE", "SCHEMA_NOT_FOUND")
+ORIGINAL_SSLMODE = connections.PREFER_SSLMODE  # libpq's default: the original's psycopg2.connect named none
+# What the frontend puts before a /pg/test error itself; a message starting with it would say it twice.
+_SHOWN_PREFIX = "connection failed: "
 
 
-def _flagged(flag: str | None, *, connection_failure_prefix: bool = False):
+def _flagged(flag: str | None, *, shown_after_prefix: bool = False):
     """Build an error body in the original's shape: ``{flag: false, "error"}``, or ``{"error"}``."""
 
     def body(error: errors.AppError, request_id: str) -> dict:
         message = error.message
-        if connection_failure_prefix and error.code.startswith(_CONNECTION_CODES):
-            message = f"Connection failed: {message}"
+        if shown_after_prefix:
+            message = re.sub(rf"^(the )?{_SHOWN_PREFIX}", "", message, flags=re.IGNORECASE)
         result = {flag: False, "error": message} if flag else {"error": message}
         if error.status >= 500:
             result["request_id"] = request_id
@@ -60,7 +65,7 @@ def _params(body: dict[str, Any], required: tuple[str, ...], missing: str) -> co
     if absent:
         raise errors.BadRequest(f"{missing}: {', '.join(absent)}", code="MISSING_FIELD")
     return connections.parse_params({key: value for key, value in body.items() if key in connections.FIELDS
-                                     and key != "name"})
+                                     and key != "name"}, default_sslmode=ORIGINAL_SSLMODE)
 
 
 def save(request: flask.Request):
@@ -96,4 +101,4 @@ def register(router: Router) -> None:
     router.route("/pg/save", methods=["POST"], headers=PG_V1, error_body=_flagged("saved"))(save)
     router.route("/pg/get", methods=["GET"], headers=PG_V1, error_body=_flagged(None))(list_saved)
     router.route("/pg/test", methods=["POST"], headers=PG_V1,
-                 error_body=_flagged("ok", connection_failure_prefix=True))(check_connection)
+                 error_body=_flagged("ok", shown_after_prefix=True))(check_connection)

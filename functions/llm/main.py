@@ -10,13 +10,14 @@ import flask
 from common import bootstrap, errors, scratch
 from common.auth import Tenant
 from common.http import Router, json_body
-from common.services.llm_config import active, fields, registry, stored_keys
+from common.services.llm_config import active, fields, key_checks, registry, stored_keys
 from common.services.pipeline.request import check_saved_api_base
 from common.web import receive_clip, tenant_of
 
 router = Router("llm")
 
 VERIFY_TIMEOUT_SECONDS = 30.0
+LIST_CHECK = "list-models"  # ``verified_with`` of a key verified by listing its models
 KEY_FIELDS = ("provider", "api_key", "model", "api_base")
 
 
@@ -31,13 +32,15 @@ def list_providers(request: flask.Request):
 
 @router.route("/api/v1/llm/models", methods=["GET"])
 def list_models(request: flask.Request):
-    tenant_of(request)
+    tenant = tenant_of(request)
     known = registry.registry()
     if request.args.get("provider") is None:
         models = known.all_models()
         return {"provider": None, "items": models, "count": len(models)}
     provider = registry.provider_id(request.args["provider"])
-    models = list(known.models_of(provider))
+    # The models the endpoint of the caller's key listed when it was checked, else LiteLLM's map's.
+    models = list(stored_keys.endpoint_models(bootstrap.context().metadata, tenant, provider)
+                  or known.models_of(provider))
     return {"provider": provider, "items": models, "count": len(models)}
 
 
@@ -51,7 +54,7 @@ def list_keys(request: flask.Request):
 
 @router.route("/api/v1/llm/keys", methods=["POST"], body_fields=KEY_FIELDS)
 def add_key(request: flask.Request):
-    tenant, body = tenant_of(request), json_body(request)
+    tenant, body = tenant_of(request, spend=_verify_spend(request)), json_body(request)
     return _save(tenant, request, registry.provider_id(body.get("provider")), body, mode="create"), 201
 
 
@@ -64,7 +67,7 @@ def get_key(request: flask.Request, provider: str):
 
 @router.route("/api/v1/llm/keys/<provider>", methods=["PUT"], body_fields=KEY_FIELDS)
 def replace_key(request: flask.Request, provider: str):
-    tenant, body = tenant_of(request), json_body(request)
+    tenant, body = tenant_of(request, spend=_verify_spend(request)), json_body(request)
     provider = registry.provider_id(provider)
     if body.get("provider") is not None and registry.provider_id(body["provider"]) != provider:
         raise errors.BadRequest("'provider' in the body differs from the one in the path")
@@ -91,9 +94,11 @@ def set_active(request: flask.Request):
     body = json_body(request)
     tenant = tenant_of(request)
     provider = registry.provider_id(body.get("provider"))
-    model = registry.model_of(provider, fields.text(body, "model", fields.MAX_MODEL_CHARS, required=True))
+    metadata = bootstrap.context().metadata
+    model = registry.model_of(provider, fields.text(body, "model", fields.MAX_MODEL_CHARS, required=True),
+                              stored_keys.endpoint_models(metadata, tenant, provider))
     params = fields.model_params(body.get("params"))
-    return active.active_view(active.set_active(bootstrap.context().metadata, tenant, provider, model, params))
+    return active.active_view(active.set_active(metadata, tenant, provider, model, params))
 
 
 @router.route("/api/v1/llm/active", methods=["DELETE"])
@@ -115,7 +120,11 @@ def transcribe(request: flask.Request):
 
 def _save(tenant: Tenant, request: flask.Request, provider: str, body: dict[str, Any], *,
           mode: stored_keys.SaveMode) -> dict:
-    """Check the key's fields, verify it when asked, then store it; return its masked view."""
+    """Check the key's fields, verify it when asked, then store it; return its masked view.
+
+    Verifying lists the key's models where its calls will go (no tokens: ``key_checks``), or, when a ``model``
+    is named or no list can show the key works, makes a one-token call to that model (``verify_key``).
+    """
     ctx = bootstrap.context()
     encryptor = ctx.encryptor  # a misconfigured instance fails before any paid call
     api_key = fields.text(body, "api_key", fields.MAX_KEY_CHARS, required=False)
@@ -123,14 +132,27 @@ def _save(tenant: Tenant, request: flask.Request, provider: str, body: dict[str,
     api_base = fields.api_base(body.get("api_base"))
     check_saved_api_base(ctx.settings, api_base)
     model = fields.text(body, "model", fields.MAX_MODEL_CHARS, required=False)
-    model = registry.model_of(provider, model) if model else None
+    model = registry.model_of(provider, model, stored_keys.endpoint_models(ctx.metadata, tenant, provider)) \
+        if model else None
     view: dict[str, Any] = {}
+    served = None
     if _flag(request, "verify"):
-        # The endpoint is the caller's: held to LLM_ALLOWED_HOSTS like every call to a user's endpoint.
-        client = ctx.llm.one_shot(timeout_seconds=VERIFY_TIMEOUT_SECONDS)
-        view["verified_with"] = stored_keys.verify_key(client, provider, api_key, api_base, model)
-    record = stored_keys.save_key(ctx.metadata, encryptor, tenant, provider, api_key, api_base, mode=mode)
+        if model is None and key_checks.checkable(ctx.settings, provider, api_base):
+            stored_keys.require_credentials(provider, api_key, api_base)  # no call for a key that cannot be saved
+            checked = key_checks.check_key(ctx.settings, provider, api_key, api_base)
+            view["verified_with"], served = LIST_CHECK, checked.models if checked.served else None
+        else:
+            # The endpoint is the caller's: held to LLM_ALLOWED_HOSTS like every call to a user's endpoint.
+            client = ctx.llm.one_shot(timeout_seconds=VERIFY_TIMEOUT_SECONDS)
+            view["verified_with"] = stored_keys.verify_key(client, provider, api_key, api_base, model)
+    record = stored_keys.save_key(ctx.metadata, encryptor, tenant, provider, api_key, api_base, mode=mode,
+                                  served_models=served)
     return {**stored_keys.key_view(record, active.get_active(ctx.metadata, tenant)), **view}
+
+
+def _verify_spend(request: flask.Request) -> str | None:
+    """The rate limit a key's save counts against: verifying it calls the provider, as a question does."""
+    return "query" if _flag(request, "verify") else None
 
 
 def _flag(request: flask.Request, name: str) -> bool:

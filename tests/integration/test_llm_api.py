@@ -7,7 +7,10 @@ import logging
 
 import pytest
 
-from tests.integration.conftest import Api
+from common import bootstrap
+from tests.integration.conftest import Api, assert_error
+from tests.model_server import ModelServer
+from tests.model_server import Reply as ServerReply
 from tests.scripted_llm import Fault, Reply, install_scripted_llm
 
 KEY = "AIzaSyD-alice-secret-0123456789wxyz"
@@ -219,3 +222,68 @@ def test_outside_local_a_key_whose_endpoint_is_internal_is_refused_at_save(alice
     assert response.status_code == 403 and response.get_json()["error"]["code"] == "HOST_NOT_ALLOWED"
     assert "LLM_ALLOWED_HOSTS" in response.get_json()["error"]["message"]
     assert snapshot(keyed) == []
+
+
+@pytest.fixture(scope="module")
+def providers():
+    """Model lists on loopback, for the providers' list requests and as an endpoint: they accept KEY only."""
+    with ModelServer(lambda agent, messages: ServerReply("unused"), accepted_keys={KEY}) as server:
+        yield server
+
+
+def use_settings(context, **overrides):
+    """Install a context like ``context`` (the same stores) with some settings changed; return it."""
+    changed = bootstrap.build(context.settings.replace(**overrides), clock=context.clock, blobs=context.blobs,
+                              metadata=context.metadata)
+    bootstrap.use(changed)
+    return changed
+
+
+def test_verify_lists_the_providers_models_with_the_key_and_spends_no_tokens(alice, keyed, providers):
+    providers.listings.clear()
+    use_settings(keyed, llm_key_check_urls=f"gemini={providers.url}")
+    refused = post_key(alice, {"provider": "gemini", "api_key": OTHER_KEY}, "?verify=true")
+    assert assert_error(refused, 400, "KEY_REFUSED")["message"] == "the provider (gemini) refused this key (HTTP 401)"
+    assert snapshot(keyed) == []
+    saved = post_key(alice, {"provider": "gemini", "api_key": KEY}, "?verify=true")
+    assert saved.status_code == 201 and saved.get_json()["verified_with"] == "list-models"
+    assert saved.get_json()["models"] is None  # gemini's models are LiteLLM's map's
+    assert [listing.key for listing in providers.listings] == [OTHER_KEY, KEY]
+    assert "gemini/gemini-2.5-flash" in alice.get("/api/v1/llm/models?provider=gemini").get_json()["items"]
+
+
+def test_verify_at_an_endpoint_keeps_the_chat_models_it_serves(alice, keyed, providers):
+    body = {"provider": "hosted_vllm", "api_key": KEY, "api_base": providers.url}
+    saved = post_key(alice, body, "?verify=true")
+    served = ["hosted_vllm/llama3.1:8b", "hosted_vllm/meta-llama/Llama-3.1-8B-Instruct"]
+    assert saved.status_code == 201 and saved.get_json()["models"] == served, saved.get_json()
+    assert alice.get("/api/v1/llm/models?provider=hosted_vllm").get_json()["items"] == served
+    chosen = alice.request("PUT", "/api/v1/llm/active", json={"provider": "hosted_vllm", "model": served[1]})
+    assert chosen.status_code == 200 and chosen.get_json()["model"] == served[1]
+    embedding = alice.request("PUT", "/api/v1/llm/active", json={"provider": "hosted_vllm",
+                                                                 "model": "nomic-embed-text"})
+    assert_error(embedding, 400, "INVALID_MODEL")
+    # Replaced without a check, the key forgets its old endpoint's list.
+    replaced = alice.request("PUT", "/api/v1/llm/keys/hosted_vllm", json=body)
+    assert replaced.status_code == 200 and replaced.get_json()["models"] is None
+
+
+def test_with_llm_api_base_an_openai_key_is_checked_there_and_its_models_accepted(alice, keyed, providers):
+    use_settings(keyed, llm_api_base=providers.url)
+    assert post_key(alice, {"provider": "openai", "api_key": KEY}).status_code == 201
+    not_listed = alice.request("PUT", "/api/v1/llm/active", json={"provider": "openai", "model": "llama3.1:8b"})
+    assert_error(not_listed, 400, "INVALID_MODEL")  # unchecked: LiteLLM's map is all that is known
+    checked = alice.request("PUT", "/api/v1/llm/keys/openai?verify=true", json={"api_key": KEY})
+    assert checked.get_json()["models"] == ["openai/llama3.1:8b", "openai/meta-llama/Llama-3.1-8B-Instruct"]
+    chosen = alice.request("PUT", "/api/v1/llm/active", json={"provider": "openai", "model": "llama3.1:8b"})
+    assert chosen.status_code == 200 and chosen.get_json()["model"] == "openai/llama3.1:8b"
+
+
+def test_only_a_verified_save_counts_against_the_query_rate_limit(alice, keyed, providers):
+    use_settings(keyed, llm_key_check_urls=f"gemini={providers.url}", rate_limits="query=1/minute")
+    assert post_key(alice, {"provider": "gemini", "api_key": KEY}, "?verify=true").status_code == 201
+    providers.listings.clear()
+    limited = alice.request("PUT", "/api/v1/llm/keys/gemini?verify=1", json={"api_key": KEY})
+    assert_error(limited, 429, "RATE_LIMITED")
+    assert providers.listings == []
+    assert alice.request("PUT", "/api/v1/llm/keys/gemini", json={"api_key": KEY}).status_code == 200

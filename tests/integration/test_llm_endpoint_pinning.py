@@ -82,3 +82,23 @@ def test_a_redirect_the_policy_allows_is_followed(whisper, redirector):
     before = len(whisper.requests)
     assert _transcribe(client, base).text == whisper.text.strip()
     assert len(hits) == 1 and len(whisper.requests) == before + 1
+
+
+def test_a_key_checks_model_list_goes_to_the_address_that_was_checked(rebinding_dns):
+    """The list request of a key check (common/llm/model_lists.py) is pinned the same way as a model call."""
+    from common.llm import model_lists
+    from tests.model_server import ModelServer, Reply
+
+    checked = []
+
+    def vet(host):
+        checked.append(host)
+        return ["127.0.0.1"]
+
+    with ModelServer(lambda agent, messages: Reply("unused")) as server:
+        port = server.url.rsplit(":", 1)[1].split("/")[0]
+        request = model_lists.ListRequest(f"http://rebind.test:{port}/v1")
+        served = model_lists.list_models(request, "sk-test-key", who="the endpoint", timeout_seconds=5, vet_host=vet)
+        assert served and checked == ["rebind.test"] and server.listings == [("/v1/models", "sk-test-key")]
+        with pytest.raises(errors.UpstreamError, match="could not be reached"):  # unpinned: 127.0.0.2, no one
+            model_lists.list_models(request, "sk-test-key", who="the endpoint", timeout_seconds=5)

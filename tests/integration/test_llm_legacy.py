@@ -2,6 +2,9 @@
 
 The frontend sends no identity header: the caller is the ``userId`` it sends (AUTH_MODE=dev), and it reads one
 flag (``valid``, ``updated``, ``deleted``, ``saved``) with ``error`` beside it, never the status.
+
+Keys are checked before they are kept, by listing their models: the providers' list requests go to a model
+server on loopback (LLM_KEY_CHECK_URLS), which knows the keys below and refuses any other.
 """
 
 from __future__ import annotations
@@ -10,13 +13,39 @@ import json
 
 import pytest
 
+from common import bootstrap
+from tests.model_server import ModelServer, Reply
+
 KEY = "AIzaSyD-legacy-secret-0123456789abcd"
 NEW_KEY = "AIzaSyD-legacy-newer-0123456789EFGH"
 OPENAI_KEY = "sk-proj-legacy-openai-0123456789ijkl"
+WRONG_KEY = "AIzaSyD-legacy-wrong-0123456789zzzz"
+
+
+@pytest.fixture(scope="module")
+def providers():
+    """The providers' model lists, on loopback: they accept the keys above and refuse any other."""
+    with ModelServer(lambda agent, messages: Reply("unused"), accepted_keys={KEY, NEW_KEY, OPENAI_KEY}) as server:
+        yield server
+
+
+def use_settings(context, **overrides):
+    """Install a context like ``context`` (the same stores) with some settings changed; return it."""
+    changed = bootstrap.build(context.settings.replace(**overrides), clock=context.clock, blobs=context.blobs,
+                              metadata=context.metadata)
+    bootstrap.use(changed)
+    return changed
 
 
 @pytest.fixture
-def frontend(client, keyed):
+def checked(keyed, providers):
+    """The test's context, checking gemini and openai keys at the loopback providers."""
+    providers.listings.clear()
+    return use_settings(keyed, llm_key_check_urls=f"gemini={providers.url},openai={providers.url}")
+
+
+@pytest.fixture
+def frontend(client, checked):
     """Calls as the original frontend does: JSON bodies, no identity header."""
 
     def call(method: str, path: str, body=None, **kwargs):
@@ -172,3 +201,70 @@ def test_bad_input_answers_the_flag_shape_and_changes_nothing(frontend, keyed, m
         assert message is None or answer["error"] == message
     assert snapshot(keyed) == before
     assert KEY not in json.dumps(answer)
+
+
+def test_a_key_the_provider_refuses_is_not_kept_and_the_working_one_stays(frontend, keyed, providers):
+    frontend("POST", "/validate-key", {"provider": "gemini", "apiKey": KEY, "userId": "alice"})
+    before = snapshot(keyed)
+    refused = frontend("POST", "/validate-key", {"provider": "GEMINI", "apiKey": WRONG_KEY, "userId": "alice"})
+    assert refused.status_code == 400
+    assert refused.get_json() == {"valid": False, "error": "the provider (gemini) refused this key (HTTP 401)"}
+    updated = frontend("PUT", "/update-provider-key", {"userId": "alice", "provider": "gemini", "apiKey": WRONG_KEY})
+    assert updated.status_code == 400 and updated.get_json()["updated"] is False
+    assert snapshot(keyed) == before and keyed.metadata.get("llm_keys", "alice", "gemini").data["last4"] == "abcd"
+    # Gemini's way: the key in its header, never in the URL (where logs and proxies would keep it).
+    assert [(listing.path, listing.key) for listing in providers.listings] == [
+        ("/v1/models", KEY), ("/v1/models", WRONG_KEY), ("/v1/models", WRONG_KEY)]
+
+
+def test_an_unreachable_provider_is_not_valid_and_says_so(frontend, checked, keyed):
+    use_settings(checked, llm_key_check_urls="gemini=http://127.0.0.1:1/v1")  # nothing listens on port 1
+    response = frontend("POST", "/validate-key", {"provider": "gemini", "apiKey": KEY, "userId": "alice"})
+    assert response.status_code == 502
+    assert response.get_json()["valid"] is False and "could not be reached" in response.get_json()["error"]
+    assert snapshot(keyed) == []
+
+
+def test_a_provider_without_a_model_list_is_not_called_valid(frontend, keyed, providers):
+    response = frontend("POST", "/validate-key", {"provider": "perplexity", "apiKey": KEY, "userId": "alice"})
+    assert response.status_code == 400
+    assert response.get_json()["valid"] is False and "cannot be checked" in response.get_json()["error"]
+    assert snapshot(keyed) == [] and providers.listings == []
+
+
+def test_with_an_endpoint_configured_its_own_chat_models_are_offered_and_accepted(frontend, checked, keyed,
+                                                                                 providers):
+    use_settings(checked, llm_api_base=providers.url)  # LLM_API_BASE: every provider's calls go there
+    validated = frontend("POST", "/validate-key", {"provider": "OPENAI", "apiKey": OPENAI_KEY, "userId": "alice"})
+    served = ["openai/llama3.1:8b", "openai/meta-llama/Llama-3.1-8B-Instruct"]  # not its embedding model
+    assert validated.get_json()["valid"] is True and validated.get_json()["models"] == served
+    assert providers.listings[-1] == ("/v1/models", OPENAI_KEY)
+    for model in (served[1], "llama3.1:8b"):
+        saved = frontend("POST", "/set-active-config", {"userId": "alice", "provider": "openai",
+                                                        "selectedModel": model})
+        assert saved.get_json()["saved"] is True, saved.get_json()
+    [item] = frontend("GET", "/get-provider-keys?userId=alice").get_json()["items"]
+    assert item["models"] == served and item["selectedModel"] == "openai/llama3.1:8b"
+    for model in ("openai/gpt-4o", "openai/nomic-embed-text", "openai/container"):  # not served, or not chat
+        refused = frontend("POST", "/set-active-config", {"userId": "alice", "provider": "openai",
+                                                          "selectedModel": model})
+        assert refused.status_code == 400 and refused.get_json()["saved"] is False
+    assert keyed.metadata.get("llm_active", "alice", "active").data["model"] == "openai/llama3.1:8b"
+
+
+def test_an_endpoint_that_refuses_the_key_keeps_it_out(frontend, checked, keyed, providers):
+    use_settings(checked, llm_api_base=providers.url)
+    response = frontend("POST", "/validate-key", {"provider": "openai", "apiKey": WRONG_KEY, "userId": "alice"})
+    assert response.get_json() == {"valid": False, "error": "the endpoint refused this key (HTTP 401)"}
+    assert snapshot(keyed) == []
+
+
+def test_checking_keys_counts_against_the_query_rate_limit(frontend, checked, keyed, providers):
+    use_settings(checked, rate_limits="query=2/minute")
+    for _ in range(2):
+        assert frontend("POST", "/validate-key", {"provider": "gemini", "apiKey": KEY, "userId": "alice"}) \
+            .get_json()["valid"] is True
+    limited = frontend("PUT", "/update-provider-key", {"userId": "alice", "provider": "gemini", "apiKey": NEW_KEY})
+    assert limited.status_code == 429 and limited.get_json()["updated"] is False
+    assert len(providers.listings) == 2  # the third was refused before the provider was asked
+    assert keyed.metadata.get("llm_keys", "alice", "gemini").data["last4"] == "abcd"

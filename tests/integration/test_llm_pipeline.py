@@ -10,6 +10,20 @@ from tests.scripted_llm import install_scripted_llm
 ALICE_KEY = "sk-alice-saved-key-0123456789abcdef"
 
 
+@pytest.fixture(scope="module")
+def scripted_models():
+    """Where a ``scripted`` key is checked (its model list): a loopback server that accepts only alice's key."""
+    from tests.model_server import ModelServer, Reply
+
+    with ModelServer(lambda agent, messages: Reply("unused"), accepted_keys={ALICE_KEY}) as server:
+        yield server
+
+
+@pytest.fixture
+def extra_settings(scripted_models):
+    return {"llm_key_check_urls": f"scripted={scripted_models.url}"}
+
+
 @pytest.fixture
 def sales(pipeline):
     for user in ("alice", "bob"):

@@ -142,6 +142,16 @@ def test_sslmode_require_is_refused_by_a_server_without_tls(alice, pg_ctx, pg_ur
     assert "SSL" in error["message"]
 
 
+def test_v1_keeps_require_as_its_default_where_the_original_routes_use_prefer(alice, pg_ctx, pg_url, pg_schema):
+    body = {key: value for key, value in connection_body(pg_url, pg_schema).items() if key != "sslmode"}
+    saved = alice.request("POST", "/api/v1/postgres/connections", json=body)
+    assert saved.status_code == 201 and saved.get_json()["sslmode"] == "require"
+    error = assert_error_shape(alice.request("POST", "/api/v1/postgres/connections/main/test"), 502)
+    assert "SSL" in error["message"]  # the server has no TLS, and require does not fall back to plain text
+    legacy = {key: value for key, value in body.items() if key not in ("name", "schema")}
+    assert alice.request("POST", "/pg/test", json=legacy).get_json() == {"ok": True}
+
+
 def test_key_rotation_keeps_connections_working_and_resave_uses_the_new_key(alice, ctx, pg_ctx, pg_url, pg_schema,
                                                                               key_a):
     alice.request("POST", "/api/v1/postgres/connections", json=connection_body(pg_url, pg_schema))

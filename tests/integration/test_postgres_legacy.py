@@ -3,7 +3,14 @@ reads (a flag and ``error`` whatever the status, string ports, string ``updated_
 
 from __future__ import annotations
 
+import contextlib
 import re
+import select
+import socket
+import socketserver
+import struct
+import threading
+from collections.abc import Iterator
 
 import pytest
 
@@ -15,10 +22,10 @@ key_a, pg_ctx, pg_schema, pg_url = shared.key_a, shared.pg_ctx, shared.pg_schema
 
 
 def frontend_fields(pg_url, **overrides) -> dict:
-    # What ConnectPage.tsx sends: the port as typed into a text box, no name, no sslmode (added here only
-    # because the test server has no TLS).
+    # What ConnectPage.tsx sends: the port as typed into a text box, no name, no sslmode (the test server has
+    # no TLS: libpq's default, prefer, connects to it in plain text as the original did).
     return {"host": pg_url.host, "port": str(pg_url.port or 5432), "dbname": pg_url.database,
-            "user": pg_url.username, "password": PASSWORD, "sslmode": "disable", **overrides}
+            "user": pg_url.username, "password": PASSWORD, **overrides}
 
 
 def test_frontend_flow_get_test_save_get(alice, pg_ctx, pg_url):
@@ -42,22 +49,26 @@ def test_frontend_flow_get_test_save_get(alice, pg_ctx, pg_url):
         assert PASSWORD not in response.get_data(as_text=True)
     # The same connection through v1, where pg:* tokens find it.
     v1 = alice.get("/api/v1/postgres/connections/default").get_json()
-    assert (v1["name"], v1["sslmode"], v1["has_password"]) == ("default", "disable", True)
+    # Saved with the sslmode it was tested with, so the pg: tokens' reads connect as the test did.
+    assert (v1["name"], v1["sslmode"], v1["has_password"]) == ("default", "prefer", True)
+    assert alice.request("POST", "/api/v1/postgres/connections/default/test").get_json()["ok"] is True
 
 
-def test_without_sslmode_the_reads_sslmode_require_is_tested(alice, pg_ctx, pg_url):
-    fields = {key: value for key, value in frontend_fields(pg_url).items() if key != "sslmode"}
-    response = alice.request("POST", "/pg/test", json=fields)
+def test_an_sslmode_the_body_names_is_used_and_a_server_without_tls_refuses_require(alice, pg_ctx, pg_url):
+    response = alice.request("POST", "/pg/test", json=frontend_fields(pg_url, sslmode="require"))
     assert response.status_code == 502
     body = response.get_json()
-    assert body["ok"] is False and body["error"].startswith("Connection failed: ") and "SSL" in body["error"]
+    # The frontend shows "Connection failed: " + error: the error must not say it again.
+    assert body["ok"] is False and "SSL" in body["error"] and not body["error"].lower().startswith("connection")
+    assert alice.request("POST", "/pg/test", json=frontend_fields(pg_url, sslmode="disable")).get_json() == \
+        {"ok": True}
 
 
 def test_an_unreachable_database_is_ok_false_with_the_reason(alice, pg_ctx, pg_url):
     response = alice.request("POST", "/pg/test", json=frontend_fields(pg_url, port="1"))
     assert response.status_code == 502
     assert response.get_json()["ok"] is False
-    assert response.get_json()["error"].startswith("Connection failed: cannot reach")
+    assert response.get_json()["error"].startswith("cannot reach")
 
 
 @pytest.mark.parametrize("fields,status", [
@@ -93,7 +104,7 @@ def test_save_refuses_a_host_outside_the_policy(alice, ctx, pg_ctx, pg_url):
     assert response.status_code == 403
     assert response.get_json()["saved"] is False and "PG_ALLOWED_HOSTS" in response.get_json()["error"]
     tested = alice.request("POST", "/pg/test", json=frontend_fields(pg_url))
-    assert tested.status_code == 403 and tested.get_json()["error"].startswith("Connection failed: ")
+    assert tested.status_code == 403 and tested.get_json()["error"].startswith("connections to ")
     assert alice.get("/pg/get?userId=alice").get_json()["count"] == 0
 
 
@@ -107,3 +118,55 @@ def test_bob_lists_none_of_alices_connections(alice, bob, pg_ctx, pg_url):
     alice.request("POST", "/pg/save", json={**frontend_fields(pg_url), "userId": "alice"})
     assert bob.get("/pg/get?userId=bob").get_json() == {"items": [], "count": 0}
     assert bob.get("/pg/get?userId=alice").status_code == 403
+
+
+@contextlib.contextmanager
+def tls_breaking_front(pg_url) -> Iterator[tuple[int, list[str]]]:
+    """A server that says yes to TLS and then breaks the handshake, and passes plain connections on to the real
+    Postgres: what libpq's prefer retries without TLS. Yields (its port, how each connection began)."""
+    seen: list[str] = []
+
+    class Front(socketserver.BaseRequestHandler):
+        def handle(self):
+            first = self.request.recv(8)
+            if first == struct.pack("!ii", 8, 80877103):  # SSLRequest
+                seen.append("tls")
+                self.request.sendall(b"S" + b"this is not a TLS server hello" * 4)
+                return
+            seen.append("plain")
+            with socket.create_connection((pg_url.host, pg_url.port or 5432)) as upstream:
+                upstream.sendall(first)
+                _pump(self.request, upstream)
+
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Front)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield server.server_address[1], seen
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _pump(client: socket.socket, upstream: socket.socket) -> None:
+    sockets = [client, upstream]
+    while True:
+        readable, _, _ = select.select(sockets, [], [], 10)
+        if not readable:
+            return
+        for source in readable:
+            data = source.recv(65536)
+            if not data:
+                return
+            (upstream if source is client else client).sendall(data)
+
+
+def test_prefer_asks_again_without_tls_when_the_handshake_fails_and_require_does_not(alice, pg_ctx, pg_url):
+    with tls_breaking_front(pg_url) as (port, seen):
+        tested = alice.request("POST", "/pg/test", json=frontend_fields(pg_url, host="127.0.0.1", port=str(port)))
+        assert tested.get_json() == {"ok": True} and seen == ["tls", "plain"]
+        seen.clear()
+        required = alice.request("POST", "/pg/test", json=frontend_fields(pg_url, host="127.0.0.1", port=str(port),
+                                                                         sslmode="require"))
+        assert required.status_code == 502 and seen == ["tls"]
+        assert required.get_json()["ok"] is False and "TLS handshake failed" in required.get_json()["error"]

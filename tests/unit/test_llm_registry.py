@@ -45,6 +45,19 @@ def test_models_are_sorted_full_ids_of_chat_models_only(known):
     assert known.all_models() == sorted(known.all_models())
 
 
+def test_what_the_map_files_as_chat_but_no_chat_completion_serves_is_left_out(known):
+    openai = set(known.models_of("openai"))
+    assert "openai/gpt-4o" in openai and "openai/gpt-4o-mini" in openai
+    for not_a_chat_model in ("openai/container",  # a code-interpreter session, priced per session
+                             "openai/ft:gpt-4o-2024-08-06",  # the price template of fine-tuned models
+                             "openai/computer-use-preview",  # the Responses API only
+                             "openai/gpt-image-1", "openai/gpt-realtime", "openai/dall-e-3"):
+        assert not_a_chat_model not in openai
+    assert known.is_chat_model("gpt-4o") and known.is_chat_model("openai/gpt-4o")
+    assert known.is_chat_model("text-embedding-3-small") is False and known.is_chat_model("openai/container") is False
+    assert known.is_chat_model("no-such-model-anywhere") is None
+
+
 def test_models_filed_under_a_family_belong_to_its_provider(known):
     vertex = known.models_of("vertex_ai")
     assert any("claude" in model for model in vertex)  # vertex_ai-anthropic_models
@@ -75,6 +88,16 @@ def test_provider_names_match_case_insensitively(sent):
 def test_an_unknown_or_malformed_provider_is_refused(sent):
     with pytest.raises(errors.BadRequest):
         registry.provider_id(sent)
+
+
+def test_a_model_its_endpoint_serves_is_accepted_and_only_those():
+    served = ("openai/llama3.1:8b", "openai/meta-llama/Llama-3.1-8B")
+    assert registry.model_of("openai", "llama3.1:8b", served) == "openai/llama3.1:8b"
+    assert registry.model_of("openai", "openai/meta-llama/Llama-3.1-8B", served) == "openai/meta-llama/Llama-3.1-8B"
+    assert registry.model_of("openai", "meta-llama/Llama-3.1-8B", served) == "openai/meta-llama/Llama-3.1-8B"
+    for model in ("gpt-4o", "openai/gpt-4o", "llama3.1", "openai/llama3.1:8b-other"):  # its calls go to the endpoint
+        with pytest.raises(errors.BadRequest, match="endpoint"):
+            registry.model_of("openai", model, served)
 
 
 def test_a_model_must_be_a_chat_model_of_its_provider():

@@ -3,7 +3,10 @@
 Provider ids are LiteLLM's own lower-case ids (``gemini``), never the enum names the original listed
 (``GEMINI``, which LiteLLM rejects, LEGACY_API.md D12). A provider is listed when the map has at least one chat
 model for it, or when it is an OpenAI-compatible server (vLLM, Ollama, LM Studio...) whose models are whatever
-its operator serves. Models are full LiteLLM ids (``gemini/gemini-2.5-flash``), sorted.
+its operator serves. Models are full LiteLLM ids (``gemini/gemini-2.5-flash``), sorted, and chat models only:
+the map files some other things as ``chat`` (``openai/container``, a code-interpreter session priced per
+session; ``ft:`` price templates of fine-tuned models; models served only by the Responses or Realtime API),
+and those are left out.
 
 The registry is built once per process from the map, and again only if the map changes (a model registered at
 run time, as tests register their scripted provider), which a length and a tuple of names detect cheaply.
@@ -15,7 +18,7 @@ import dataclasses
 import functools
 import importlib.metadata
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from common import errors
@@ -26,6 +29,7 @@ from common.llm.runtime import load_litellm
 OPENAI_COMPATIBLE = frozenset({"hosted_vllm", "ollama", "ollama_chat", "lm_studio", "openai_like", "custom_openai",
                                "llamafile", "litellm_proxy", "xinference", "docker_model_runner"})
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+MAX_SHOWN_MODEL_CHARS = 80
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,6 +40,9 @@ class Registry:
     models: Mapping[str, tuple[str, ...]]
     prices: Mapping[str, float]
     version: str
+    # Every name in the map (as filed, and as a full id) -> whether it is a chat model: what an endpoint's own
+    # model list is read against (key_checks), since an endpoint may serve embeddings or speech models too.
+    chat_names: Mapping[str, bool] = dataclasses.field(default_factory=dict)
 
     def models_of(self, provider: str) -> tuple[str, ...]:
         """Return the provider's chat models (empty for an unknown provider or a bare compatible server)."""
@@ -44,6 +51,10 @@ class Registry:
     def all_models(self) -> list[str]:
         """Return every chat model of every provider, sorted."""
         return sorted(model for models in self.models.values() for model in models)
+
+    def is_chat_model(self, name: str) -> bool | None:
+        """Tell whether the map files ``name`` (bare or a full id) as a chat model; None when it is not in the map."""
+        return self.chat_names.get(name)
 
     def test_model(self, provider: str) -> str | None:
         """Return the provider's cheapest priced chat model (its first when none is priced), or None."""
@@ -66,18 +77,37 @@ def _build(model_count: int, custom_providers: tuple[str, ...]) -> Registry:
     routable = {getattr(item, "value", item) for item in litellm.provider_list} | set(custom_providers)
     models: dict[str, set[str]] = {}
     prices: dict[str, float] = {}
+    chat_names: dict[str, bool] = {}
     for name, entry in litellm.model_cost.items():
+        if not isinstance(entry, dict):
+            continue
+        chat = entry.get("mode") == "chat" and _is_chat_model(name, entry)
+        owner = entry.get("litellm_provider")
+        for known_as in (name, f"{owner}/{name}" if isinstance(owner, str) else name):
+            chat_names[known_as] = chat
         provider = _routing_provider(entry, routable)
-        if provider is None:
+        if provider is None or not chat:
             continue
         model_id = name if name.startswith(f"{provider}/") else f"{provider}/{name}"
+        chat_names[model_id] = True
         models.setdefault(provider, set()).add(model_id)
         prices[model_id] = float(entry.get("input_cost_per_token") or 0) + float(
             entry.get("output_cost_per_token") or 0)
     providers = set(models) | (OPENAI_COMPATIBLE & routable) | set(custom_providers)
     return Registry(providers=tuple(sorted(providers)),
                     models={provider: tuple(sorted(ids)) for provider, ids in models.items()},
-                    prices=prices, version=_litellm_version())
+                    prices=prices, version=_litellm_version(), chat_names=chat_names)
+
+
+def _is_chat_model(name: str, entry: dict) -> bool:
+    """Whether a ``chat`` entry of the map is a model a chat completion can be asked of."""
+    endpoints = entry.get("supported_endpoints")
+    if isinstance(endpoints, list) and not any(str(path).endswith("/chat/completions") for path in endpoints):
+        return False  # served by the Responses, Realtime or another API only (computer-use-preview...)
+    if name.rpartition("/")[2].startswith("ft:"):
+        return False  # the price of a user's fine-tuned model, named after its base: not a model anyone can call
+    # A code-interpreter container (openai/container), filed as chat and priced per session, not per token.
+    return "code_interpreter_cost_per_session" not in entry
 
 
 def _routing_provider(entry: Any, routable: set[str]) -> str | None:
@@ -118,10 +148,21 @@ def needs_api_base(provider: str) -> bool:
     return provider in OPENAI_COMPATIBLE
 
 
-def model_of(provider: str, model: Any) -> str:
-    """Return the full id of ``model`` for ``provider``, refusing one that is not that provider's chat model."""
+def model_of(provider: str, model: Any, served: Collection[str] = ()) -> str:
+    """Return the full id of ``model`` for ``provider``, refusing one that is not that provider's chat model.
+
+    ``served``: the chat models (full ids) the endpoint of the tenant's key listed when the key was checked.
+    When there are any, they are the provider's models for this tenant, whatever LiteLLM's map says: its calls
+    go to that endpoint.
+    """
     if not isinstance(model, str) or not model.strip():
         raise errors.BadRequest("'model' must be a non-empty string", code="MISSING_FIELD")
+    if served:
+        for candidate in (model.strip(), f"{provider}/{model.strip()}"):
+            if candidate in served:  # as listed, or its served name: which may hold a slash itself (org/model)
+                return candidate
+        raise errors.BadRequest(f"model {model.strip()[:MAX_SHOWN_MODEL_CHARS]!r} is not among the chat models "
+                                f"the endpoint of your {provider} key lists", code="INVALID_MODEL")
     model_id = compose_model_id(provider, model, None)
     if provider_of(model_id) != provider:
         raise errors.BadRequest(f"model {model_id!r} does not belong to provider {provider!r}", code="INVALID_MODEL")

@@ -1,15 +1,17 @@
 """A tenant's saved provider keys: one record per (tenant, provider), the key encrypted, shown only masked.
 
-A record holds the key's Fernet ciphertext (``ENCRYPTION_KEYS``), its last four characters for display, and
-an optional endpoint. Neither the key nor its ciphertext ever leaves this module except as the decrypted
-``StoredKey`` a question's call needs (the original sent the ciphertext to clients, LEGACY_API.md §6).
-Provider ids are lower-cased, so ``GEMINI`` and ``gemini`` are one key (D16).
+A record holds the key's Fernet ciphertext (``ENCRYPTION_KEYS``), its last four characters for display, an
+optional endpoint, and the chat models that endpoint listed when the key was checked (``key_checks``; None
+when the key was not checked at an endpoint: its models are then LiteLLM's map's). Neither the key nor its
+ciphertext ever leaves this module except as the decrypted ``StoredKey`` a question's call needs (the
+original sent the ciphertext to clients, LEGACY_API.md §6). Provider ids are lower-cased, so ``GEMINI`` and
+``gemini`` are one key (D16).
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 from common import errors
@@ -24,11 +26,15 @@ SaveMode = Literal["create", "replace", "upsert"]
 
 
 def save_key(metadata: MetadataStore, encryptor: Encryptor, tenant: Tenant, provider: str, api_key: str | None,
-             api_base: str | None, *, mode: SaveMode) -> Record:
-    """Store a checked key for ``provider``: create (409 if one exists), replace (404 if none) or upsert."""
+             api_base: str | None, *, mode: SaveMode, served_models: Sequence[str] | None = None) -> Record:
+    """Store a checked key for ``provider``: create (409 if one exists), replace (404 if none) or upsert.
+
+    ``served_models``: the chat models its endpoint listed when the key was checked (full ids).
+    """
     require_credentials(provider, api_key, api_base)
     data = {"provider": provider, "ciphertext": encryptor.encrypt(api_key) if api_key else None,
-            "last4": api_key[-4:] if api_key else None, "api_base": api_base}
+            "last4": api_key[-4:] if api_key else None, "api_base": api_base,
+            "models": list(served_models) if served_models else None}
     if mode == "create":
         try:
             return metadata.put(COLLECTION, tenant.user_id, provider, data, expected_revision=None)
@@ -71,6 +77,14 @@ def delete_key(metadata: MetadataStore, tenant: Tenant, provider: str) -> None:
     active.clear_active(metadata, tenant, provider=provider)
 
 
+def endpoint_models(metadata: MetadataStore, tenant: Tenant, provider: str) -> tuple[str, ...]:
+    """Return the models the endpoint of the tenant's key for ``provider`` listed when it was checked, if any."""
+    try:
+        return tuple(metadata.get(COLLECTION, tenant.user_id, provider).data.get("models") or ())
+    except errors.NotFound:
+        return ()
+
+
 def stored_key(metadata: MetadataStore, tenant: Tenant, provider: str, *,
                decrypt: Callable[[str], str]) -> StoredKey | None:
     """Return the tenant's decrypted key and endpoint for ``provider``, or None when none is saved."""
@@ -87,7 +101,8 @@ def key_view(record: Record, active_record: Record | None) -> dict[str, Any]:
     data = record.data
     is_active = active_record is not None and active_record.data["provider"] == data["provider"]
     return {"provider": data["provider"], "last4": f"…{data['last4']}" if data.get("last4") else None,
-            "api_base": data.get("api_base"), "created_at": record.created_at.isoformat(),
+            "api_base": data.get("api_base"), "models": data.get("models"),
+            "created_at": record.created_at.isoformat(),
             "updated_at": record.updated_at.isoformat(), "is_active": is_active,
             "model": active_record.data.get("model") if is_active else None}
 

@@ -26,6 +26,9 @@ from common.services.postgres import engines
 COLLECTION = "pg_connections"
 SSL_MODES = ("require", "verify-full", "disable")  # engines.ssl_context_for says what each one does
 DEFAULT_SSLMODE = "require"
+# libpq's default: the original API's routes use it when no sslmode is sent (and accept it when one is); v1
+# names its choice among SSL_MODES, and shows "prefer" on a connection the original's routes saved.
+PREFER_SSLMODE = "prefer"
 DEFAULT_SCHEMA = "public"
 FIELDS = ("name", "host", "port", "dbname", "user", "password", "sslmode", "schema")
 # Words that would make a path (/api/v1/postgres/connections/...) or a question token (pg:table:x) ambiguous.
@@ -74,18 +77,19 @@ class ConnectionParams:
     schema: str = DEFAULT_SCHEMA
 
 
-def parse_params(body: dict[str, Any]) -> ConnectionParams:
+def parse_params(body: dict[str, Any], *, default_sslmode: str = DEFAULT_SSLMODE) -> ConnectionParams:
     """Validate connection fields (host, port as int or numeric string, dbname, user, password, sslmode,
-    schema) before any I/O."""
+    schema) before any I/O; ``default_sslmode`` applies when the body names none, and may be named too."""
     unknown = sorted(set(body) - set(FIELDS))
     if unknown:
         raise errors.BadRequest(f"unknown field(s): {', '.join(unknown)}; allowed: {', '.join(FIELDS)}")
     missing = [field for field in ("host", "dbname", "user") if body.get(field) in (None, "")]
     if missing:
         raise errors.BadRequest(f"missing field(s): {', '.join(missing)}", code="MISSING_FIELD")
-    sslmode = body.get("sslmode") or DEFAULT_SSLMODE
-    if sslmode not in SSL_MODES:
-        raise errors.BadRequest(f"'sslmode' must be one of {', '.join(SSL_MODES)}, got {sslmode!r}")
+    sslmode = body.get("sslmode") or default_sslmode
+    allowed = SSL_MODES if default_sslmode in SSL_MODES else (*SSL_MODES, default_sslmode)
+    if sslmode not in allowed:
+        raise errors.BadRequest(f"'sslmode' must be one of {', '.join(allowed)}, got {sslmode!r}")
     return ConnectionParams(host=_host(body["host"]), port=_port(body.get("port", 5432)),
                             dbname=_login_field(body["dbname"], "dbname"), user=_login_field(body["user"], "user"),
                             password=_password(body.get("password")), sslmode=sslmode,

@@ -7,10 +7,14 @@ name itself. The TCP connect is bounded by ``PG_CONNECT_TIMEOUT_SECONDS``; reads
 ``PG_STATEMENT_TIMEOUT_SECONDS``, so a silent server cannot hold a request.
 
 sslmode, mapped to pg8000's ``ssl_context``:
-- ``require`` (the default): TLS without certificate verification, like libpq's ``require``. The traffic is
+- ``require`` (v1's default): TLS without certificate verification, like libpq's ``require``. The traffic is
   encrypted against eavesdroppers, and a server without TLS is refused; an active man in the middle is not.
 - ``verify-full``: TLS verified against the system CA bundle, host name included (libpq's ``verify-full``):
   the mode to use across untrusted networks.
+- ``prefer`` (libpq's default, so the original API's, and its routes' default here): TLS without verification
+  when the server offers it, else plain text, also when the TLS handshake fails (libpq retries the same way).
+  It works with any server, and it is only as safe as the network: whoever sits in the middle can answer
+  "no TLS".
 - ``disable``: no TLS (a local database, or one on a private network the operator allowed).
 
 Engines are pooled and cached per instance (``ENGINES``), at most ``PG_ENGINE_CACHE_SIZE``, keyed by tenant
@@ -51,10 +55,12 @@ def connection_url(params: Any) -> Any:
                       port=params.port, database=params.dbname)
 
 
-def ssl_context_for(sslmode: str) -> ssl.SSLContext | bool:
+def ssl_context_for(sslmode: str) -> ssl.SSLContext | bool | None:
     """Map an sslmode to pg8000's ``ssl_context`` (see the module docstring)."""
     if sslmode == "disable":
         return False
+    if sslmode == "prefer":
+        return None  # pg8000 asks for TLS (unverified), and goes on in plain text when the server says no
     context = ssl.create_default_context()
     if sslmode == "require":
         context.check_hostname = False
@@ -85,14 +91,35 @@ def build_engine(params: Any, settings: Settings, *, pooled: bool = True) -> Any
 
     @sa.event.listens_for(engine, "do_connect")
     def connect_to_a_vetted_address(dialect: Any, record: Any, cargs: Any, cparams: dict) -> Any:
-        sock = open_socket(params.host, params.port, policy, connect_timeout, read_timeout)
         try:
-            return pg8000.Connection(sock=sock, **cparams)
-        except BaseException:
-            sock.close()
-            raise
+            return _connect(params, policy, connect_timeout, read_timeout, cparams)
+        except ssl.SSLError as exc:
+            if params.sslmode != "prefer":
+                raise pg8000.InterfaceError(f"the TLS handshake failed ({exc.reason or type(exc).__name__})") \
+                    from None
+        # libpq's prefer: a server that offered TLS but could not complete it is asked again without it.
+        return _connect(params, policy, connect_timeout, read_timeout, {**cparams, "ssl_context": False})
 
     return engine
+
+
+def _connect(params: Any, policy: HostPolicy, connect_timeout: float, read_timeout: float, cparams: dict) -> Any:
+    """Open a pg8000 connection over a socket to a vetted address of ``params.host``."""
+    import pg8000
+
+    sock = open_socket(params.host, params.port, policy, connect_timeout, read_timeout)
+    try:
+        return pg8000.Connection(sock=sock, **cparams)
+    except ssl.SSLError:
+        sock.close()
+        raise
+    except OSError as exc:  # a reset or timeout before pg8000 could name it: a driver error, not a crash
+        sock.close()
+        raise pg8000.InterfaceError(f"the connection broke while opening ({exc.strerror or type(exc).__name__})") \
+            from None
+    except BaseException:
+        sock.close()
+        raise
 
 
 def open_socket(host: str, port: int, policy: HostPolicy, connect_timeout: float, read_timeout: float,
