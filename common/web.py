@@ -31,12 +31,14 @@ def send_export(exported: ExportedFile, *, as_attachment: bool = True) -> flask.
     """Stream an exported temporary file, removing it once sent."""
     response = flask.send_file(exported.path, mimetype=exported.content_type, as_attachment=as_attachment,
                                download_name=exported.download_name, conditional=False, etag=False)
+    # send_file takes a bare mimetype and appends "; charset=utf-8" to a text one: say exactly ours instead.
+    response.content_type = exported.content_type
     response.call_on_close(exported.remove)
     return response
 
 
 def send_stream(stream: Any, content_type: str, filename: str, *, inline: bool = True) -> flask.Response:
-    """Stream an open binary file object, closing it when done."""
+    """Stream an open binary file object as exactly ``content_type``, closing it when done."""
 
     def chunks() -> Any:
         try:
@@ -46,6 +48,7 @@ def send_stream(stream: Any, content_type: str, filename: str, *, inline: bool =
             stream.close()
 
     disposition = "inline" if inline else "attachment"
-    response = flask.Response(chunks(), mimetype=content_type, direct_passthrough=True)
+    # content_type, not mimetype: werkzeug would append a second charset (or a wrong one) to a text type.
+    response = flask.Response(chunks(), content_type=content_type, direct_passthrough=True)
     response.headers.set("Content-Disposition", disposition, filename=filename)
     return response

@@ -2,7 +2,8 @@
 
 One Python pass reads the whole file once, line by line: it proves the encoding, counts fields per record
 (quotes respected) and, when the file is not UTF-8, writes a UTF-8 copy. polars then scans that text lazily
-and sinks it to Parquet (``csv_sink``), so neither step ever holds the file in memory.
+and sinks it to Parquet (``csv_sink``), so neither step ever holds the file in memory. Text columns that hold
+numbers written with decimal commas or thousands separators are then read as numbers (``number_formats``).
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import csv
 import io
 import os
-import re
 from collections.abc import Iterable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -20,6 +20,7 @@ from typing import TextIO
 from common.analysis.columns import check_column_count, normalise_names
 from common.analysis.csv_sink import ScanOptions, sink_parquet
 from common.analysis.encoding import TextEncoding, detect_encoding, fallback_encoding
+from common.analysis.number_formats import read_formatted_numbers
 from common.analysis.table_budget import check_cells
 from common.errors import BadRequest
 
@@ -29,8 +30,6 @@ SNIFF_LINES = 50
 _EXAMPLES = 5
 _FIELD_LIMIT = 16 * 1024 * 1024
 _DELIMITER_NAMES = {",": "commas", ";": "semicolons", "\t": "tabs", "|": "pipes"}
-_DECIMAL_COMMA = re.compile(r"[+-]?\d+,\d+")
-_DECIMAL_POINT = re.compile(r"[+-]?\d+\.\d+")
 
 
 @dataclass
@@ -45,9 +44,16 @@ class _TextPass:
     long_examples: list[tuple[int, int]] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class CsvConversion:
+    delimiter: str
+    charset: str | None  # the file's charset by its IANA name, None when it has none
+    warnings: list[str]
+
+
 def convert_csv(path: str, out_path: str, workdir: str, *, default_delimiter: str, max_columns: int,
-                ragged_row_tolerance: float, max_cells: int) -> tuple[str, list[str]]:
-    """Convert a delimited text file to Parquet at ``out_path``; return the delimiter and the warnings."""
+                ragged_row_tolerance: float, max_cells: int) -> CsvConversion:
+    """Convert a delimited text file to Parquet at ``out_path``; say how it was read."""
     with open(path, "rb") as handle:
         sample = handle.read(SAMPLE_BYTES)
         at_eof = not handle.read(1)
@@ -67,16 +73,14 @@ def convert_csv(path: str, out_path: str, workdir: str, *, default_delimiter: st
         check_column_count(len(text_pass.header), max_columns)
         warnings = _encoding_warnings(encoding) + _ragged_warnings(text_pass, delimiter, ragged_row_tolerance)
         names, renames = normalise_names(text_pass.header)
-        decimal_comma = _uses_decimal_comma(records, delimiter)
-        if decimal_comma:
-            warnings.append("decimal commas read as decimal points")
         options = ScanOptions(source, delimiter, names, "utf8-lossy" if encoding.errors == "replace" else "utf8",
-                              text_pass.long_rows > 0, decimal_comma, text_pass.blank_lines > 0)
+                              text_pass.long_rows > 0, text_pass.blank_lines > 0)
         warnings += sink_parquet(options, out_path, workdir)
     finally:
         if os.path.exists(transcoded):
             os.remove(transcoded)
-    return delimiter, renames + warnings
+    warnings += read_formatted_numbers(out_path, comma_delimited=delimiter == ",")
+    return CsvConversion(delimiter, encoding.charset, renames + warnings)
 
 
 def sniff_delimiter(text: str, at_eof: bool, default: str) -> tuple[str, list[list[str]]]:
@@ -187,9 +191,3 @@ def _ragged_warnings(text_pass: _TextPass, delimiter: str, tolerance: float) -> 
         warnings.append(f"{text_pass.blank_lines:,} blank lines skipped")
     return warnings
 
-
-def _uses_decimal_comma(records: list[list[str]], delimiter: str) -> bool:
-    if delimiter == ",":
-        return False
-    cells = [cell.strip() for record in records[1:] for cell in record]
-    return any(map(_DECIMAL_COMMA.fullmatch, cells)) and not any(map(_DECIMAL_POINT.fullmatch, cells))

@@ -28,7 +28,6 @@ class ScanOptions:
     names: list[str]  # normalised column names, replacing the header
     encoding: str  # polars encoding: "utf8" or "utf8-lossy"
     truncate: bool  # cut rows longer than the header (the ragged rows were within tolerance)
-    decimal_comma: bool
     drop_blank: bool  # drop rows polars made of blank lines
 
 
@@ -110,7 +109,6 @@ def _scan(options: ScanOptions, *, overrides: dict[str, pl.DataType] | None = No
         options.source, separator=options.delimiter, new_columns=options.names, infer_schema=infer,
         infer_schema_length=INFER_ROWS, try_parse_dates=infer, schema_overrides=overrides,
         ignore_errors=ignore_errors, truncate_ragged_lines=options.truncate, encoding=options.encoding,
-        decimal_comma=options.decimal_comma,
     )
     if options.drop_blank:
         # polars reads a blank line as a row of nulls; the text pass saw blank lines, so drop such rows.

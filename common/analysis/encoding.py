@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import re
 from dataclasses import dataclass
 
 # Longest BOM first: the UTF-8 BOM cannot be confused with the UTF-16 ones, but order keeps that obvious.
@@ -11,6 +12,15 @@ _BOMS = (
     (codecs.BOM_UTF16_LE, "utf-16", "utf-16-le"),
     (codecs.BOM_UTF16_BE, "utf-16", "utf-16-be"),
 )
+# IANA charset names (what an HTTP Content-Type says) of the Python codecs a file can be read with; a codec
+# missing here is served with no charset rather than a guessed name.
+_CHARSETS = {
+    "utf-8": "utf-8", "utf-8-sig": "utf-8", "utf-16": "utf-16", "utf-16-le": "utf-16le", "utf-16-be": "utf-16be",
+    "mac-roman": "macintosh", "koi8-r": "KOI8-R", "koi8-u": "KOI8-U", "cp437": "IBM437", "cp850": "IBM850",
+    "cp866": "IBM866", "shift_jis": "Shift_JIS", "cp932": "windows-31j", "euc_jp": "EUC-JP", "euc_kr": "EUC-KR",
+    "big5": "Big5", "gb2312": "GB2312", "gbk": "GBK", "gb18030": "GB18030", "tis-620": "TIS-620",
+}
+_NUMBERED_CHARSETS = re.compile(r"(?:cp(?P<windows>125[0-8])|iso8859-(?P<iso>[0-9]{1,2}))")
 # Single-byte Latin code pages charset-normalizer cannot tell apart on a short sample; cp1252 (Excel on
 # Windows) is by far the likeliest source of such a file, so it wins a tie.
 _PREFERRED_LEGACY = "cp1252"
@@ -26,6 +36,18 @@ class TextEncoding:
     def is_utf8(self) -> bool:
         """Tell whether polars can read the file as it is (UTF-8, with or without BOM)."""
         return self.label == "utf-8"
+
+    @property
+    def charset(self) -> str | None:
+        """The IANA name of the encoding (``windows-1252``), or None when it has no well-known one."""
+        try:
+            codec = codecs.lookup(self.codec).name
+        except LookupError:
+            return None
+        numbered = _NUMBERED_CHARSETS.fullmatch(codec)
+        if numbered:
+            return f"windows-{numbered['windows']}" if numbered["windows"] else f"iso-8859-{numbered['iso']}"
+        return _CHARSETS.get(codec)
 
 
 def bomless_utf16(sample: bytes) -> str | None:

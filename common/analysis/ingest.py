@@ -45,7 +45,7 @@ class TableOutput:
 class IngestResult:
     kind: str  # "table" or "attachment"
     format: str
-    content_type: str
+    content_type: str  # of the original file; delimited text names its charset (text/csv; charset=windows-1252)
     tables: list[TableOutput]
     text: str | None
     warnings: list[str]
@@ -62,25 +62,30 @@ def ingest(path: str, filename: str, limits: IngestLimits, workdir: str) -> Inge
     from common.analysis.readers import parser_errors
 
     os.makedirs(workdir, exist_ok=True)
+    content_type = None
     with parser_errors(repr(filename)):  # a Rust panic on a hostile file is still the file's fault: 400
         if fmt in ("csv", "tsv"):
-            fmt, tables, warnings = _ingest_delimited(path, filename, fmt, limits, workdir)
+            fmt, content_type, tables, warnings = _ingest_delimited(path, filename, fmt, limits, workdir)
         else:
             fmt, tables, warnings = _ingest_structured(path, filename, fmt, limits, workdir)
-    return IngestResult("table", fmt, CONTENT_TYPES[fmt], tables, None, warnings)
+    # Valid but empty: the user should hear that there is nothing to ask about yet.
+    warnings += [f"no rows: {table.name!r} has column names but no data" for table in tables if not table.rows]
+    return IngestResult("table", fmt, content_type or CONTENT_TYPES[fmt], tables, None, warnings)
 
 
 def _ingest_delimited(path: str, filename: str, fmt: str, limits: IngestLimits,
-                      workdir: str) -> tuple[str, list[TableOutput], list[str]]:
+                      workdir: str) -> tuple[str, str, list[TableOutput], list[str]]:
+    """Read delimited text; its content type names the charset it was read in (the original is served so)."""
     from common.analysis.csv_reader import convert_csv
 
     parquet_path, preview_path = _paths(workdir, 0)
-    delimiter, warnings = convert_csv(path, parquet_path, workdir, default_delimiter="\t" if fmt == "tsv" else ",",
-                                      max_columns=limits.max_columns,
-                                      ragged_row_tolerance=limits.ragged_row_tolerance, max_cells=limits.max_cells)
-    if filename.lower().endswith(".txt") and delimiter == "\t":
+    read = convert_csv(path, parquet_path, workdir, default_delimiter="\t" if fmt == "tsv" else ",",
+                       max_columns=limits.max_columns, ragged_row_tolerance=limits.ragged_row_tolerance,
+                       max_cells=limits.max_cells)
+    if filename.lower().endswith(".txt") and read.delimiter == "\t":
         fmt = "tsv"
-    return fmt, [_finish(filename, None, parquet_path, preview_path, limits)], warnings
+    content_type = CONTENT_TYPES[fmt] + (f"; charset={read.charset}" if read.charset else "")
+    return fmt, content_type, [_finish(filename, None, parquet_path, preview_path, limits)], read.warnings
 
 
 def _ingest_structured(path: str, filename: str, fmt: str, limits: IngestLimits,

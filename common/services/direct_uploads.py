@@ -7,13 +7,15 @@ below ``MAX_UPLOAD_BYTES``, so a big spreadsheet cannot come through ``POST /api
    of at most the announced size at a staging key of the tenant's (a GCS V4 signed URL in the cloud, where
    GCS itself enforces the size; locally an HMAC-signed path the datasets function serves, ``receive``).
 2. The client PUTs the bytes there.
-3. ``commit`` ingests the staged file exactly as a multipart upload is ingested (the same checks, the same
-   atomic version commit), then removes it.
+3. ``commit`` checks that the staged file is exactly the size reserved, then ingests it exactly as a multipart
+   upload is ingested (the same checks, the same atomic version commit), and removes it.
 
 A commit is claimed with compare-and-set, so two at once cannot both ingest (the second is told to wait),
 and a repeated commit answers the first one's result. A file that fails its checks fails the upload for
 good (the same bytes would fail again) and its staged copy goes; a failure of our own backends leaves it
-pending, to be committed again. Staged files nobody commits are removed by the cleanup sweep.
+pending, to be committed again. So does a staged file of another size than reserved (a PUT cut short, or
+the wrong file): the commit is refused, naming both sizes, and a PUT of the whole file makes it committable
+again. Staged files nobody commits are removed by the cleanup sweep.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from common.uploads import ReceivedFile
 
 COLLECTION = "uploads"
 COMMIT_LEASE = dt.timedelta(minutes=10)
+SIZE_MISMATCH = "UPLOAD_SIZE_MISMATCH"
 _COPY_CHUNK_BYTES = 1024 * 1024
 
 
@@ -85,21 +88,22 @@ def receive(deps: DataPorts, tenant: Tenant, upload_id: str, body: IO[bytes], co
     data = get_upload(deps, tenant, upload_id).data
     if data["status"] != "pending":
         raise errors.Conflict(f"upload {upload_id!r} is {data['status']}", code="UPLOAD_NOT_PENDING")
-    limit = data["size_bytes"]
-    if content_length is not None and content_length > limit:
-        raise errors.PayloadTooLarge(f"the upload announced {limit} bytes", details={"limit_bytes": limit})
+    reserved = data["size_bytes"]
+    if content_length is not None and content_length > reserved:
+        raise _size_mismatch(reserved, content_length, staged=False)
     with scratch.directory("direct-upload-") as workdir:
         path = os.path.join(workdir, "staged")
         size = 0
         with open(path, "wb") as staged:
             while chunk := body.read(_COPY_CHUNK_BYTES):
                 size += len(chunk)
-                if size > limit:
-                    raise errors.PayloadTooLarge(f"the upload announced {limit} bytes",
-                                                 details={"limit_bytes": limit})
+                if size > reserved:
+                    raise _size_mismatch(reserved, None, staged=False)
                 staged.write(chunk)
         if size == 0:
             raise errors.BadRequest("the body is empty: PUT the file's bytes", code="EMPTY_FILE")
+        if size != reserved:  # nothing is staged: a file staged by an earlier PUT stays as it was
+            raise _size_mismatch(reserved, size, staged=False)
         deps.blobs.put_file(data["staging_key"], path, content_type="application/octet-stream")
     return {"upload_id": upload_id, "received_bytes": size}
 
@@ -116,7 +120,7 @@ def commit(deps: DataPorts, tenant: Tenant, upload_id: str) -> tuple[list[dict],
     try:
         items = _ingest_staged(deps, tenant, data)
     except errors.AppError as exc:
-        if exc.status >= 500:
+        if exc.status >= 500 or exc.code == SIZE_MISMATCH:  # ours, or a PUT that replaced the file meanwhile
             _update(deps, tenant, upload_id, _release)
             raise
         error = {"code": exc.code, "message": exc.message}
@@ -155,8 +159,30 @@ def upload_view(record: Record) -> dict[str, Any]:
     return view
 
 
+def _size_mismatch(reserved: int, received: int | None, *, staged: bool) -> errors.AppError:
+    """Refuse a file that is not the size reserved, naming both sizes (``received`` None: more, not all read).
+
+    Bigger is 413 (nothing can fix it but a new reservation); smaller is a body cut short, 400 at the PUT,
+    or 409 at the commit, where a PUT of the whole file makes the upload committable again.
+    """
+    what = "the staged file" if staged else "the body"
+    details = {"reserved_bytes": reserved, "received_bytes": received}
+    if received is None or received > reserved:
+        size = f"more than {reserved:,} bytes" if received is None else f"{received:,} bytes"
+        return errors.PayloadTooLarge(f"{what} is {size} but the upload reserved {reserved:,}: abort the upload "
+                                      "and reserve the file's real size", code=SIZE_MISMATCH, details=details)
+    error = errors.Conflict if staged else errors.BadRequest
+    return error(f"{what} is {received:,} bytes but the upload reserved {reserved:,}: PUT the whole file to the "
+                 "upload's url, or abort the upload and reserve the file's real size",
+                 code=SIZE_MISMATCH, details=details)
+
+
 def _check_staged(deps: DataPorts, data: dict[str, Any]) -> None:
-    """Refuse to commit before the file is there, or when it is bigger than announced (changing nothing)."""
+    """Refuse to commit before the file is there, or when it is not the size reserved (changing nothing).
+
+    The size is the stored object's own: in the cloud the client PUT it to GCS, whose signed length range
+    bounds it from above only.
+    """
     if data["status"] not in ("pending", "committing"):
         return  # _claim says why it cannot be committed
     try:
@@ -164,15 +190,18 @@ def _check_staged(deps: DataPorts, data: dict[str, Any]) -> None:
     except errors.NotFound:
         raise errors.Conflict("nothing was uploaded yet: PUT the file to the upload's url, then commit",
                               code="UPLOAD_INCOMPLETE") from None
-    if staged.size > data["size_bytes"]:  # GCS enforces the signed range; a defence in depth
-        raise errors.PayloadTooLarge(f"the file is larger than the {data['size_bytes']} bytes announced")
+    if staged.size != data["size_bytes"]:
+        raise _size_mismatch(data["size_bytes"], staged.size, staged=True)
 
 
 def _ingest_staged(deps: DataPorts, tenant: Tenant, data: dict[str, Any]) -> list[dict]:
     with scratch.directory("direct-upload-") as workdir:
         path = os.path.join(workdir, "staged")
         deps.blobs.download(data["staging_key"], path)
-        received = ReceivedFile("file", data["name"], path, os.path.getsize(path), "application/octet-stream")
+        size = os.path.getsize(path)
+        if size != data["size_bytes"]:  # a PUT replaced the file after _check_staged looked at it
+            raise _size_mismatch(data["size_bytes"], size, staged=True)
+        received = ReceivedFile("file", data["name"], path, size, "application/octet-stream")
         records = dataset_writes.upload(deps, tenant, Domain(data["domain"]), [received])
     return [dataset_writes.dataset_view(record) for record in records]
 

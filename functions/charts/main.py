@@ -69,7 +69,8 @@ def delete_chart(request: flask.Request, chart_id: str):
 @router.route("/api/v1/charts/<chart_id>/<content>", methods=["GET"])
 def content(request: flask.Request, chart_id: str, content: str):
     served = bootstrap.context().charts.open_signed(request.path, request.args)
-    return flask.Response(served.body, mimetype=served.content_type, headers=served.headers)
+    # content_type, not mimetype: the type already names its charset, which werkzeug would append again.
+    return flask.Response(served.body, content_type=served.content_type, headers=served.headers)
 
 
 def charts(request: flask.Request) -> flask.Response:

@@ -9,6 +9,7 @@ import polars as pl
 import pytest
 
 from tests.documents import two_sheet_book
+from tests.integration.conftest import assert_error
 
 SALES = b"region;month;revenue\nNorth;2024-01;120.5\nSouth;2024-01;80\nNorth;2024-02;130\n"
 
@@ -158,7 +159,59 @@ def test_missing_dataset_is_404(alice, path):
 def test_bad_query_parameters_are_400(alice):
     alice.upload("sales", ("sales.csv", SALES))
     assert alice.get("/api/v1/datasets/sales/sales.csv?n=abc").status_code == 400
-    assert alice.get("/api/v1/datasets/sales/sales.csv?format=xml").status_code == 400
+    bad_format = alice.get("/api/v1/datasets/sales/sales.csv?format=xml")
+    assert bad_format.status_code == 400
+    error = bad_format.get_json()["error"]
+    assert "original, csv, json, parquet" in error["message"] and "'xml'" in error["message"]
+    assert error["details"] == {"accepted": ["original", "csv", "json", "parquet"]}
+
+
+@pytest.mark.parametrize(("encoding", "charset"), [("cp1252", "windows-1252"), ("utf-8", "utf-8"),
+                                                   ("utf-16", "utf-16")])
+def test_the_original_is_served_in_the_charset_it_was_read_in(alice, encoding, charset):
+    content = "name;city\nJosé;München\nRené;Zürich\n".encode(encoding)
+    item = alice.upload("people", ("people.csv", content)).get_json()["items"][0]
+    assert item["content_type"] == f"text/csv; charset={charset}"
+    original = alice.get("/api/v1/datasets/people/people.csv?format=original")
+    assert original.headers.getlist("Content-Type") == [f"text/csv; charset={charset}"]
+    assert original.get_data() == content  # the bytes as uploaded, not a UTF-8 copy
+    assert original.get_data().decode(original.mimetype_params["charset"]).startswith("name;city")
+
+
+def test_an_original_uploaded_before_charsets_were_recorded_claims_none(alice, ctx):
+    alice.upload("people", ("people.csv", "name\nJosé\n".encode("cp1252")))
+    record = ctx.metadata.get("datasets", "alice", "people/people.csv")
+    ctx.metadata.put("datasets", "alice", record.key, {**record.data, "content_type": "text/csv"}, parent="people",
+                     expected_revision=record.revision)
+    original = alice.get("/api/v1/datasets/people/people.csv?format=original")
+    assert original.headers.getlist("Content-Type") == ["text/csv"]  # no claim rather than a wrong one
+
+
+def test_numbers_written_with_separators_are_read_and_the_upload_says_how(alice):
+    content = "item;price;units\nA;1.200,50;1\u00a0200\nB;950,00;2\u00a0500\n".encode()
+    item = alice.upload("shop", ("prices.csv", content)).get_json()["items"][0]
+    assert item["warnings"] == ["numbers written like 1.234,56 read as 1234.56 in column(s) 'price'",
+                                "numbers written like 1 234 read as 1234 in column(s) 'units'"]
+    rows = alice.get("/api/v1/datasets/shop/prices.csv?n=5").get_json()["rows"]
+    assert rows == [{"item": "A", "price": 1200.5, "units": 1200}, {"item": "B", "price": 950.0, "units": 2500}]
+
+
+def test_a_header_only_file_is_accepted_with_a_warning(alice):
+    response = alice.upload("empty", ("header.csv", b"region,revenue\n"))
+    assert response.status_code == 201, response.get_json()
+    item = response.get_json()["items"][0]
+    assert item["tables"][0]["rows"] == 0 and [c["name"] for c in item["tables"][0]["columns"]] == [
+        "region", "revenue"]
+    assert item["warnings"] == ["no rows: 'header.csv' has column names but no data"]
+
+
+def test_deleting_a_domain_that_holds_nothing_is_404_and_changes_nothing(alice, ctx):
+    alice.upload("sales", ("a.csv", b"x\n1\n"))
+    assert_error(alice.delete("/api/v1/datasets/nowhere"), 404, "DOMAIN_NOT_FOUND")
+    assert_error(alice.delete("/api/v1/datasets/sales/nope.csv"), 404, "DATASET_NOT_FOUND")
+    assert [d["name"] for d in alice.get("/api/v1/datasets").get_json()["items"]] == ["a.csv"]
+    assert alice.delete("/api/v1/datasets/sales").get_json() == {"deleted": ["a.csv"], "count": 1}
+    assert_error(alice.delete("/api/v1/datasets/sales"), 404, "DOMAIN_NOT_FOUND")  # deleted: gone
 
 
 def test_no_identity_is_401(client):

@@ -3,6 +3,7 @@ commit; on every backend, with what can go wrong on the way."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import urllib.request
 
@@ -114,7 +115,40 @@ def test_more_bytes_than_announced_are_refused(alice, signed):
     reserved = _start(alice, size=10).get_json()
     record = signed.metadata.get("uploads", "alice", reserved["upload_id"])
     signed.blobs.put(record.data["staging_key"], SALES)  # what GCS's signed range would have refused
-    assert_error(alice.request("POST", reserved["commit_url"]), 413)
+    error = assert_error(alice.request("POST", reserved["commit_url"]), 413, "UPLOAD_SIZE_MISMATCH")
+    assert error["details"] == {"reserved_bytes": 10, "received_bytes": len(SALES)}
+    assert f"{len(SALES)} bytes" in error["message"] and "reserved 10" in error["message"]
+    assert alice.get("/api/v1/datasets?domain=sales").get_json()["items"] == []
+
+
+def test_fewer_bytes_than_reserved_are_refused_at_commit_and_a_whole_put_makes_it_committable(alice, signed):
+    # Issue 10: a reservation of 81,000,000 bytes committed a 3.4 MB file without a word.
+    reserved = _start(alice).get_json()
+    short = SALES[:-8]
+    if signed.settings.storage_backend == "gcs":
+        assert _send(alice, reserved["upload"], short) == 200  # GCS's signed range bounds the size from above only
+    else:
+        record = signed.metadata.get("uploads", "alice", reserved["upload_id"])
+        signed.blobs.put(record.data["staging_key"], short)  # as if stored by a PUT that was cut short
+    error = assert_error(alice.request("POST", reserved["commit_url"]), 409, "UPLOAD_SIZE_MISMATCH")
+    assert error["details"] == {"reserved_bytes": len(SALES), "received_bytes": len(short)}
+    assert f"is {len(short)} bytes but the upload reserved {len(SALES)}" in error["message"]
+    assert alice.get(f"/api/v1/uploads/{reserved['upload_id']}").get_json()["status"] == "pending"
+    assert alice.get("/api/v1/datasets?domain=sales").get_json()["items"] == []
+    assert _send(alice, reserved["upload"], SALES) == 200
+    assert alice.request("POST", reserved["commit_url"]).status_code == 201
+    assert alice.get("/api/v1/datasets/sales/big.csv?format=original").get_data() == SALES
+
+
+def test_a_file_replaced_while_the_commit_starts_is_refused_and_left_pending(alice, signed, monkeypatch):
+    reserved = _start(alice).get_json()
+    record = signed.metadata.get("uploads", "alice", reserved["upload_id"])
+    signed.blobs.put(record.data["staging_key"], SALES[:5])
+    real_stat = signed.blobs.stat
+    # The size check saw the whole file; a second PUT then replaced it with a short one before the download.
+    monkeypatch.setattr(signed.blobs, "stat", lambda key: dataclasses.replace(real_stat(key), size=len(SALES)))
+    assert_error(alice.request("POST", reserved["commit_url"]), 409, "UPLOAD_SIZE_MISMATCH")
+    assert alice.get(f"/api/v1/uploads/{reserved['upload_id']}").get_json()["status"] == "pending"
     assert alice.get("/api/v1/datasets?domain=sales").get_json()["items"] == []
 
 
@@ -157,9 +191,13 @@ def test_the_local_upload_path_is_signed_for_one_tenant_one_size_and_a_while(ali
     assert client.put(url.replace("tenant=alice", "tenant=bob"), data=b"0123456789").status_code == 403
     assert client.put(url.split("&signature=")[0], data=b"0123456789").status_code == 403
     assert client.post(url, data=b"0123456789").status_code == 405
-    assert_error(client.put(url, data=SALES), 413)
+    assert_error(client.put(url, data=SALES), 413, "UPLOAD_SIZE_MISMATCH")
     assert_error(client.put(url, data=b""), 400, "EMPTY_FILE")
     assert client.put(url, data=b"0123456789").status_code == 200
+    short = assert_error(client.put(url, data=b"01234"), 400, "UPLOAD_SIZE_MISMATCH")
+    assert short["details"] == {"reserved_bytes": 10, "received_bytes": 5}
+    record = signed.metadata.get("uploads", "alice", reserved["upload_id"])
+    assert signed.blobs.get(record.data["staging_key"]) == b"0123456789"  # the refused PUT changed nothing
     later = FakeClock(dt.datetime.now(dt.UTC) + dt.timedelta(seconds=signed.settings.upload_url_ttl_seconds + 1))
     bootstrap.use(bootstrap.build(signed.settings, clock=later, blobs=signed.blobs, metadata=signed.metadata))
     assert_error(client.put(url, data=b"0123456789"), 403, "URL_EXPIRED")

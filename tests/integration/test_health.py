@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from common import bootstrap
+from common.clock import FakeClock
 
 
 def test_health_and_live(client):
@@ -35,3 +38,12 @@ def test_original_health_routes(client):
     body = client.get("/health").get_json()
     assert body["status"] == "healthy" and body["ts"]
     assert client.get("/").get_json() == {"ok": True, "service": "ConvoInsight BE", "health": "/health"}
+
+
+def test_original_health_time_says_its_zone(client, ctx):
+    # The original's ts was naive (LEGACY_API.md §1); ours is the same ISO 8601 string with its UTC offset.
+    clock = FakeClock(dt.datetime(2025, 12, 17, 3, 24, 58, 123456, tzinfo=dt.UTC))
+    bootstrap.use(bootstrap.build(ctx.settings, clock=clock, blobs=ctx.blobs, metadata=ctx.metadata))
+    ts = client.get("/health").get_json()["ts"]
+    assert ts == "2025-12-17T03:24:58.123456+00:00"
+    assert dt.datetime.fromisoformat(ts).utcoffset() == dt.timedelta(0)

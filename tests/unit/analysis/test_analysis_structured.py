@@ -202,6 +202,16 @@ def test_a_parquet_without_columns_is_empty(upload):
     assert caught.value.code == "EMPTY_FILE"
 
 
+def test_a_parquet_with_columns_but_no_rows_is_accepted_with_a_warning(upload):
+    import polars as pl
+
+    result = upload("schema.parquet", _parquet(pl.DataFrame({"a": [], "b": []}, schema={"a": pl.Int64,
+                                                                                         "b": pl.String})))
+
+    assert result.tables[0].rows == 0 and [c["name"] for c in result.tables[0].columns] == ["a", "b"]
+    assert result.warnings == ["no rows: 'schema.parquet' has column names but no data"]
+
+
 def test_a_rust_panic_inside_the_parser_is_a_400(upload, monkeypatch):
     import polars as pl
 
