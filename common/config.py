@@ -47,6 +47,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("chart_url_ttl_seconds", "CHART_URL_TTL_SECONDS", 7 * 24 * 3600,
             "Lifetime of a signed chart URL, in seconds (at most 604800, the GCS V4 limit).", int),
     Setting("cors_origins", "CORS_ORIGINS", ("*",), "Comma-separated allowed browser origins, or `*`.", _csv),
+    Setting("public_base_url", "PUBLIC_BASE_URL", "",
+            "The API's public origin (`https://<gateway host>`), for links the original API's frontend fetches from "
+            "the browser (a listing's `signed_url`). Empty: the host the request came to (behind API Gateway, "
+            "its `X-Forwarded-Host`)."),
     Setting("storage_backend", "STORAGE_BACKEND", "local", "Blob store: `local` filesystem or `gcs`.",
             choices=("local", "gcs")),
     Setting("data_dir", "DATA_DIR", "./.local_data", "Root of local blobs and the default SQLite file."),
@@ -100,6 +104,17 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("sql_max_result_bytes", "SQL_MAX_RESULT_BYTES", 16 * 1024 * 1024,
             "Largest serialised result of a SQL query (DuckDB or Postgres), in bytes; rows past it are cut "
             "(`truncated`).", int),
+    Setting("result_download_max_rows", "RESULT_DOWNLOAD_MAX_ROWS", 1_000_000,
+            "Most rows a downloaded result (CSV, XLSX, Parquet) may hold; a larger result is refused with 413 "
+            "before a byte is sent (RESULT_TOO_LARGE).", int),
+    Setting("result_download_max_bytes", "RESULT_DOWNLOAD_MAX_BYTES", 30 * 1024 * 1024,
+            "Largest downloaded result file, in bytes (under the 32 MiB response limit of API Gateway and Cloud "
+            "Run); a larger one is refused with 413 (RESULT_TOO_LARGE).", int),
+    Setting("result_download_timeout_seconds", "RESULT_DOWNLOAD_TIMEOUT_SECONDS", 120.0,
+            "Longest the query and the writing of a downloaded result may take together (SQL_TIMEOUT).", float),
+    Setting("result_download_concurrency", "RESULT_DOWNLOAD_CONCURRENCY", 2,
+            "Downloads an instance prepares and sends at once, each a SQL process and a file; one more waits "
+            "a few seconds, then is refused with 503 (DOWNLOADS_BUSY).", int),
     Setting("max_request_bytes", "MAX_REQUEST_BYTES", 1024 * 1024,
             "Largest request body that is not a file upload (JSON, forms), in bytes; larger is 413 before it "
             "is read.", int),
@@ -125,6 +140,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("llm_allowed_hosts", "LLM_ALLOWED_HOSTS", "",
             "Hosts a request's or a saved key's `api_base` may point at: `*`, or host names, IPs/CIDRs and `public`. "
             "Empty: `*` when `ENVIRONMENT=local`, else `public`."),
+    Setting("llm_key_check_urls", "LLM_KEY_CHECK_URLS", "",
+            "`provider=URL` pairs, comma-separated: the base URL a saved key is checked at (its model list, "
+            "`GET <URL>/models`) instead of the provider's own; a provider not built in is asked OpenAI's way."),
     Setting("llm_timeout_seconds", "LLM_TIMEOUT_SECONDS", 60.0, "Timeout of one LLM call.", float),
     Setting("llm_max_reply_bytes", "LLM_MAX_REPLY_BYTES", 4 * 1024 * 1024,
             "Largest response body read from a model endpoint, in bytes; a longer one fails that call "
@@ -253,6 +271,10 @@ class Settings:
         if min(self.sql_memory_limit_mb, self.sql_threads, self.sql_max_rows) < 1 or self.sql_timeout_seconds <= 0:
             raise ConfigurationError("SQL_MEMORY_LIMIT_MB, SQL_THREADS, SQL_MAX_ROWS and SQL_TIMEOUT_SECONDS "
                                      "must be positive")
+        if min(self.result_download_max_rows, self.result_download_max_bytes, self.result_download_concurrency) < 1 \
+                or self.result_download_timeout_seconds <= 0:
+            raise ConfigurationError("RESULT_DOWNLOAD_MAX_ROWS, RESULT_DOWNLOAD_MAX_BYTES, "
+                                     "RESULT_DOWNLOAD_TIMEOUT_SECONDS and RESULT_DOWNLOAD_CONCURRENCY must be positive")
         if self.prompt_cache_ttl_seconds < 0:
             raise ConfigurationError("PROMPT_CACHE_TTL_SECONDS must be at least 0")
         if self.tasks_max_attempts < 1:

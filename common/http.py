@@ -189,7 +189,8 @@ class Router:
         elif origin and origin in allowed:
             response.headers["Access-Control-Allow-Origin"] = origin
             response.headers.add("Vary", "Origin")
-        response.headers["Access-Control-Expose-Headers"] = "X-Request-Id, Deprecation, Link, Content-Disposition"
+        response.headers["Access-Control-Expose-Headers"] = ("X-Request-Id, Deprecation, Link, Content-Disposition, "
+                                                             "X-Result-Rows, X-Result-Truncated")
 
 
 class _Route(NamedTuple):

@@ -17,11 +17,12 @@ from common.auth import Tenant
 from common.metadata import Record
 from common.names import Domain
 from common.ports import DataPorts
-from common.services.datasets import COLLECTION, dataset_record, dataset_view
+from common.services.datasets import COLLECTION, dataset_record, dataset_view, sql_table_names
 
 _READ_ATTEMPTS = 5
 EXPORT_FORMATS = {"csv": "text/csv; charset=utf-8", "json": "application/json",
                   "parquet": "application/vnd.apache.parquet"}
+DOWNLOAD_FORMATS = ("original", *EXPORT_FORMATS)  # original: the bytes as uploaded, with their own content type
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,23 +44,36 @@ def list_records(deps: DataPorts, tenant: Tenant, domain: Domain | None = None) 
 
 
 def list_datasets(deps: DataPorts, tenant: Tenant, domain: Domain | None = None) -> list[dict]:
-    """Return the tenant's datasets (of one domain when given), ordered by domain then name."""
-    return [dataset_view(record) for record in list_records(deps, tenant, domain)]
+    """Return the tenant's datasets (of one domain when given), ordered by domain then name, each table with
+    the name SQL reads it by (one listing read: the names come from the records listed)."""
+    records = list_records(deps, tenant, domain)
+    sql_names = sql_table_names(records)
+    return [dataset_view(record, sql_names.get(record.data["domain"], {})) for record in records]
 
 
 def list_domains(deps: DataPorts, tenant: Tenant) -> list[dict]:
-    """Return each domain holding datasets, with its dataset names and last update."""
+    """Return each domain holding datasets, with its dataset names, its tables' SQL names and last update."""
     domains: dict[str, dict] = {}
     for view in list_datasets(deps, tenant):
-        entry = domains.setdefault(view["domain"], {"domain": view["domain"], "datasets": [], "updated_at": ""})
+        entry = domains.setdefault(view["domain"], {"domain": view["domain"], "datasets": [], "table_names": [],
+                                                    "updated_at": ""})
         entry["datasets"].append(view["name"])
+        entry["table_names"] += view["table_names"]
         entry["updated_at"] = max(entry["updated_at"], view["updated_at"])
+    for entry in domains.values():
+        entry["table_names"].sort()
     return list(domains.values())
+
+
+def domain_sql_names(deps: DataPorts, tenant: Tenant, domain: Domain) -> dict[str, str]:
+    """The name SQL reads each of the domain's tables by, keyed by table name (one listing read)."""
+    return sql_table_names(list_records(deps, tenant, domain)).get(domain, {})
 
 
 def get_dataset(deps: DataPorts, tenant: Tenant, domain: Domain, name: str) -> dict:
     """Return one dataset's description."""
-    return dataset_view(dataset_record(deps, tenant, domain, names.dataset_name(name)))
+    record = dataset_record(deps, tenant, domain, names.dataset_name(name))
+    return dataset_view(record, domain_sql_names(deps, tenant, domain))
 
 
 def resolve(deps: DataPorts, tenant: Tenant, domain: Domain, name: str) -> tuple[Any, dict | None]:
@@ -116,16 +130,18 @@ def preview(deps: DataPorts, tenant: Tenant, domain: Domain, name: str, rows: in
     """Return the dataset's description with its first ``rows`` rows (``rows <= 0``: all rows)."""
     from common.analysis.tables import read_preview
 
+    sql_names = domain_sql_names(deps, tenant, domain)
+
     def read(record: Record, table: dict | None) -> dict:
-        view = dataset_view(record)
+        view = dataset_view(record, sql_names)
         if table is None:
             return {**view, "columns": [], "rows": []}
         fits_preview = 0 < rows <= deps.settings.preview_rows
         key = table["preview_key"] if fits_preview else table["parquet_key"]
         with scratch.directory("preview-") as workdir:
             data = read_preview(local_copy(deps, key, workdir), rows if rows > 0 else None)
-        return {**view, "table": table["name"], "columns": data["columns"], "rows": data["rows"],
-                "row_count": table["rows"]}
+        return {**view, "table": table["name"], "table_name": sql_names.get(table["name"]),
+                "columns": data["columns"], "rows": data["rows"], "row_count": table["rows"]}
 
     return _with_current_version(deps, tenant, domain, name, read)
 
@@ -154,8 +170,19 @@ def export(deps: DataPorts, tenant: Tenant, domain: Domain, name: str, fmt: str,
     return _with_current_version(deps, tenant, domain, name, read)
 
 
+def check_download_format(fmt: str) -> None:
+    """Refuse a download format that is not served, naming the ones that are."""
+    if fmt not in DOWNLOAD_FORMATS:
+        raise errors.BadRequest(f"format must be one of {', '.join(DOWNLOAD_FORMATS)}, got {fmt!r}",
+                                details={"accepted": list(DOWNLOAD_FORMATS)})
+
+
 def original(deps: DataPorts, tenant: Tenant, domain: Domain, name: str) -> tuple[Any, str, str]:
-    """Open the file as uploaded; return (stream, content type, file name). The caller closes the stream."""
+    """Open the file as uploaded; return (stream, content type, file name). The caller closes the stream.
+
+    The content type is the one recorded at upload; for delimited text it names the charset detected then
+    (files uploaded before that was recorded say none, rather than a guess).
+    """
 
     def read(record: Record, table: dict | None) -> tuple[Any, str, str]:
         return deps.blobs.open(record.data["original_key"]), record.data["content_type"], record.data["name"]

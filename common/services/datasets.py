@@ -175,10 +175,16 @@ def delete(deps: DataPorts, tenant: Tenant, domain: Domain, name: str) -> dict:
     return dataset_view(record)
 
 
-def delete_domain(deps: DataPorts, tenant: Tenant, domain: Domain) -> list[str]:
-    """Remove every dataset of a domain; return the names removed."""
-    deleted = [_delete_record(deps, tenant, record)
-               for record in deps.metadata.list(COLLECTION, tenant.user_id, parent=domain)]
+def delete_domain(deps: DataPorts, tenant: Tenant, domain: Domain, *, missing_ok: bool) -> list[str]:
+    """Remove every dataset of a domain; return the names removed.
+
+    A domain exists only while it holds datasets, so one with none is a 404 unless ``missing_ok`` (the
+    original API's frontend deletes domains it keeps itself and needs a 2xx for one the backend never saw).
+    """
+    records = deps.metadata.list(COLLECTION, tenant.user_id, parent=domain)
+    if not records and not missing_ok:
+        raise errors.NotFound(f"domain {domain!r} not found", code="DOMAIN_NOT_FOUND")
+    deleted = [_delete_record(deps, tenant, record) for record in records]
     return [record.data["name"] for record in deleted if record is not None]
 
 
@@ -230,20 +236,43 @@ def update_notes(deps: DataPorts, tenant: Tenant, domain: Domain, name: str, des
     raise errors.Conflict("the dataset changed while saving; try again")
 
 
-def dataset_view(record: Any) -> dict:
-    """The public description of a dataset (no storage keys)."""
+def dataset_view(record: Any, sql_names: dict[str, str] | None = None) -> dict:
+    """The public description of a dataset (no storage keys); given its domain's ``sql_table_names``, each
+    table also says the name SQL reads it by (``table_name``), and the dataset lists them (``table_names``)."""
     data = record.data
+    tables = [{"name": t["name"], "sheet": t["sheet"], "rows": t["rows"], "columns": t["columns"]}
+              for t in data.get("tables", [])]
+    if sql_names is not None:
+        for table in tables:
+            table["table_name"] = sql_names.get(table["name"])
     view = {
         "domain": data["domain"], "name": data["name"], "kind": data["kind"], "format": data["format"],
         "version": data["version"], "size_bytes": data["size_bytes"], "content_type": data["content_type"],
         "created_at": record.created_at.isoformat(), "updated_at": record.updated_at.isoformat(),
-        "tables": [{"name": t["name"], "sheet": t["sheet"], "rows": t["rows"], "columns": t["columns"]}
-                   for t in data.get("tables", [])],
+        "tables": tables,
         "warnings": data.get("warnings", []),
         "description": data.get("description", ""),
     }
+    if sql_names is not None:
+        view["table_names"] = [table["table_name"] for table in tables]
     if "text_chars" in data:
         view["text_chars"] = data["text_chars"]
     if data.get("column_notes"):
         view["column_notes"] = data["column_notes"]
     return view
+
+
+def sql_table_names(records: list[Record]) -> dict[str, dict[str, str]]:
+    """The name SQL reads each table by, per domain then table name (``book.xlsx#Q1`` -> ``book_q1``).
+
+    Names are domain-wide (a collision gets a suffix, in sorted order), so ``records`` must hold every dataset
+    of each domain named: a listing computes them once from the records it read, with no further read.
+    """
+    from common.analysis.table_names import table_names
+
+    found: dict[str, list[tuple[str, str | None]]] = {}
+    for record in records:
+        if record.data.get("kind") == "table":
+            found.setdefault(record.data["domain"], []).extend(
+                (table["name"], table.get("sheet")) for table in record.data.get("tables", []))
+    return {domain: table_names(tables) for domain, tables in found.items()}

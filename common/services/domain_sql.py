@@ -16,11 +16,11 @@ from common import errors, scratch
 from common.analysis.sql_dialects import DEFAULT_DIALECT, dialect_name, to_duckdb
 from common.analysis.sql_engine import SqlLimits, run_sql
 from common.analysis.sql_policy import check_sql, referenced_tables
-from common.analysis.table_names import table_names
 from common.auth import Tenant
 from common.names import Domain
 from common.ports import DataPorts
 from common.services import dataset_reads
+from common.services.datasets import sql_table_names
 
 MAX_SQL_CHARS = 20_000
 DEFAULT_LIMIT = 1000
@@ -37,6 +37,7 @@ class DomainTable:
     columns: list[dict]
     parquet_key: str
     profile_key: str
+    version: str | None = None  # the dataset's version listed (a Postgres table's: "live"); None in older jobs
 
 
 def domain_tables(deps: DataPorts, tenant: Tenant, domain: Domain) -> list[DomainTable]:
@@ -44,13 +45,14 @@ def domain_tables(deps: DataPorts, tenant: Tenant, domain: Domain) -> list[Domai
     records = dataset_reads.list_records(deps, tenant, domain)
     if not records:
         raise errors.NotFound(f"domain {domain!r} not found", code="DOMAIN_NOT_FOUND")
-    found = [(record.data["name"], table) for record in records if record.data.get("kind") == "table"
+    found = [(record.data, table) for record in records if record.data.get("kind") == "table"
              for table in record.data.get("tables", [])]
     if not found:
         raise errors.NotFound(f"domain {domain!r} has no tables to query, only attachments", code="NO_TABLES")
-    sql_names = table_names([(table["name"], table.get("sheet")) for _, table in found])
-    tables = [DomainTable(sql_names[table["name"]], dataset, table["name"], table.get("sheet"), table["rows"],
-                          table["columns"], table["parquet_key"], table["profile_key"]) for dataset, table in found]
+    sql_names = sql_table_names(records)[domain]  # the names every listing shows, from the same function
+    tables = [DomainTable(sql_names[table["name"]], data["name"], table["name"], table.get("sheet"), table["rows"],
+                          table["columns"], table["parquet_key"], table["profile_key"], data["version"])
+              for data, table in found]
     return sorted(tables, key=lambda table: table.sql_name)
 
 
@@ -58,8 +60,8 @@ def list_tables(deps: DataPorts, tenant: Tenant, domain: Domain) -> dict:
     """Return the domain's SQL tables with their columns, for users and the model that writes the SQL."""
     tables = domain_tables(deps, tenant, domain)
     return {"domain": domain, "tables": [
-        {"name": table.sql_name, "dataset": table.dataset, "table": table.table, "sheet": table.sheet,
-         "rows": table.rows, "columns": table.columns} for table in tables]}
+        {"name": table.sql_name, "table_name": table.sql_name, "dataset": table.dataset, "table": table.table,
+         "sheet": table.sheet, "rows": table.rows, "columns": table.columns} for table in tables]}
 
 
 def query(deps: DataPorts, tenant: Tenant, domain: Domain, sql: Any, limit: Any = None, *,

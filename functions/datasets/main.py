@@ -6,9 +6,11 @@ from __future__ import annotations
 import flask
 
 from common import bootstrap, errors, names, scratch
+from common.analysis.export_formats import FORMATS, download_format
 from common.auth import Tenant
+from common.downloads import send_result
 from common.http import Router, int_arg, json_body
-from common.services import dataset_reads, direct_uploads, domain_sql
+from common.services import dataset_reads, direct_uploads, domain_sql, result_download
 from common.services import datasets as dataset_writes
 from common.signing import HmacUrlSigner
 from common.uploads import receive_multipart
@@ -45,6 +47,8 @@ def get_dataset(request: flask.Request, domain: str, name: str):
     tenant, domain = tenant_of(request), names.domain_name(domain)
     ctx = bootstrap.context()
     fmt = request.args.get("format")
+    if fmt:
+        dataset_reads.check_download_format(fmt)
     if fmt == "original":
         return send_stream(*dataset_reads.original(ctx, tenant, domain, name), inline=False)
     if fmt:
@@ -64,7 +68,7 @@ def delete_dataset(request: flask.Request, domain: str, name: str):
 @router.route("/api/v1/datasets/<domain>", methods=["DELETE"])
 def delete_domain(request: flask.Request, domain: str):
     tenant, domain = tenant_of(request), names.domain_name(domain)
-    deleted = dataset_writes.delete_domain(bootstrap.context(), tenant, domain)
+    deleted = dataset_writes.delete_domain(bootstrap.context(), tenant, domain, missing_ok=False)
     return {"deleted": deleted, "count": len(deleted)}
 
 
@@ -83,9 +87,13 @@ def list_domain_tables(request: flask.Request, domain: str):
 @router.route("/api/v1/domains/<domain>/sql", methods=["POST"], body_fields=("sql", "limit", "dialect"))
 def run_domain_sql(request: flask.Request, domain: str):
     tenant = tenant_of(request, spend="sql")
+    fmt = download_format(request.args.get("format"), default="json", accepted=("json", *FORMATS))
     body = json_body(request)
-    return domain_sql.query(bootstrap.context(), tenant, names.domain_name(domain), body.get("sql"), body.get("limit"),
-                            dialect=body.get("dialect"))
+    ctx, domain = bootstrap.context(), names.domain_name(domain)
+    if fmt == "json":
+        return domain_sql.query(ctx, tenant, domain, body.get("sql"), body.get("limit"), dialect=body.get("dialect"))
+    return send_result(ctx.settings.result_download_concurrency, lambda: result_download.domain_query_result(
+        ctx, tenant, domain, body.get("sql"), body.get("limit"), body.get("dialect"), fmt))
 
 
 @router.route("/api/v1/uploads", methods=["POST"], body_fields=("domain", "filename", "size_bytes"))

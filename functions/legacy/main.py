@@ -7,6 +7,7 @@ echo internals (see LEGACY_API.md §6).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import flask
@@ -50,17 +51,23 @@ def _upload_result(record: Any) -> dict:
             "size_bytes": record.data["size_bytes"]}
 
 
-def _list_item(record: Any, tenant: Any) -> dict:
+def _list_item(record: Any, tenant: Any, sql_names: dict[str, str]) -> dict:
     data = record.data
     updated = record.updated_at.isoformat()
     return {"domain": data["domain"], "filename": data["name"], "gs_uri": _gs_uri(record),
             "size_bytes": data["size_bytes"], "size": data["size_bytes"], "updated": updated,
             "updated_at": updated, "created_at": record.created_at.isoformat(),
-            "signed_url": _signed_csv_url(record, tenant), "kind": data["kind"]}
+            "signed_url": _signed_csv_url(record, tenant), "kind": data["kind"],
+            # Beyond the original's shape: the name SQL reads each table by (one per sheet of a workbook).
+            "table_names": [sql_names.get(table["name"]) for table in data.get("tables", [])]}
 
 
 def _signed_csv_url(record: Any, tenant: Any) -> str:
-    """A link that downloads a table as CSV without credentials for a week (the frontend's KPI cards fetch it)."""
+    """A link that downloads a table as CSV without credentials for a week (the frontend's KPI cards fetch it).
+
+    Absolute: the page fetches it as it is, from its own origin, where a path alone would name the page's own
+    files (its index.html) instead of this API's.
+    """
     from common.signing import HmacUrlSigner
 
     settings, data = bootstrap.context().settings, record.data
@@ -69,7 +76,27 @@ def _signed_csv_url(record: Any, tenant: Any) -> str:
     path = f"/files/datasets/{tenant.user_id}/{data['domain']}/{data['name']}"
     expires = int(bootstrap.context().clock.now().timestamp()) + SIGNED_FILE_TTL_SECONDS
     # The path as the server will read it (decoded); the signer sends it percent-encoded.
-    return HmacUrlSigner.from_setting(settings.url_signing_secret).sign(path, expires_at=expires)
+    signed = HmacUrlSigner.from_setting(settings.url_signing_secret).sign(path, expires_at=expires)
+    return (settings.public_base_url.rstrip("/") or _request_origin(flask.request, settings.auth_mode)) + signed
+
+
+_PUBLIC_HOST = re.compile(r"(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.?|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
+
+
+def _request_origin(request: flask.Request, auth_mode: str) -> str:
+    """The scheme and host the caller reached this API at ("" when the Host header is not a host name).
+
+    Forwarding headers are read only with AUTH_MODE=gateway, where the functions answer the gateway alone, so
+    their last value is the gateway's own (as werkzeug's ProxyFix reads one trusted proxy); elsewhere a caller
+    could write them, and the request's own Host and scheme are used.
+    """
+    scheme, host = request.scheme, request.host
+    if auth_mode == "gateway":
+        forwarded_proto = request.headers.get("X-Forwarded-Proto", "").rpartition(",")[2].strip().lower()
+        forwarded_host = request.headers.get("X-Forwarded-Host", "").rpartition(",")[2].strip()
+        scheme = forwarded_proto if forwarded_proto in ("http", "https") else scheme
+        host = forwarded_host or host
+    return f"{scheme}://{host}" if _PUBLIC_HOST.fullmatch(host) else ""
 
 
 def _upload(request: flask.Request, domain: str | None, *, raw_body_allowed: bool) -> list[dict]:
@@ -105,7 +132,9 @@ def upload_datasets(request: flask.Request, domain: str):
 def _listing(request: flask.Request, domain: str | None) -> dict:
     tenant = _caller(request)
     domain = names.domain_name(domain) if domain else None
-    items = [_list_item(r, tenant) for r in dataset_reads.list_records(bootstrap.context(), tenant, domain)]
+    records = dataset_reads.list_records(bootstrap.context(), tenant, domain)
+    sql_names = dataset_writes.sql_table_names(records)  # every domain listed is listed whole: names are right
+    items = [_list_item(r, tenant, sql_names.get(r.data["domain"], {})) for r in records]
     return {"items": items, "datasets": items}
 
 
@@ -121,7 +150,9 @@ def list_domain_datasets(request: flask.Request, domain: str):
 
 @router.route("/datasets/<domain>/all", methods=["DELETE"], headers=DATASETS_V1)
 def delete_domain(request: flask.Request, domain: str):
-    deleted = dataset_writes.delete_domain(bootstrap.context(), _caller(request), names.domain_name(domain))
+    # 200 with nothing deleted for an unknown domain, as before: its frontend needs a 2xx (FRONTEND_CONTRACT D7).
+    deleted = dataset_writes.delete_domain(bootstrap.context(), _caller(request), names.domain_name(domain),
+                                           missing_ok=True)
     return {"deleted": deleted, "count": len(deleted)}
 
 

@@ -1,12 +1,15 @@
-"""Function `queries`: ask a question (202 + a job), follow it (status, Server-Sent Events), cancel it."""
+"""Function `queries`: ask a question (202 + a job), follow it (status, Server-Sent Events), cancel it, and
+download its whole result table (CSV, XLSX, Parquet)."""
 
 from __future__ import annotations
 
 import flask
 
 from common import bootstrap
+from common.analysis.export_formats import download_format
+from common.downloads import send_result
 from common.http import Router, json_body
-from common.services import query_jobs
+from common.services import query_jobs, result_download
 from common.services.llm_config.active import active_choice
 from common.services.pipeline import events as event_stream
 from common.services.pipeline import runner, views
@@ -53,6 +56,15 @@ def events(request: flask.Request, query_id: str):
                                seconds=deps.settings.events_stream_seconds)
     return flask.Response(sent, mimetype="text/event-stream",
                           headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+@router.route("/api/v1/queries/<query_id>/result", methods=["GET"])
+def result(request: flask.Request, query_id: str):
+    tenant = tenant_of(request, spend="sql")  # the SQL runs again: a data-reading request like any other
+    fmt = download_format(request.args.get("format"))
+    deps = bootstrap.context()
+    return send_result(deps.settings.result_download_concurrency,
+                       lambda: result_download.question_result(deps, tenant, query_id, fmt))
 
 
 def queries(request: flask.Request) -> flask.Response:

@@ -87,6 +87,9 @@ def test_domains_and_deletes(alice):
         {"deleted": True, "domain": "campaign", "filename": "a.csv"}
     assert alice.delete("/datasets/campaign/all").get_json() == {"deleted": ["b.csv"], "count": 1}
     assert alice.get("/domains").get_json() == {}
+    # Unlike v1's 404: the frontend deletes domains it keeps itself and needs a 2xx (FRONTEND_CONTRACT D7).
+    again = alice.delete("/datasets/campaign/all")
+    assert again.status_code == 200 and again.get_json() == {"deleted": [], "count": 0}
 
 
 @pytest.mark.parametrize("path", ["/datasets/campaign/nope.csv", "/datasets/campaign/..%2f..%2fetc%2fpasswd"])
@@ -119,9 +122,56 @@ def test_listed_tables_carry_a_signed_csv_link_the_frontend_can_fetch(client, ct
                                   blobs=ctx.blobs, metadata=ctx.metadata))
     alice = Api(client, "alice")
     alice.upload("Campaign", ("sales 2024.csv", SALES))
+    # Absolute: the KPI page fetches it from its own origin, where a bare path would be the page's index.html.
     link = alice.get("/datasets?domain=campaign").get_json()["datasets"][0]["signed_url"]
-    assert link.startswith("/files/datasets/alice/campaign/sales%202024.csv?")
+    assert link.startswith("http://localhost/files/datasets/alice/campaign/sales%202024.csv?")
     fetched = client.get(link)  # no identity: the signature is the permission
     assert fetched.status_code == 200 and fetched.get_data(as_text=True).splitlines()[0] == "region,revenue"
     assert client.get(link.replace("/alice/", "/bob/")).status_code == 403
     assert client.get(link.split("?")[0]).status_code == 403
+    # The host the caller reached; forwarding headers a caller could write are not believed here (AUTH_MODE=dev).
+    forged = {"Host": "api.example.test:8443", "X-Forwarded-Host": "evil.test", "X-Forwarded-Proto": "https"}
+    link = alice.get("/datasets?domain=campaign", headers=forged).get_json()["datasets"][0]["signed_url"]
+    assert link.startswith("http://api.example.test:8443/files/datasets/alice/campaign/")
+
+
+@pytest.mark.parametrize("forwarded, origin", [
+    ({"X-Forwarded-Host": "api.example.test", "X-Forwarded-Proto": "https"}, "https://api.example.test"),
+    # Appended to by each proxy: the last is the gateway's own, the one in front of the functions.
+    ({"X-Forwarded-Host": "evil.test, api.example.test", "X-Forwarded-Proto": "http, https"},
+     "https://api.example.test"),
+    ({"X-Forwarded-Proto": "gopher"}, "http://fn.internal"),
+    ({"X-Forwarded-Host": "bad host/<x>"}, ""),  # not a host name: the path alone, never markup in a URL
+])
+def test_behind_the_gateway_a_signed_link_names_the_host_the_browser_used(client, ctx, forwarded, origin):
+    import base64
+    import json
+
+    from common import bootstrap
+    from common.auth import GATEWAY_HEADER
+    from common.signing import generate_secret
+
+    bootstrap.use(bootstrap.build(ctx.settings.replace(url_signing_secret=generate_secret(), auth_mode="gateway"),
+                                  clock=ctx.clock, blobs=ctx.blobs, metadata=ctx.metadata))
+    identity = {GATEWAY_HEADER: base64.urlsafe_b64encode(json.dumps({"sub": "alice"}).encode()).decode(),
+                "Host": "fn.internal"}
+    upload = client.post("/datasets/upload", headers=identity, content_type="multipart/form-data",
+                         data={"domain": "campaign", "file": (io.BytesIO(SALES), "sales.csv")})
+    assert upload.status_code == 201, upload.get_json()
+    listing = client.get("/datasets?domain=campaign", headers={**identity, **forwarded})
+    link = listing.get_json()["datasets"][0]["signed_url"]
+    assert link.startswith(f"{origin}/files/datasets/alice/campaign/sales.csv?"), link
+
+
+def test_a_configured_public_origin_names_signed_links_whatever_the_request_says(client, ctx):
+    from common import bootstrap
+    from common.signing import generate_secret
+    from tests.integration.conftest import Api
+
+    settings = ctx.settings.replace(url_signing_secret=generate_secret(), public_base_url="https://api.example.test/")
+    bootstrap.use(bootstrap.build(settings, clock=ctx.clock, blobs=ctx.blobs, metadata=ctx.metadata))
+    alice = Api(client, "alice")
+    alice.upload("Campaign", ("sales.csv", SALES))
+    listing = alice.get("/datasets?domain=campaign", headers={"Host": "fn.internal", "X-Forwarded-Host": "x.test"})
+    link = listing.get_json()["datasets"][0]["signed_url"]
+    assert link.startswith("https://api.example.test/files/datasets/alice/campaign/sales.csv?"), link

@@ -52,9 +52,12 @@ def _upload_every_way(alice: Api, domain: str) -> None:
 
 
 def _listed(alice: Api, listing: str, domain: str) -> dict[str, str]:
+    """Each file's signed link, as a path: the links are absolute, on the host the request named."""
     response = alice.get(listing.format(domain=urllib.parse.quote(domain, safe="")))
     assert response.status_code == 200, (listing, response.get_data(as_text=True))
-    return {item["filename"]: item["signed_url"] for item in response.get_json()["datasets"]}
+    links = {item["filename"]: item["signed_url"] for item in response.get_json()["datasets"]}
+    assert all(link.startswith("http://localhost/") for link in links.values()), links
+    return {name: link.removeprefix("http://localhost") for name, link in links.items()}
 
 
 @pytest.mark.parametrize("domain", ["campaign", ODD_DOMAIN])

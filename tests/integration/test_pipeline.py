@@ -248,6 +248,26 @@ def test_a_session_export_stops_at_its_size_budget_and_says_so(sales, analyst):
     assert "later messages are not included" in text and "EXPORT_MAX_BYTES" in text
 
 
+def test_an_invented_number_is_marked_in_the_answer_and_its_pdf(sales, analyst):
+    import io
+
+    from pypdf import PdfReader
+
+    analyst.answer = "**Bottom line:** North made 250, South 80; the East made 4,321."
+    submitted = sales.ask("Compare revenue by region")
+    answer = sales.wait(submitted["query_id"])["answer"]
+    assert answer["unverified_numbers"] == ["4,321"]
+    assert answer["answer_markdown"].startswith("**Bottom line:** North made 250, South 80; the East made 4,321\u2020.")
+    assert answer["answer_markdown"].endswith("\u2020 Not found in the query result: check the figures marked "
+                                              "\u2020 before relying on them.*\n")
+    assert ('<mark class="unverified" title="not found in the query result">4,321\u2020</mark>'
+            in answer["answer_html"]) and answer["answer_html"].count("<mark") == 1
+    response = sales.call("POST", f"/api/v1/sessions/{submitted['session_id']}/export")
+    text = "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(response.get_data())).pages)
+    assert "Bottom line: North made 250" in text and "**" not in text
+    assert "4,321\u2020" in text and "\u2020 Not found in the query result" in text
+
+
 def test_documents_only_domain_gets_a_text_answer(pipeline, analyst):
     from tests.documents import pdf_with_text
 

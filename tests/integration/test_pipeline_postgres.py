@@ -33,7 +33,7 @@ def warehouse(pipeline, unique_prefix):
     admin.dispose()
 
 
-def test_a_question_over_a_postgres_table(warehouse, analyst):
+def test_a_question_over_a_postgres_table(warehouse, analyst, unique_prefix):
     analyst.default_sql = "SELECT region, SUM(revenue) AS revenue FROM orders GROUP BY region ORDER BY region"
     body = warehouse.wait(warehouse.ask("Revenue by region", domain="ops", datasets=["pg:warehouse:orders"])[
         "query_id"])
@@ -41,6 +41,9 @@ def test_a_question_over_a_postgres_table(warehouse, analyst):
     assert [(row["region"], float(row["revenue"])) for row in body["answer"]["table"]["rows"]] == \
         [("North", 250.0), ("South", 80.0)]
     assert body["answer"]["provenance"]["datasets"] == {"pg:warehouse:orders": "live"}
+    assert body["answer"]["provenance"]["tables"] == [  # the Postgres table by its schema-qualified name
+        {"table_name": "orders", "dataset": "pg:warehouse:orders", "table": f"q_{unique_prefix}.orders",
+         "sheet": None, "version": "live"}]
     job = warehouse.context.metadata.get("queries", "alice", body["query_id"]).data
     assert job["result"]["engine"] == "postgres"  # every table lives in one connection: pushed down
     planner_prompt = next(m[-1]["content"] for agent, m, _ in analyst.calls if agent == "planner")
@@ -57,6 +60,10 @@ def test_a_postgres_table_beside_an_uploaded_one_keeps_both_names(warehouse, ana
     assert body["answer"]["table"]["rows"][0]["target"] == 200
     job = warehouse.context.metadata.get("queries", "alice", body["query_id"]).data
     assert job["result"]["engine"] == "duckdb"  # an uploaded table joins in: loaded into the same engine
+    version = warehouse.call("GET", "/api/v1/datasets/ops/orders.csv?n=0").get_json()["version"]
+    assert body["answer"]["provenance"]["datasets"] == {"orders.csv": version, "pg:warehouse:orders": "live"}
+    assert [(t["table_name"], t["dataset"], t["version"]) for t in body["answer"]["provenance"]["tables"]] == [
+        ("orders", "orders.csv", version), ("pg_orders", "pg:warehouse:orders", "live")]
 
 
 def test_the_original_pg_object_on_query(warehouse, analyst):

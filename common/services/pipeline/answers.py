@@ -7,11 +7,13 @@ import dataclasses
 from typing import Any
 
 from common.analysis.answer import markdown_to_html, unverified_numbers
+from common.analysis.unverified_marks import mark_markdown
 from common.auth import Tenant
 from common.ports import QuestionPorts
 from common.services.pipeline.agent_call import call_agent
 from common.services.pipeline.answer_stream import AnswerStream
 from common.services.pipeline.job import Answer, ChartRef, QueryJob, Result
+from common.services.pipeline.provenance import answer_provenance, reads_text
 from common.services.pipeline.result_store import result_rows
 
 TABLE_ROWS_IN_ANSWER = 100
@@ -28,7 +30,7 @@ def canned_answer(scope: str, job: QueryJob) -> Answer:
     """The reply to small talk or an out-of-scope question: no data, no further LLM call."""
     text = CANNED.get(scope, CANNED["out_of_scope"])
     return Answer(scope=scope, answer_markdown=text, answer_html=markdown_to_html(text),
-                  provenance={"datasets": {}, "model": job.request.model_id})
+                  provenance={"datasets": {}, "tables": [], "model": job.request.model_id})
 
 
 def compile_answer(deps: QuestionPorts, tenant: Tenant, job: QueryJob) -> tuple[Answer, list[dict[str, Any]]]:
@@ -50,18 +52,20 @@ def compile_answer(deps: QuestionPorts, tenant: Tenant, job: QueryJob) -> tuple[
         reply = call_agent(deps, tenant, job, "analyst", {
             "question": job.prompt, "depth": "full" if job.plan.need_analyzer else "brief",
             "brief": job.plan.tasks.get("answer_brief") or "(none)",
-            "datasets": ", ".join(sorted(result.tables)) or ", ".join(sorted(context.versions)) or "(none)",
+            "datasets": reads_text(result),
             "chart": _planned_chart(job), "sql": result.sql,
             "result_summary": summarize_result(result.columns, rows, row_count=result.row_count,
                                                truncated=result.truncated),
             **config["prompt_values"]}, model_overrides=config["model_overrides"], sink=stream)
         markdown = reply.value
     stream.flush()
+    unverified = unverified_numbers(markdown, rows) if result else []
+    markdown = mark_markdown(markdown, unverified)  # shown where they stand, in the Markdown, HTML and PDF alike
     answer = Answer(
-        scope="data_question", answer_markdown=markdown, answer_html=markdown_to_html(markdown),
+        scope="data_question", answer_markdown=markdown, answer_html=markdown_to_html(markdown, unverified=unverified),
         table=_table_view(result, rows), sql=result.sql if result else None, plan_explainer=job.plan_explainer,
-        unverified_numbers=unverified_numbers(markdown, rows) if result else [],
-        provenance={"datasets": context.versions, "model": job.request.model_id})
+        unverified_numbers=unverified,
+        provenance=answer_provenance(job))
     return answer, reply.calls
 
 

@@ -60,7 +60,7 @@ def load_domain(deps: DataPorts, tenant: Tenant, domain: Domain, wanted: tuple[s
     tables += pg_tables
     profiles = [_profile(deps, table) for table in tables]
     versions = {record.data["name"]: record.data["version"] for record in records}
-    versions.update({table.dataset: "live" for table in pg_tables})  # read from Postgres as it is now
+    versions.update({table.dataset: table.version for table in pg_tables})  # "live": Postgres as it is now
     return DomainData(tables=tables, profiles=profiles, documents=documents, versions=versions)
 
 
@@ -70,7 +70,9 @@ def _profile(deps: DataPorts, table: DomainTable) -> TableProfile:
         columns = profile["columns"]
     except (errors.NotFound, ValueError, KeyError):
         columns = table.columns  # names and types are enough to write SQL
-    return TableProfile(sql_name=table.sql_name, dataset=table.table, rows=table.rows, columns=columns)
+    # A sheet is named with its workbook ("book.xlsx#Q1"); any other table by its dataset ("pg:warehouse:orders").
+    source = table.table if table.sheet is not None else table.dataset
+    return TableProfile(sql_name=table.sql_name, dataset=source, rows=table.rows, columns=columns)
 
 
 def tables_text(data: DomainData, budget: int) -> str:
@@ -88,15 +90,25 @@ def attachments_text(data: DomainData) -> str:
 
 def documents_text(data: DomainData) -> str:
     """The documents' text as ``=== name ===`` blocks, bounded in total."""
-    blocks, used = [], 0
+    return "\n\n".join(f"=== {name} ===\n{piece}" for name, piece in _document_pieces(data)) or "(none)"
+
+
+def documents_read(data: DomainData) -> dict[str, str]:
+    """The documents whose text ``documents_text`` gives the model, with their versions (the answer's provenance)."""
+    return {name: data.versions[name] for name, _ in _document_pieces(data)}
+
+
+def _document_pieces(data: DomainData) -> list[tuple[str, str]]:
+    pieces, used = [], 0
     share = max(DOCUMENTS_TOTAL_CHARS // max(len(data.documents), 1), 1000)
     for name, text in data.documents:
-        piece = text[:min(share, DOCUMENTS_TOTAL_CHARS - used)]
-        if not piece:
+        if used >= DOCUMENTS_TOTAL_CHARS:
             break
-        blocks.append(f"=== {name} ===\n{piece}")
-        used += len(piece)
-    return "\n\n".join(blocks) or "(none)"
+        piece = text[:min(share, DOCUMENTS_TOTAL_CHARS - used)]
+        if piece:  # a document with no text (a scan) gives the model nothing, and takes no one's share
+            pieces.append((name, piece))
+            used += len(piece)
+    return pieces
 
 
 def recent_turns(deps: DataPorts, tenant: Tenant, session_id: str) -> tuple[str, dict[str, Any] | None]:

@@ -76,7 +76,8 @@ class JobContext:
     attachments: str = "(none)"
     turns: str = "(none)"
     previous_result: str = "(none)"
-    versions: dict[str, str] = dataclasses.field(default_factory=dict)  # dataset -> version read
+    # dataset -> version of what the question may read (documents only: the documents given to the model)
+    versions: dict[str, str] = dataclasses.field(default_factory=dict)
     documents: str = ""
     pg_tables: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # Postgres tables read at plan time
     config: dict[str, Any] = dataclasses.field(default_factory=dict)  # prompt_values, model_overrides
@@ -106,6 +107,9 @@ class Result:
     truncated: bool = False
     elapsed_ms: float | None = None
     tables: dict[str, str] = dataclasses.field(default_factory=dict)  # SQL name -> table read
+    # What the SQL read, each {table_name, dataset, table, sheet, version}: the answer's provenance (None in a
+    # job stored before reads were described).
+    read: list[dict[str, Any]] | None = None
     engine: str | None = None  # duckdb, or postgres when pushed down
     key: str | None = None
     attempts: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # rejected SQL and why

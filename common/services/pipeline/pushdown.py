@@ -20,9 +20,9 @@ from common.services.domain_sql import DomainTable
 def pushdown_target(sql: str, tables: tuple[DomainTable, ...],
                     all_sql_names: set[str]) -> tuple[str, dict[str, str]] | None:
     """The connection and {sql name: real table} when ``sql`` reads only plain tables of one connection."""
-    from common.analysis.sql_policy import referenced_tables
+    from common.analysis.sql_reads import tables_read
 
-    used = referenced_tables(sql) & {name.lower() for name in all_sql_names}
+    used = tables_read(sql) & {name.lower() for name in all_sql_names}
     by_name = {table.sql_name.lower(): table for table in tables}
     if not used or not used <= set(by_name):
         return None

@@ -24,7 +24,7 @@ from common.auth import Tenant
 from common.names import Domain
 from common.ports import QuestionPorts
 from common.services import domain_sql
-from common.services.pipeline import domain_data, pg_tables
+from common.services.pipeline import domain_data, pg_tables, provenance
 from common.services.pipeline.agent_call import AgentFailed, call_agent
 from common.services.pipeline.answers import canned_answer, compile_answer
 from common.services.pipeline.job import Answer, ChartRef, JobContext, Plan, QueryJob, Result
@@ -71,7 +71,8 @@ def plan(deps: QuestionPorts, tenant: Tenant, job: QueryJob) -> StageOutcome:
     turns, previous = domain_data.recent_turns(deps, tenant, job.session_id)
     context = JobContext(tables=domain_data.tables_text(data, deps.settings.prompt_token_budget),
                          attachments=domain_data.attachments_text(data), turns=turns,
-                         previous_result=domain_data.previous_result_text(previous), versions=data.versions,
+                         previous_result=domain_data.previous_result_text(previous),
+                         versions=data.versions if data.tables else domain_data.documents_read(data),
                          documents=domain_data.documents_text(data) if not data.tables else "",
                          pg_tables=pg_tables.stored(postgres), config=_resolved_config(deps, tenant, domain))
     config = context.config
@@ -148,7 +149,8 @@ def _after_result(decision: Plan) -> tuple[list[str], list[str]]:
 def _reused_result(previous: dict[str, Any]) -> Result:
     table = previous["table"]
     return Result(sql=previous["sql"], columns=table["columns"], rows=table["rows"], row_count=table["row_count"],
-                  truncated=table.get("truncated", False), reused=True)
+                  truncated=table.get("truncated", False), reused=True,
+                  read=(previous.get("provenance") or {}).get("tables", []))  # what the reused result was read from
 
 
 def manipulate(deps: QuestionPorts, tenant: Tenant, job: QueryJob) -> StageOutcome:
@@ -176,13 +178,16 @@ def manipulate(deps: QuestionPorts, tenant: Tenant, job: QueryJob) -> StageOutco
                 raise AgentFailed(failed, calls) from exc
     result = Result(sql=ran["sql"], columns=ran["columns"], row_count=ran["row_count"], truncated=ran["truncated"],
                     elapsed_ms=ran["elapsed_ms"], tables=ran["tables"], engine=ran.get("engine", "duckdb"),
-                    key=store_rows(deps.blobs, tenant, job.query_id, ran["rows"]), attempts=attempts)
+                    key=store_rows(deps.blobs, tenant, job.query_id, ran["rows"]), attempts=attempts,
+                    read=provenance.describe_reads(deps, tenant, job, ran["tables"]))
     next_stages, skip = _after_result(job.plan)
     return StageOutcome({"result": result}, calls, next_stages, [s for s in skip if s != "manipulate"])
 
 
 def _run_sql(deps: QuestionPorts, tenant: Tenant, job: QueryJob, sql: str) -> dict[str, Any]:
-    """Run the SQL: on Postgres itself when it reads only one connection's tables, else DuckDB."""
+    """Run the SQL: on Postgres itself when it reads only one connection's tables, else DuckDB. Its ``tables``
+    are those the SQL read (a CTE named like a table hides that table)."""
+    from common.analysis.sql_reads import tables_read
     from common.services.pipeline.pushdown import pushdown_target, run_pushed_down
 
     domain, extra = Domain(job.domain), pg_tables.restored(job)
@@ -191,7 +196,9 @@ def _run_sql(deps: QuestionPorts, tenant: Tenant, job: QueryJob, sql: str) -> di
         target = pushdown_target(checked, extra, {table.sql_name for table in tables})
         if target is not None:
             return run_pushed_down(deps, tenant, checked, *target, limit=deps.settings.sql_max_rows)
-    return domain_sql.query(deps, tenant, domain, sql, limit=deps.settings.sql_max_rows, extra_tables=extra)
+    ran = domain_sql.query(deps, tenant, domain, sql, limit=deps.settings.sql_max_rows, extra_tables=extra)
+    read = tables_read(ran["sql"])
+    return {**ran, "tables": {name: table for name, table in ran["tables"].items() if name.lower() in read}}
 
 
 def visualize(deps: QuestionPorts, tenant: Tenant, job: QueryJob) -> StageOutcome:
