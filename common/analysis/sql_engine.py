@@ -24,11 +24,13 @@ column, bad cast...), ``SQL_TIMEOUT`` and ``SQL_TOO_EXPENSIVE``.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
 import tempfile
 import time
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from common import errors
@@ -40,8 +42,8 @@ from common.analysis.sql_policy import SqlRejected
 if TYPE_CHECKING:
     from common.config import Settings
 
-__all__ = ["QueryResult", "SqlError", "SqlLimits", "SqlTimeout", "SqlTooExpensive", "connect", "run_sql",
-           "unique_names"]
+__all__ = ["QueryResult", "SqlError", "SqlLimits", "SqlTimeout", "SqlTooExpensive", "connect", "query_connection",
+           "run_sql", "too_expensive", "unique_names"]
 
 log = logging.getLogger("convoinsight.sql")
 
@@ -135,12 +137,13 @@ def run_sql(sql: str, tables: dict[str, str], limits: SqlLimits) -> QueryResult:
         except sql_process.ProcessDied:
             # The kernel's OOM killer, or a C++ allocation failure DuckDB did not catch: either way, memory.
             log.warning("a SQL query's process ended without answering")
-            raise _too_expensive(limits) from None
+            raise too_expensive(limits) from None
     return QueryResult(columns=columns, rows=rows, row_count=len(rows), truncated=truncated,
                        elapsed_ms=round((time.perf_counter() - started) * 1000, 1), sql=sql)
 
 
-def _too_expensive(limits: SqlLimits) -> SqlTooExpensive:
+def too_expensive(limits: SqlLimits) -> SqlTooExpensive:
+    """The error of a query that needed more memory than its limit."""
     return SqlTooExpensive(f"the query needs more than the {limits.memory_limit_mb} MB memory limit; filter, "
                            "aggregate or select fewer columns first, and build no long values",
                            details={"memory_limit_mb": limits.memory_limit_mb})
@@ -148,6 +151,18 @@ def _too_expensive(limits: SqlLimits) -> SqlTooExpensive:
 
 def _query(sql: str, tables: dict[str, str], limits: SqlLimits, workdir: str) -> tuple[list, list, bool]:
     """In the query's process: open the connection, register the tables, run and fetch within the budget."""
+    with query_connection(sql, tables, limits, workdir) as connection:
+        return _fetch(connection, sql, limits, list(tables))
+
+
+@contextlib.contextmanager
+def query_connection(sql: str, tables: dict[str, str], limits: SqlLimits, workdir: str) -> Iterator[Any]:
+    """In a query's process: a locked connection with ``tables`` registered, for one checked SELECT; what fails
+    inside (DuckDB's errors, memory) becomes the query author's 400, and the connection is closed after.
+
+    Every consumer of a query's rows (an answer's budgeted fetch, a download's file) goes through this, so each
+    runs under the same limits and sandbox.
+    """
     import duckdb
 
     connection = connect(limits)
@@ -156,9 +171,9 @@ def _query(sql: str, tables: dict[str, str], limits: SqlLimits, workdir: str) ->
         _bound_arrow_threads(limits.threads)
         for index, (name, path) in enumerate(tables.items()):
             connection.register(name, _dataset(path, os.path.join(workdir, f"{index}.parquet")))
-        return _fetch(connection, sql, limits, list(tables))
+        yield connection
     except (duckdb.OutOfMemoryException, MemoryError):
-        raise _too_expensive(limits) from None
+        raise too_expensive(limits) from None
     except (duckdb.InternalException, duckdb.FatalException):
         raise  # DuckDB's own fault, not the query's: a 500 with the traceback logged
     except duckdb.Error as exc:
@@ -166,6 +181,10 @@ def _query(sql: str, tables: dict[str, str], limits: SqlLimits, workdir: str) ->
     except FileNotFoundError:
         # A table's file removed while it was read (a re-upload won the race): the caller lists the domain again.
         raise errors.NotFound("a table's file was removed while it was read") from None
+    except OSError as exc:
+        if str(exc).startswith("Out of Memory"):  # a batch too large for the cap, passed on by Arrow's reader
+            raise too_expensive(limits) from None
+        raise
     finally:
         connection.close()  # drops the registered datasets, and with them any reader still holding a file
 

@@ -17,7 +17,6 @@ complete: every refusal is an error status before the first byte, never a file c
 from __future__ import annotations
 
 import dataclasses
-import os
 from typing import TYPE_CHECKING, Any
 
 from common import errors, scratch
@@ -25,15 +24,11 @@ from common.analysis import sql_process
 from common.analysis.sql_engine import (  # the engine's own steps: a download's query runs as an answer's did
     PROCESS_HEADROOM_MB,
     SqlLimits,
-    _bound_arrow_threads,
-    _dataset,
-    _message,
-    _require_one_select,
-    _too_expensive,
-    connect,
+    query_connection,
+    too_expensive,
     unique_names,
 )
-from common.analysis.sql_errors import SqlError, SqlTimeout
+from common.analysis.sql_errors import SqlTimeout
 
 if TYPE_CHECKING:
     from common.config import Settings
@@ -80,7 +75,7 @@ def export_sql(sql: str, tables: dict[str, str], limits: SqlLimits, budget: Down
                              "stopped; filter or aggregate the result first",
                              details={"timeout_seconds": budget.timeout_seconds}) from None
         except sql_process.ProcessDied:
-            raise _too_expensive(limits) from None
+            raise too_expensive(limits) from None
     return ExportedResult(path=out_path, fmt=fmt, **outcome)
 
 
@@ -94,30 +89,8 @@ class _RowCap:
 def _export(sql: str, tables: dict[str, str], limits: SqlLimits, cap: _RowCap, fmt: str, out_path: str,
             workdir: str) -> dict[str, Any]:
     """In the query's process: the connection and tables as ``sql_engine`` opens them, then the file."""
-    import duckdb
-
-    connection = connect(limits)
-    try:
-        _require_one_select(connection, sql)
-        _bound_arrow_threads(limits.threads)
-        for index, (name, path) in enumerate(tables.items()):
-            connection.register(name, _dataset(path, os.path.join(workdir, f"{index}.parquet")))
+    with query_connection(sql, tables, limits, workdir) as connection:
         return _write(connection, sql, cap, fmt, out_path)
-    except (duckdb.OutOfMemoryException, MemoryError):
-        raise _too_expensive(limits) from None
-    except (duckdb.InternalException, duckdb.FatalException):
-        raise  # DuckDB's own fault, not the query's: a 500 with the traceback logged
-    except duckdb.Error as exc:
-        raise SqlError(_message(exc)) from None
-    except FileNotFoundError:
-        # A table's file removed while it was read (a re-upload won the race): the caller looks again.
-        raise errors.NotFound("a table's file was removed while it was read") from None
-    except OSError as exc:
-        if str(exc).startswith("Out of Memory"):  # a batch too large for the cap, passed on by Arrow's reader
-            raise _too_expensive(limits) from None
-        raise
-    finally:
-        connection.close()
 
 
 def _write(connection: Any, sql: str, cap: _RowCap, fmt: str, out_path: str) -> dict[str, Any]:

@@ -83,11 +83,20 @@ def check_sql(sql: str, schema: dict[str, list[str]]) -> str:
     return normalised
 
 
-def referenced_tables(sql: str) -> set[str]:
-    """Return the lower-cased names of every table a (checked) query reads, CTE names included."""
+def tables_read(sql: str) -> set[str]:
+    """Return the lower-cased names of the tables a checked query reads: the copies it needs, what an answer's
+    provenance names.
+
+    Every table reference counts, in subqueries and set operations too, except one that names a CTE visible
+    where it stands (``WITH c AS (SELECT * FROM sales) SELECT * FROM c`` reads ``sales`` only; a CTE that
+    shadows a table's name hides that table) and a table function (``range(3)``): the gate's own scoping.
+    """
     from sqlglot import exp
 
-    return {table.name.lower() for table in _parse(sql).find_all(exp.Table) if not table.args.get("db")}
+    tree = _parse(sql)
+    ctes = _cte_references(tree)
+    return {table.name.lower() for table in tree.find_all(exp.Table)
+            if id(table) not in ctes and isinstance(table.this, exp.Identifier) and not table.args.get("db")}
 
 
 def _parse(sql: str) -> exp.Expression:

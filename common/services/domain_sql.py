@@ -15,7 +15,7 @@ from typing import Any
 from common import errors, scratch
 from common.analysis.sql_dialects import DEFAULT_DIALECT, dialect_name, to_duckdb
 from common.analysis.sql_engine import SqlLimits, run_sql
-from common.analysis.sql_policy import check_sql, referenced_tables
+from common.analysis.sql_policy import check_sql, tables_read
 from common.auth import Tenant
 from common.names import Domain
 from common.ports import DataPorts
@@ -75,7 +75,7 @@ def query(deps: DataPorts, tenant: Tenant, domain: Domain, sql: Any, limit: Any 
     sql, rewrites = to_duckdb(sql, dialect)
     for attempt in range(_ATTEMPTS):
         checked, tables = check(deps, tenant, domain, sql, extra_tables=extra_tables)
-        used = referenced_tables(checked)
+        used = tables_read(checked)
         needed = [table for table in tables if table.sql_name.lower() in used]
         try:
             result = _run_with_local_copies(deps, checked, needed, limits)

@@ -55,13 +55,13 @@ def domain_query_result(deps: DataPorts, tenant: Tenant, domain: Domain, sql: An
     """Write the result of a request's SQL over the domain's tables as ``fmt`` (its first ``limit`` rows when
     given, else all of it within the download budget)."""
     from common.analysis.sql_dialects import dialect_name, to_duckdb
-    from common.analysis.sql_policy import referenced_tables
+    from common.analysis.sql_policy import tables_read
 
     row_limit = download_limit(limit, deps.settings.result_download_max_rows)
     sql, _ = to_duckdb(domain_sql.sql_text(sql), dialect_name(dialect))
     for attempt in range(_ATTEMPTS):
         checked, tables = domain_sql.check(deps, tenant, domain, sql)
-        used = referenced_tables(checked)
+        used = tables_read(checked)
         try:
             exported = _export(deps, checked, [table for table in tables if table.sql_name.lower() in used], fmt,
                                row_limit=row_limit)

@@ -1,7 +1,7 @@
 """What an answer rests on: the tables its SQL read, each with its dataset and version (or, for a documents-only
 answer, the documents the model was given), for the stored answer and the analyst's prompt.
 
-A read is what the SQL that ran reads (``sql_reads.tables_read``: a CTE is not a table), never every dataset of
+A read is what the SQL that ran reads (``sql_policy.tables_read``: a CTE is not a table), never every dataset of
 the domain. Each is described from the domain's tables as listed right after the run (and the question's
 Postgres tables, version ``live``), so it names the version the run read unless a re-upload landed in between.
 """

@@ -20,7 +20,7 @@ from common.services.domain_sql import DomainTable
 def pushdown_target(sql: str, tables: tuple[DomainTable, ...],
                     all_sql_names: set[str]) -> tuple[str, dict[str, str]] | None:
     """The connection and {sql name: real table} when ``sql`` reads only plain tables of one connection."""
-    from common.analysis.sql_reads import tables_read
+    from common.analysis.sql_policy import tables_read
 
     used = tables_read(sql) & {name.lower() for name in all_sql_names}
     by_name = {table.sql_name.lower(): table for table in tables}

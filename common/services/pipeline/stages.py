@@ -187,7 +187,7 @@ def manipulate(deps: QuestionPorts, tenant: Tenant, job: QueryJob) -> StageOutco
 def _run_sql(deps: QuestionPorts, tenant: Tenant, job: QueryJob, sql: str) -> dict[str, Any]:
     """Run the SQL: on Postgres itself when it reads only one connection's tables, else DuckDB. Its ``tables``
     are those the SQL read (a CTE named like a table hides that table)."""
-    from common.analysis.sql_reads import tables_read
+    from common.analysis.sql_policy import tables_read
     from common.services.pipeline.pushdown import pushdown_target, run_pushed_down
 
     domain, extra = Domain(job.domain), pg_tables.restored(job)

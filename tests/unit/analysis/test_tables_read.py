@@ -9,8 +9,7 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from common.analysis.sql_policy import check_sql
-from common.analysis.sql_reads import tables_read
+from common.analysis.sql_policy import check_sql, tables_read
 
 SCHEMA = {"sales": ["region", "revenue"], "big": ["region", "n"], "big2": ["region", "n"],
           "book_sheet2": ["sku", "qty"]}
