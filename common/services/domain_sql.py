@@ -8,9 +8,11 @@ version's blobs were just removed) lists the domain again and retries, as ``data
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 from common import errors, scratch
 from common.analysis.sql_dialects import DEFAULT_DIALECT, dialect_name, to_duckdb
@@ -25,6 +27,7 @@ from common.services.datasets import sql_table_names
 MAX_SQL_CHARS = 20_000
 DEFAULT_LIMIT = 1000
 _ATTEMPTS = 3
+T = TypeVar("T")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,18 +76,34 @@ def query(deps: DataPorts, tenant: Tenant, domain: Domain, sql: Any, limit: Any 
     sql = sql_text(sql)
     dialect = dialect_name(dialect)
     sql, rewrites = to_duckdb(sql, dialect)
+
+    def run(checked: str, needed: list[DomainTable]) -> Any:
+        with local_copies(deps, needed) as paths:
+            try:
+                return run_sql(checked, paths, limits)
+            except FileNotFoundError:
+                raise errors.NotFound("a table's file was removed while it was read") from None
+
+    result, needed = run_on_tables_read(deps, tenant, domain, sql, run, extra_tables=extra_tables)
+    return {**dataclasses.asdict(result), "tables": {table.sql_name: table.table for table in needed},
+            "dialect": dialect, "rewrites": rewrites}
+
+
+def run_on_tables_read(deps: DataPorts, tenant: Tenant, domain: Domain, sql: str,
+                       run: Callable[[str, list[DomainTable]], T], *,
+                       extra_tables: tuple[DomainTable, ...] = ()) -> tuple[T, list[DomainTable]]:
+    """Check DuckDB ``sql`` against the domain's tables and ``run(checked_sql, tables_it_reads)``; return what
+    ``run`` returned and those tables. A version replaced between the listing and the read (``run`` raises
+    NotFound) lists the domain again, a few times."""
     for attempt in range(_ATTEMPTS):
         checked, tables = check(deps, tenant, domain, sql, extra_tables=extra_tables)
         used = tables_read(checked)
         needed = [table for table in tables if table.sql_name.lower() in used]
         try:
-            result = _run_with_local_copies(deps, checked, needed, limits)
+            return run(checked, needed), needed
         except errors.NotFound:
             if attempt == _ATTEMPTS - 1:
                 raise
-            continue  # a re-upload replaced a version between the listing and the read; list again
-        return {**dataclasses.asdict(result), "tables": {table.sql_name: table.table for table in needed},
-                "dialect": dialect, "rewrites": rewrites}
     raise AssertionError("unreachable")
 
 
@@ -108,7 +127,9 @@ def _tables_with(deps: DataPorts, tenant: Tenant, domain: Domain,
         return list(extra_tables)
 
 
-def _run_with_local_copies(deps: DataPorts, sql: str, tables: list[DomainTable], limits: SqlLimits) -> Any:
+@contextlib.contextmanager
+def local_copies(deps: DataPorts, tables: list[DomainTable]) -> Iterator[dict[str, str]]:
+    """The tables' Parquet copies in a folder of the request's (SQL name -> path), removed afterwards."""
     with scratch.directory("sql-") as workdir:
         paths = {}
         for index, table in enumerate(tables):
@@ -116,10 +137,7 @@ def _run_with_local_copies(deps: DataPorts, sql: str, tables: list[DomainTable],
             table_dir = os.path.join(workdir, str(index))
             os.mkdir(table_dir)
             paths[table.sql_name] = dataset_reads.local_copy(deps, table.parquet_key, table_dir)
-        try:
-            return run_sql(sql, paths, limits)
-        except FileNotFoundError:
-            raise errors.NotFound("a table's file was removed while it was read") from None
+        yield paths
 
 
 def sql_text(sql: Any) -> str:

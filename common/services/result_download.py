@@ -21,10 +21,8 @@ from common.analysis.sql_export import DownloadBudget, ExportedResult, export_sq
 from common.auth import Tenant
 from common.names import Domain
 from common.ports import DataPorts
-from common.services import answer_tables, dataset_reads, domain_sql, query_jobs
+from common.services import answer_tables, domain_sql, query_jobs
 from common.services.domain_sql import DomainTable
-
-_ATTEMPTS = 3  # as domain_sql: a re-upload that replaces a version between listing and reading is read again
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,22 +53,12 @@ def domain_query_result(deps: DataPorts, tenant: Tenant, domain: Domain, sql: An
     """Write the result of a request's SQL over the domain's tables as ``fmt`` (its first ``limit`` rows when
     given, else all of it within the download budget)."""
     from common.analysis.sql_dialects import dialect_name, to_duckdb
-    from common.analysis.sql_policy import tables_read
 
     row_limit = download_limit(limit, deps.settings.result_download_max_rows)
     sql, _ = to_duckdb(domain_sql.sql_text(sql), dialect_name(dialect))
-    for attempt in range(_ATTEMPTS):
-        checked, tables = domain_sql.check(deps, tenant, domain, sql)
-        used = tables_read(checked)
-        try:
-            exported = _export(deps, checked, [table for table in tables if table.sql_name.lower() in used], fmt,
-                               row_limit=row_limit)
-        except errors.NotFound:
-            if attempt == _ATTEMPTS - 1:
-                raise
-            continue  # a re-upload replaced a version between the listing and the read; list again
-        return ResultDownload(exported, f"{domain} result")
-    raise AssertionError("unreachable")
+    exported, _ = domain_sql.run_on_tables_read(
+        deps, tenant, domain, sql, lambda checked, needed: _export(deps, checked, needed, fmt, row_limit=row_limit))
+    return ResultDownload(exported, f"{domain} result")
 
 
 def download_limit(limit: Any, max_rows: int) -> int | None:
@@ -88,13 +76,7 @@ def _export(deps: DataPorts, sql: str, tables: list[DomainTable], fmt: str, *,
     handle, out_path = scratch.mkstemp("result-", f".{FORMATS[fmt][1]}")
     os.close(handle)
     try:
-        with scratch.directory("result-tables-") as workdir:
-            paths = {}
-            for index, table in enumerate(tables):
-                # Every version names its Parquet copy table-<n>.parquet, so each download gets its own directory.
-                table_dir = os.path.join(workdir, str(index))
-                os.mkdir(table_dir)
-                paths[table.sql_name] = dataset_reads.local_copy(deps, table.parquet_key, table_dir)
+        with domain_sql.local_copies(deps, tables) as paths:
             return export_sql(sql, paths, SqlLimits.from_settings(deps.settings),
                               DownloadBudget.from_settings(deps.settings), fmt, out_path, row_limit=row_limit)
     except BaseException:
