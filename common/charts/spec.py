@@ -81,8 +81,10 @@ def bind_and_validate(spec: object, columns: list[dict], rows: list[dict], *, ma
     names = [column["name"] for column in columns]
     checked = validate(spec, names)
     bound = [_finite(row) for row in rows[:max_rows]]
-    check_cost(checked, names, bound, max_pixels=max_pixels)
+    # Sized first: the server replaces every size the model gave, so a model's oversized width is no reason to
+    # refuse the chart (and pay for another visualizer call); the cost check then sees what will be drawn.
     sized = size_chart(checked, names, bound, max_pixels=max_pixels)
+    check_cost(sized, names, bound, max_pixels=max_pixels)
     sized["data"] = {"values": bound}
     return sized
 
