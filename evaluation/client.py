@@ -36,8 +36,9 @@ class HarnessError(RuntimeError):
 class Emulator:
     """``python -m local_emulator`` on a free loopback port with its own temporary DATA_DIR; a context manager."""
 
-    def __init__(self, start_timeout: float = 90.0):
+    def __init__(self, start_timeout: float = 90.0, settings: dict[str, str] | None = None):
         self.start_timeout = start_timeout
+        self.settings = {**EMULATOR_SETTINGS, **(settings or {})}
         self.workdir = tempfile.TemporaryDirectory(prefix="convo-eval-")
         self.log_path = Path(self.workdir.name) / "emulator.log"
         self.process: subprocess.Popen | None = None
@@ -46,7 +47,7 @@ class Emulator:
     def __enter__(self) -> Emulator:
         port = _free_port()
         data_dir = Path(self.workdir.name) / "data"
-        env = {**os.environ, **EMULATOR_SETTINGS, "DATA_DIR": str(data_dir), "PYTHONPATH": str(ROOT)}
+        env = {**os.environ, **self.settings, "DATA_DIR": str(data_dir), "PYTHONPATH": str(ROOT)}
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "local_emulator", "--host", "127.0.0.1", "--port", str(port),
