@@ -70,6 +70,12 @@ def domain_sql_names(deps: DataPorts, tenant: Tenant, domain: Domain) -> dict[st
     return sql_table_names(list_records(deps, tenant, domain)).get(domain, {})
 
 
+def views_with_names(deps: DataPorts, tenant: Tenant, domain: Domain, records: list[Any]) -> list[dict]:
+    """Describe ``records`` of ``domain`` (just uploaded) with the names SQL now reads their tables by."""
+    sql_names = domain_sql_names(deps, tenant, domain)
+    return [dataset_view(record, sql_names) for record in records]
+
+
 def get_dataset(deps: DataPorts, tenant: Tenant, domain: Domain, name: str) -> dict:
     """Return one dataset's description."""
     record = dataset_record(deps, tenant, domain, names.dataset_name(name))

@@ -31,6 +31,7 @@ from common.auth import Tenant
 from common.metadata import Record, update_record
 from common.names import Domain
 from common.ports import DataPorts
+from common.services import dataset_reads
 from common.services import datasets as dataset_writes
 from common.storage import SignedUpload, keys
 from common.uploads import ReceivedFile
@@ -203,7 +204,7 @@ def _ingest_staged(deps: DataPorts, tenant: Tenant, data: dict[str, Any]) -> lis
             raise _size_mismatch(data["size_bytes"], size, staged=True)
         received = ReceivedFile("file", data["name"], path, size, "application/octet-stream")
         records = dataset_writes.upload(deps, tenant, Domain(data["domain"]), [received])
-    return [dataset_writes.dataset_view(record) for record in records]
+    return dataset_reads.views_with_names(deps, tenant, Domain(data["domain"]), records)
 
 
 def _claim(data: dict[str, Any], now: dt.datetime) -> dict[str, Any]:

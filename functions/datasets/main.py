@@ -30,8 +30,9 @@ def upload(request: flask.Request):
                                         max_files=dataset_writes.MAX_FILES_PER_UPLOAD, file_fields=FILE_FIELDS)
         if not form.get("domain"):
             raise errors.BadRequest("the form field 'domain' is required", code="MISSING_FIELD")
-        records = dataset_writes.upload(ctx, tenant, names.domain_name(form["domain"]), files)
-    return {"items": [dataset_writes.dataset_view(record) for record in records]}, 201
+        domain = names.domain_name(form["domain"])
+        records = dataset_writes.upload(ctx, tenant, domain, files)
+    return {"items": dataset_reads.views_with_names(ctx, tenant, domain, records)}, 201
 
 
 @router.route("/api/v1/datasets", methods=["GET"])

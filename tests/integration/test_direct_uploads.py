@@ -57,6 +57,7 @@ def test_a_file_sent_directly_is_committed_as_a_dataset(alice, signed):
     assert committed.status_code == 201, committed.get_json()
     [dataset] = committed.get_json()["items"]
     assert dataset["name"] == "big.csv" and dataset["domain"] == "sales"
+    assert dataset["table_names"] == ["big"] and dataset["tables"][0]["table_name"] == "big"
     preview = alice.get("/api/v1/datasets/sales/big.csv?n=5").get_json()
     assert [row["revenue"] for row in preview["rows"]] == [120, 80, 130]
     assert alice.get("/api/v1/datasets/sales/big.csv?format=original").get_data() == SALES

@@ -24,8 +24,11 @@ def shop(alice):
     response = alice.upload("shop", ("Sales 2024.csv", CSV), ("SALES 2024.tsv", TSV), ("book.xlsx", two_sheet_book()),
                             ("notes.pdf", pdf_with_text(["Targets rose"])))
     assert response.status_code == 201, response.get_json()
+    # The upload's answer names them too, domain-wide as listings do.
+    assert names_of_datasets(response.get_json()["items"]) == EXPECTED
     other = alice.upload("other", ("Sales 2024.csv", CSV))  # another domain's names are its own
     assert other.status_code == 201, other.get_json()
+    assert names_of_datasets(other.get_json()["items"]) == {"Sales 2024.csv": "sales_2024"}
     return alice
 
 
