@@ -129,6 +129,14 @@ def keyed(ctx):
     return context
 
 
+def use_settings(context, **overrides):
+    """Install a context like ``context`` (the same stores) with some settings changed; return it."""
+    changed = bootstrap.build(context.settings.replace(**overrides), clock=context.clock, blobs=context.blobs,
+                              metadata=context.metadata)
+    bootstrap.use(changed)
+    return changed
+
+
 def assert_error(response, status: int, code: str | None = None) -> dict:
     """Assert the v1 error shape and status (and code); return the error."""
     assert response.status_code == status, response.get_data(as_text=True)

@@ -8,7 +8,7 @@ import logging
 import pytest
 
 from common import bootstrap
-from tests.integration.conftest import Api, assert_error
+from tests.integration.conftest import Api, assert_error, use_settings
 from tests.model_server import ModelServer
 from tests.model_server import Reply as ServerReply
 from tests.scripted_llm import Fault, Reply, install_scripted_llm
@@ -214,7 +214,6 @@ def test_bad_input_is_a_4xx_in_the_error_shape_and_changes_nothing(alice, keyed,
 
 @pytest.mark.parametrize("api_base", ["http://127.0.0.1:11434/v1", "http://169.254.169.254/", "http://[::1]:8000/v1"])
 def test_outside_local_a_key_whose_endpoint_is_internal_is_refused_at_save(alice, keyed, api_base):
-    from common import bootstrap
 
     bootstrap.use(bootstrap.build(keyed.settings.replace(environment="dev"), clock=keyed.clock, blobs=keyed.blobs,
                                   metadata=keyed.metadata))
@@ -229,14 +228,6 @@ def providers():
     """Model lists on loopback, for the providers' list requests and as an endpoint: they accept KEY only."""
     with ModelServer(lambda agent, messages: ServerReply("unused"), accepted_keys={KEY}) as server:
         yield server
-
-
-def use_settings(context, **overrides):
-    """Install a context like ``context`` (the same stores) with some settings changed; return it."""
-    changed = bootstrap.build(context.settings.replace(**overrides), clock=context.clock, blobs=context.blobs,
-                              metadata=context.metadata)
-    bootstrap.use(changed)
-    return changed
 
 
 def test_verify_lists_the_providers_models_with_the_key_and_spends_no_tokens(alice, keyed, providers):

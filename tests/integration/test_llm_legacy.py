@@ -13,7 +13,7 @@ import json
 
 import pytest
 
-from common import bootstrap
+from tests.integration.conftest import use_settings
 from tests.model_server import ModelServer, Reply
 
 KEY = "AIzaSyD-legacy-secret-0123456789abcd"
@@ -27,14 +27,6 @@ def providers():
     """The providers' model lists, on loopback: they accept the keys above and refuse any other."""
     with ModelServer(lambda agent, messages: Reply("unused"), accepted_keys={KEY, NEW_KEY, OPENAI_KEY}) as server:
         yield server
-
-
-def use_settings(context, **overrides):
-    """Install a context like ``context`` (the same stores) with some settings changed; return it."""
-    changed = bootstrap.build(context.settings.replace(**overrides), clock=context.clock, blobs=context.blobs,
-                              metadata=context.metadata)
-    bootstrap.use(changed)
-    return changed
 
 
 @pytest.fixture
