@@ -13,7 +13,7 @@ export LITELLM_LOCAL_MODEL_COST_MAP := True
 export PYTHONPATH := $(CURDIR)
 
 .PHONY: check help install run serve test test-unit test-contract test-integration test-e2e bench lint emulators plan \
-	token reset-data clean
+	tf-init apply fmt validate checkov logs token reset-data clean
 .DEFAULT_GOAL := check
 
 check: install ## lint, then the fast unit tests (no services needed); the default goal
@@ -39,9 +39,10 @@ run: install ## serve every function locally on PORT (default 8080)
 serve: install ## serve one function: make serve FUNCTION=datasets
 	$(BIN)/functions-framework --source functions/$(FUNCTION)/main.py --target $(FUNCTION) --port $(PORT)
 
-test: install ## every test tier, with the services it needs, then the short fuzzing run (fuzz-ci)
+test: install ## every test tier, with the services it needs, then the short fuzzing run (fuzz-ci) and checkov
 	$(PYTEST) tests/unit tests/contract tests/integration tests/e2e
 	$(MAKE) --no-print-directory fuzz-ci
+	$(MAKE) --no-print-directory checkov
 
 test-unit: install ## the unit tests
 	$(BIN)/pytest -p no:cacheprovider tests/unit
@@ -73,8 +74,42 @@ lint: install ## ruff check .
 emulators: install ## start the test services and wait
 	$(BIN)/python tests/services.py run -- sh -c 'env | grep -E "EMULATOR_HOST|TEST_" ; echo "services up; Ctrl-C stops them"; sleep infinity'
 
-plan: ## terraform plan: make plan ENV=dev
-	cd terraform/environments/$(or $(ENV),dev) && terraform init -backend=false && terraform plan
+# Terraform, per environment (terraform/README.md is the deploy guide). ENV picks terraform/environments/<ENV>;
+# its backend.hcl (from backend.hcl.example) names the state bucket.
+ENV ?= dev
+TF_DIR := terraform/environments/$(ENV)
+
+tf-init: ## terraform init with the state bucket of terraform/environments/ENV/backend.hcl: make tf-init ENV=dev
+	@test -f $(TF_DIR)/backend.hcl || { echo "copy $(TF_DIR)/backend.hcl.example to backend.hcl and name your state bucket" >&2; exit 2; }
+	cd $(TF_DIR) && terraform init -backend-config=backend.hcl
+
+plan: tf-init ## terraform plan: make plan ENV=dev
+	cd $(TF_DIR) && terraform plan
+
+apply: tf-init ## terraform apply (asks before changing anything): make apply ENV=prod
+	cd $(TF_DIR) && terraform apply
+
+fmt: ## terraform fmt -recursive terraform
+	terraform fmt -recursive terraform
+
+validate: ## terraform validate one environment, no state or project needed: make validate ENV=dev
+	cd $(TF_DIR) && terraform init -backend=false -input=false >/dev/null && terraform validate
+
+# checkov in a venv of its own (its dependencies are not the project's); offline: in a network namespace where
+# one can be made, and --skip-download either way. Each accepted finding is skipped inline, with its reason.
+CHECKOV_VENV := .bench/checkov-venv
+
+$(CHECKOV_VENV)/.installed:
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install -q checkov==3.3.30
+	@touch $@
+
+checkov: $(CHECKOV_VENV)/.installed ## checkov's Terraform checks over terraform/ (part of make test)
+	@if unshare -rn true 2>/dev/null; then offline="unshare -rn"; else offline=""; fi; \
+	$$offline $(CHECKOV_VENV)/bin/checkov -d terraform --framework terraform --quiet --compact --skip-download
+
+logs: ## the deployed function's recent logs: make logs FUNCTION=agents ENV=dev [REGION=europe-west1]
+	gcloud functions logs read $(FUNCTION)-$(ENV) --gen2 $(if $(REGION),--region=$(REGION)) --limit=100
 
 token: install ## a bearer token for AUTH_MODE=token: make token TOKEN_USER=alice
 	@[ $${#AUTH_TOKEN_SECRET} -ge 32 ] || { echo "set AUTH_TOKEN_SECRET (32+ characters) first" >&2; exit 2; }

@@ -18,6 +18,9 @@ module "stack" {
   collection_prefix         = var.collection_prefix
   cors_origins              = var.cors_origins
   admin_users               = var.admin_users
+  llm_default_model         = var.llm_default_model
+  llm_default_api_keys      = var.llm_default_api_keys
+  public_base_url           = var.public_base_url
   redis_url                 = var.redis_url
   vpc_connector             = var.vpc_connector
   build_service_account     = var.build_service_account

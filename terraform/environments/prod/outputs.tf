@@ -21,6 +21,6 @@ output "functions_without_access_profile" {
 }
 
 output "secrets" {
-  description = "Secret ids to fill once with `gcloud secrets versions add`."
+  description = "Secret ids (each created with its first version); rotate with `gcloud secrets versions add`."
   value       = module.stack.secrets
 }

@@ -52,6 +52,23 @@ variable "admin_users" {
   default     = null
 }
 
+variable "llm_default_model" {
+  description = "LiteLLM model id a question uses when it names none (LLM_DEFAULT_MODEL), e.g. gemini/gemini-2.5-flash."
+  type        = string
+}
+
+variable "llm_default_api_keys" {
+  description = "The server's own provider keys, provider=key pairs separated by commas: the first version of the LLM_DEFAULT_API_KEYS secret. Give it as TF_VAR_llm_default_api_keys, not in terraform.tfvars."
+  type        = string
+  sensitive   = true
+}
+
+variable "public_base_url" {
+  description = "The API's public origin (PUBLIC_BASE_URL) when a custom domain fronts the gateway, e.g. https://api.example.com; null uses the host each request came to."
+  type        = string
+  default     = null
+}
+
 variable "redis_url" {
   description = "Memorystore Redis URL (redis://10.x.x.x:6379/0); null keeps the per-instance memory cache. Set it together with vpc_connector to switch every function to CACHE_BACKEND=redis."
   type        = string

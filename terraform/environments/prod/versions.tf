@@ -15,6 +15,11 @@ terraform {
       source  = "hashicorp/archive"
       version = "~> 2.4"
     }
+    # Generates the secrets whose value is ours (Fernet keys, the URL-signing secret).
+    random = {
+      source  = "hashicorp/random"
+      version = "~> 3.6"
+    }
   }
 }
 

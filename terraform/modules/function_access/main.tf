@@ -21,6 +21,8 @@ locals {
       firestore_role = "roles/datastore.user"
       # A direct upload answers with a signed PUT URL (POST /api/v1/uploads).
       sign_urls = true
+      # The upload's commit link is signed and checked with URL_SIGNING_SECRET.
+      secrets = ["url_signing_secret"]
     }
 
     sessions = {
@@ -42,8 +44,9 @@ locals {
       delete_tasks = true
       # The task's OIDC token names the task invoker.
       act_as_task_invoker = true
-      # A request's own API key is kept encrypted on the job while the question runs.
-      secrets = ["fernet_keys"]
+      # A request's own API key is kept encrypted on the job while the question runs; result download
+      # links are signed and checked with URL_SIGNING_SECRET.
+      secrets = ["fernet_keys", "url_signing_secret"]
     }
 
     agents = {
@@ -55,8 +58,9 @@ locals {
       enqueue_tasks = true
       # ... with the same OIDC identity that Cloud Tasks used to call it.
       act_as_task_invoker = true
-      # Calls the LLM: decrypts the user's stored provider key (Fernet), or uses the default key.
-      secrets = ["fernet_keys", "default_llm_api_key"]
+      # Calls the LLM: decrypts the user's stored provider key (Fernet), or uses the default key. An
+      # answer's chart links fall back to URL_SIGNING_SECRET when the bucket cannot sign them.
+      secrets = ["fernet_keys", "default_llm_api_key", "url_signing_secret"]
     }
 
     postgres = {
@@ -69,8 +73,8 @@ locals {
     llm = {
       # Provider keys (encrypted) and the active model per user.
       firestore_role = "roles/datastore.user"
-      # Encrypts keys on save, decrypts them to validate. The default key stays with agents.
-      secrets = ["fernet_keys"]
+      # Encrypts keys on save, decrypts them to validate; transcription falls back to the server's key.
+      secrets = ["fernet_keys", "default_llm_api_key"]
     }
 
     charts = {
@@ -78,8 +82,9 @@ locals {
       bucket_role = "roles/storage.objectAdmin"
       # Chart records.
       firestore_role = "roles/datastore.user"
-      # Hands charts out as signed URLs.
+      # Hands charts out as signed URLs, and serves the ones signed with URL_SIGNING_SECRET.
       sign_urls = true
+      secrets   = ["url_signing_secret"]
     }
 
     prompts = {
@@ -100,8 +105,9 @@ locals {
       act_as_task_invoker = true
       # ... and /query/cancel deletes its queued stages.
       delete_tasks = true
-      # Provider-key routes and /pg/* encrypt and decrypt; /suggest calls the LLM directly.
-      secrets = ["fernet_keys", "default_llm_api_key"]
+      # Provider-key routes and /pg/* encrypt and decrypt; /suggest calls the LLM directly; listings and
+      # chart pages carry links signed with URL_SIGNING_SECRET.
+      secrets = ["fernet_keys", "default_llm_api_key", "url_signing_secret"]
     }
 
     cleanup = {

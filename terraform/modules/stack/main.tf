@@ -22,6 +22,16 @@ locals {
     )
   }
 
+  # Where Cloud Tasks sends pipeline stages (TASKS_TARGET_URL), also their OIDC audience: the agents
+  # service's deterministic run.app URL. Not module.functions["agents"].uri: every function, agents
+  # included, gets this in its environment, so reading it from the functions' own outputs would be a
+  # dependency cycle (one for_each call cannot feed an instance's output into another's input). Nor the
+  # cloudfunctions.net URL: agents accepts internal traffic only (ALLOW_INTERNAL_ONLY), and the run.app
+  # URL is the one Cloud Tasks reaches as internal traffic. Cloud Run gives every service this URL when
+  # "<service>-<project number>" fits a DNS label (63 characters; the tasks module checks that).
+  agents_service = "agents-${local.environment}"
+  agents_url     = "https://${local.agents_service}-${data.google_project.this.number}.${var.region}.run.app"
+
   # The settings of common/config.py, identical for every function so each builds the same Settings.
   function_env = merge(
     {
@@ -41,9 +51,15 @@ locals {
       TASKS_SERVICE_ACCOUNT        = module.tasks.invoker_email
       CACHE_BACKEND                = var.redis_url == "" ? "memory" : "redis"
       MAX_UPLOAD_BYTES             = tostring(var.max_upload_bytes)
+      SESSION_RETENTION_DAYS       = tostring(var.session_retention_days)
       LOG_LEVEL                    = var.log_level
       LOG_FORMAT                   = "json"
       LITELLM_LOCAL_MODEL_COST_MAP = "True" # a cold start must not download LiteLLM's price list
+      LLM_DEFAULT_MODEL            = var.llm_default_model
+      # Links the original API's frontend fetches (listings' signed_url). The gateway's own host cannot
+      # go here: the gateway is built from the functions' URLs, so its hostname is known only after them
+      # (a cycle). Empty makes the legacy function use the request's X-Forwarded-Host (the gateway).
+      PUBLIC_BASE_URL = var.public_base_url
     },
     var.redis_url == "" ? tomap({}) : tomap({ REDIS_URL = var.redis_url }),
   )
@@ -57,6 +73,11 @@ locals {
       name == "cleanup" ? tomap({ "cloud-scheduler" = module.scheduler.service_account_member }) : tomap({}),
     )
   }
+}
+
+# The project number, for the agents service's deterministic URL (local.agents_url).
+data "google_project" "this" {
+  project_id = var.project_id
 }
 
 module "project_services" {
@@ -98,9 +119,7 @@ module "tasks" {
   region      = var.region
   name_prefix = local.name_prefix
   environment = local.environment
-  # The deployed name, spelled out rather than read from module.functions: agents enqueues to itself,
-  # so reading its own output would be a dependency cycle.
-  target_function = "agents-${local.environment}"
+  target_url  = local.agents_url
   # No more stages in flight than agents instances can take at once.
   max_concurrent_dispatches = try(local.function_settings["agents"].max_instances * local.function_settings["agents"].concurrency, 10)
 
@@ -113,6 +132,8 @@ module "secrets" {
   project_id  = var.project_id
   name_prefix = local.name_prefix
   labels      = local.labels
+  # Generated ones (Fernet keys, URL-signing secret) need no value; the provider keys come from the operator.
+  values = { default_llm_api_key = var.llm_default_api_keys }
 
   depends_on = [module.project_services]
 }

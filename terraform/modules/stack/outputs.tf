@@ -24,6 +24,6 @@ output "functions_without_access_profile" {
 }
 
 output "secrets" {
-  description = "Secret ids to fill once with `gcloud secrets versions add <id> --data-file=-`."
+  description = "Secret ids, each created with its first version; rotate with `gcloud secrets versions add <id> --data-file=-`."
   value       = { for key, secret in module.secrets.secrets : key => secret.secret_id }
 }

@@ -67,6 +67,39 @@ variable "admin_users" {
   default     = []
 }
 
+variable "llm_default_model" {
+  description = "LiteLLM model id a question uses when it names none (LLM_DEFAULT_MODEL), e.g. gemini/gemini-2.5-flash; its provider needs a key in llm_default_api_keys (or each user's own)."
+  type        = string
+
+  validation {
+    condition     = trimspace(var.llm_default_model) != ""
+    error_message = "llm_default_model must name a model, e.g. gemini/gemini-2.5-flash."
+  }
+}
+
+variable "llm_default_api_keys" {
+  description = "The server's own provider keys, provider=key pairs separated by commas (e.g. gemini=AIza...): the first version of the LLM_DEFAULT_API_KEYS secret. Kept in the Terraform state; set it with TF_VAR_llm_default_api_keys rather than in a file."
+  type        = string
+  sensitive   = true
+
+  validation {
+    condition     = can(regex("^\\s*[A-Za-z0-9_.-]+=[^,]+(,\\s*[A-Za-z0-9_.-]+=[^,]+)*\\s*$", var.llm_default_api_keys))
+    error_message = "llm_default_api_keys must be provider=key pairs separated by commas (e.g. gemini=AIza...)."
+  }
+}
+
+variable "public_base_url" {
+  description = "The API's public origin (PUBLIC_BASE_URL) when a custom domain fronts the gateway, e.g. https://api.example.com; empty uses the host each request came to (the gateway's)."
+  type        = string
+  nullable    = false
+  default     = ""
+
+  validation {
+    condition     = var.public_base_url == "" || can(regex("^https://[^/]+$", var.public_base_url))
+    error_message = "public_base_url must be empty or an https origin without a path (https://api.example.com)."
+  }
+}
+
 variable "log_level" {
   description = "Python logging level of every function (LOG_LEVEL)."
   type        = string
@@ -77,6 +110,16 @@ variable "max_upload_bytes" {
   description = "Largest accepted upload per file (MAX_UPLOAD_BYTES). Requests through API Gateway and Cloud Run are capped at 32 MiB, so the default leaves room for multipart overhead."
   type        = number
   default     = 31457280
+}
+
+variable "session_retention_days" {
+  description = "Conversations idle this many days are deleted whole (questions, result tables, charts, history) by the cleanup function (SESSION_RETENTION_DAYS; 0 keeps them until their user deletes them)."
+  type        = number
+  default     = 180
+  validation {
+    condition     = var.session_retention_days >= 0 && floor(var.session_retention_days) == var.session_retention_days
+    error_message = "session_retention_days must be a whole number of days, 0 or more."
+  }
 }
 
 variable "redis_url" {
@@ -140,8 +183,10 @@ variable "function_overrides" {
     agents = { memory = "2Gi", cpu = "1", timeout_seconds = 540, max_instances = 20, ingress = "ALLOW_INTERNAL_ONLY" }
     # An event stream stays open while its question runs (EVENTS_STREAM_SECONDS, 240 s, then the client
     # reconnects) and spends nearly all of it asleep between polls: many streams share an instance instead of
-    # each holding one.
-    queries = { cpu = "1", timeout_seconds = 300, concurrency = 80 }
+    # each holding one. A result download takes SQL_MEMORY_LIMIT_MB (1024) + its query process (256) + the
+    # file (up to 30 MiB), two at once per instance (RESULT_DOWNLOAD_CONCURRENCY): 2 x 1310 MiB beside the
+    # server's own memory fits in 4Gi, the most one vCPU may have (terraform/README.md, "Sizing").
+    queries = { memory = "4Gi", cpu = "1", timeout_seconds = 300, concurrency = 80 }
     # Synchronous POST /query waits for the whole pipeline; uploads as in datasets.
     legacy = { memory = "2Gi", timeout_seconds = 300 }
     # PDF export renders charts.

@@ -11,6 +11,8 @@ terraform {
 }
 
 resource "google_storage_bucket" "data" {
+  #checkov:skip=CKV_GCP_78:Deleting a dataset or a conversation must delete it (a user's data, and SESSION_RETENTION_DAYS); every dataset version and result has a key of its own, so nothing is overwritten that versioning would save. var.versioning turns it on where wanted.
+  #checkov:skip=CKV_GCP_62:Who read or wrote which object is Cloud Audit Logs' Data Access log (per principal, routed with the other logs); a usage-log bucket would need a bucket of its own and record less.
   project                     = var.project_id
   name                        = "${var.project_id}-${var.name_prefix}-data"
   location                    = var.location
@@ -56,6 +58,8 @@ resource "google_storage_bucket" "data" {
 }
 
 resource "google_storage_bucket" "source" {
+  #checkov:skip=CKV_GCP_78:Function zips are named by their content's hash: none is ever overwritten.
+  #checkov:skip=CKV_GCP_62:Only deployments read these zips; Cloud Audit Logs record them.
   project                     = var.project_id
   name                        = "${var.project_id}-${var.name_prefix}-fn-source"
   location                    = var.location
@@ -64,4 +68,15 @@ resource "google_storage_bucket" "source" {
   public_access_prevention    = "enforced"
   force_destroy               = var.force_destroy
   labels                      = var.labels
+
+  # Each deployment uploads a zip named by its hash, and a function needs its zip only while it is built:
+  # old ones would pile up. A current zip deleted here is uploaded again by the next apply (same name).
+  lifecycle_rule {
+    condition {
+      age = var.source_zip_retention_days
+    }
+    action {
+      type = "Delete"
+    }
+  }
 }

@@ -24,6 +24,12 @@ variable "tmp_prefix" {
   default     = "tmp/"
 }
 
+variable "source_zip_retention_days" {
+  description = "Days a function source zip is kept in the source bucket (a function needs it only while it is built)."
+  type        = number
+  default     = 30
+}
+
 variable "versioning" {
   description = "Keep noncurrent object versions in the data bucket (protects against overwrites; costs storage)."
   type        = bool

@@ -41,10 +41,3 @@ resource "google_service_account" "invoker" {
   display_name = "ConvoInsight Cloud Tasks -> agents (${var.environment})"
   description  = "OIDC identity of pipeline tasks; may only invoke the agents function."
 }
-
-locals {
-  # The function's cloudfunctions.net URL is fixed by project, region and name, so callers can be told
-  # where to send tasks without depending on the agents function's deployment (which would be a cycle:
-  # agents enqueues to itself).
-  target_url = "https://${var.region}-${var.project_id}.cloudfunctions.net/${var.target_function}"
-}

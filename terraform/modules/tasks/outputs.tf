@@ -13,7 +13,7 @@ output "queue_path" {
 
 output "target_url" {
   description = "URL each task is sent to (the agents function), also the OIDC audience."
-  value       = local.target_url
+  value       = var.target_url
 }
 
 output "invoker_email" {

@@ -18,9 +18,16 @@ variable "environment" {
   type        = string
 }
 
-variable "target_function" {
-  description = "Deployed name of the function the tasks call (agents-<environment>); gives the target URL and OIDC audience."
+variable "target_url" {
+  description = "URL the tasks are sent to and OIDC audience of their tokens: the agents service's run.app URL (https://<service>-<project number>.<region>.run.app), which internal-only ingress accepts from Cloud Tasks."
   type        = string
+
+  validation {
+    # Cloud Run gives a service this deterministic URL only when "<service>-<project number>" fits one
+    # DNS label; a longer name would get a truncated, unpredictable one.
+    condition     = can(regex("^https://[a-z0-9-]{1,63}\\.[a-z0-9-]+\\.run\\.app$", var.target_url))
+    error_message = "target_url must be https://<service>-<project number>.<region>.run.app, with <service>-<project number> at most 63 characters (shorten the environment name)."
+  }
 }
 
 variable "max_attempts" {

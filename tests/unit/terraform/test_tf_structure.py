@@ -18,6 +18,7 @@ from tests.unit.terraform.tf_rules import (
     module_dirs,
     modules_not_called,
     parse_file,
+    parse_hcl,
     tf_files,
     thin_environment_problems,
     top_level_modules,
@@ -64,10 +65,22 @@ def test_each_environment_is_a_thin_call_of_the_stack(env: pathlib.Path) -> None
 
 @pytest.mark.parametrize("env", environments(), ids=lambda p: p.name)
 def test_environment_has_the_expected_files(env: pathlib.Path) -> None:
-    for name in ("main.tf", "variables.tf", "outputs.tf", "versions.tf", "backend.tf",
+    for name in ("main.tf", "variables.tf", "outputs.tf", "versions.tf", "backend.tf", "backend.hcl.example",
                  "terraform.tfvars.example"):
         assert (env / name).is_file(), f"{env.name}/{name} is missing"
     required = parse_file(env / "versions.tf")["terraform"][0]["required_providers"][0]
-    for provider in ("google", "google-beta", "archive"):
+    for provider in ("google", "google-beta", "archive", "random"):
         assert required.get(provider, {}).get("version"), f"{env.name}: provider {provider} is not pinned"
-    assert 'backend "gcs"' in (env / "backend.tf").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("env", environments(), ids=lambda p: p.name)
+def test_state_lives_in_an_active_partial_gcs_backend(env: pathlib.Path) -> None:
+    backends = [backend for block in parse_file(env / "backend.tf").get("terraform", [])
+                for backend in block.get("backend", [])]
+    assert len(backends) == 1 and list(backends[0]) == ["gcs"], f"{env.name}: one active backend \"gcs\" block"
+    # Partial: the bucket is per project, so it and the prefix come from backend.hcl at init, never from here.
+    assert backends[0]["gcs"] == {}, f"{env.name}: backend settings belong in backend.hcl"
+    example = parse_hcl((env / "backend.hcl.example").read_text(encoding="utf-8"))
+    assert set(example) == {"bucket", "prefix"} and example["prefix"].endswith(f"/{env.name}"), example
+    ignored = (TERRAFORM / ".gitignore").read_text(encoding="utf-8").split()
+    assert "backend.hcl" in ignored
