@@ -6,7 +6,8 @@ bad spec stores nothing; the blobs are written first and the record last, so a l
 a save that fails removes its blobs. SVG is rendered from the spec when asked for.
 
 URLs. With a ``gcs_signer`` (GCS: the blob store's ``signed_url``), a V4 signed URL straight to the object; an SVG
-is then rendered once and kept as ``chart.svg`` so there is an object to sign. Otherwise (local blobs) a
+is then rendered once and kept as ``chart.svg`` so there is an object to sign. Otherwise (local blobs, or
+credentials that cannot sign, like the GCS emulator's, or signing that fails now) a
 path to the charts function, ``/api/v1/charts/<id>/content.<fmt>?ns=..&expires=..&signature=..``,
 HMAC-signed over the path, the tenant's namespace and the expiry; ``open_signed`` checks it before it reads
 anything, so the URL works without credentials (the frontend fetches it, or puts it in an iframe) and one
@@ -83,6 +84,7 @@ class ChartStore:
                  *, gcs_signer: ObjectSigner | None = None, default_ttl: int = MAX_URL_TTL_SECONDS):
         self.blobs, self.metadata, self.clock, self.signer = blobs, metadata, clock, signer
         self.gcs_signer = gcs_signer
+        self._warned_unsigned = False
         self.default_ttl = _check_ttl(default_ttl)
 
     def save(self, tenant: Tenant, *, spec: dict, kind: str, query_id: str, session_id: str, domain: str,
@@ -152,18 +154,31 @@ class ChartStore:
         ttl = self.default_ttl if ttl is None else _check_ttl(ttl)
         self._record(tenant, chart_id)
         expires_at = int(self.clock.now().timestamp()) + ttl
-        prefix = keys.chart_prefix(tenant.namespace, chart_id)
         if self.gcs_signer is not None:
-            if fmt == "svg":
-                self._keep_svg(tenant, chart_id)
-            expiry = dt.datetime.fromtimestamp(expires_at, dt.UTC)
-            signed = self.gcs_signer(f"{prefix}/chart.{fmt}", expires_at=expiry, content_type=CONTENT_TYPES[fmt])
+            signed = self._object_url(tenant, chart_id, fmt, dt.datetime.fromtimestamp(expires_at, dt.UTC))
             if signed is not None:
                 return signed
         if self.signer is None:
             raise errors.ConfigurationError("chart URLs need URL_SIGNING_SECRET (or a blob store that signs URLs)")
         return self.signer.sign(f"/api/v1/charts/{chart_id}/content.{fmt}", expires_at=expires_at,
                                 params={"ns": tenant.namespace})
+
+    def _object_url(self, tenant: Tenant, chart_id: str, fmt: str, expiry: dt.datetime) -> str | None:
+        """The bucket's own URL to the chart, or None (the charts function's route serves it instead) when the
+        bucket's credentials cannot sign now: the same content, so a link never fails for want of a signature."""
+        prefix = keys.chart_prefix(tenant.namespace, chart_id)
+        try:
+            if fmt == "svg":
+                self._keep_svg(tenant, chart_id)
+            return self.gcs_signer(f"{prefix}/chart.{fmt}", expires_at=expiry, content_type=CONTENT_TYPES[fmt])
+        except (errors.ServiceUnavailable, errors.UpstreamError) as exc:
+            if self.signer is None:
+                raise
+            if not self._warned_unsigned:
+                self._warned_unsigned = True
+                log.warning("chart URLs are served by the charts function: the bucket could not sign (%s)",
+                            exc.message)
+            return None
 
     def open_signed(self, path: str, query_args: Mapping[str, str]) -> ChartContent:
         """Serve a signed content URL: check the signature, then read (or, for SVG, render) the chart."""

@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import mimetypes
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
 from common.errors import NotFound, ServiceUnavailable, UpstreamError
 from common.storage import BlobInfo, SignedUpload, check_key, check_prefix, delete_listed
+
+log = logging.getLogger("convoinsight.storage")
 
 # Bound the memory a big transfer holds at once (the client keeps two copies of an upload chunk and three of a
 # read chunk); uploads are chunked in multiples of 256 KiB, as GCS requires.
@@ -37,6 +40,7 @@ class GcsBlobStore:
             client = storage.Client()
         self._client = client
         self._bucket = client.bucket(bucket_name)
+        self._warned_unsigned = False
 
     def put(self, key: str, data: bytes, *, content_type: str | None = None) -> BlobInfo:
         """Write ``data`` at ``key`` atomically, replacing any previous object."""
@@ -55,11 +59,15 @@ class GcsBlobStore:
         return _info(blob)
 
     def signed_url(self, key: str, *, expires_at: Any, content_type: str) -> str | None:
-        """Return a V4 URL that reads ``key`` (inline, as ``content_type``) until ``expires_at``."""
+        """Return a V4 URL that reads ``key`` (inline, as ``content_type``) until ``expires_at``, or None when
+        these credentials cannot sign (the caller then serves the object through its own route)."""
+        identity = self._signing_identity()
+        if identity is None:
+            return None
         with _translated(key):
             return self._blob(key).generate_signed_url(
                 version="v4", expiration=expires_at, method="GET", response_type=content_type,
-                response_disposition="inline", **self._signing_identity())
+                response_disposition="inline", **identity)
 
     def upload_url(self, key: str, *, expires_at: Any, max_bytes: int) -> SignedUpload | None:
         """Return a V4 URL that takes one PUT of at most ``max_bytes`` to ``key`` until ``expires_at``.
@@ -67,18 +75,28 @@ class GcsBlobStore:
         The length range is a signed header, so GCS itself refuses a bigger body, and the content type is
         fixed: what the bytes are is decided when the upload is committed, never by the client's label.
         """
+        identity = self._signing_identity()
+        if identity is None:
+            return None
         headers = {"Content-Type": "application/octet-stream", "x-goog-content-length-range": f"0,{max_bytes}"}
         with _translated(key):
             url = self._blob(key).generate_signed_url(
                 version="v4", expiration=expires_at, method="PUT", content_type=headers["Content-Type"],
-                headers={"x-goog-content-length-range": headers["x-goog-content-length-range"]},
-                **self._signing_identity())
+                headers={"x-goog-content-length-range": headers["x-goog-content-length-range"]}, **identity)
         return SignedUpload(url=url, method="PUT", headers=headers)
 
-    def _signing_identity(self) -> dict[str, Any]:
+    def _signing_identity(self) -> dict[str, Any] | None:
+        """How these credentials sign: with their own key ({}), through IAM, or None when they cannot."""
         credentials = self._client._credentials
         if hasattr(credentials, "sign_bytes"):
             return {}
+        if not hasattr(credentials, "service_account_email"):
+            # The emulator's anonymous credentials (or a user's): no key and no service account to sign as.
+            if not self._warned_unsigned:
+                self._warned_unsigned = True
+                log.warning("the storage credentials (%s) cannot sign URLs: objects are handed out through "
+                            "the API's own signed routes instead", type(credentials).__name__)
+            return None
         # Runtime credentials (Cloud Functions) hold no private key: sign through IAM signBlob as the
         # function's own service account (it holds serviceAccountTokenCreator on itself).
         import google.auth.transport.requests

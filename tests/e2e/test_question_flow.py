@@ -15,20 +15,24 @@ from werkzeug.serving import make_server
 from common import bootstrap
 from common.config import Settings
 from local_emulator.server import build_gateway, local_context
+from tests.integration.pipeline_fixtures import cloud_settings, drop_cloud_collections
 from tests.scripted_analyst import Analyst
 from tests.scripted_llm import install_scripted_llm
 
 SALES = b"region;month;revenue\nNorth;2024-01;120\nSouth;2024-01;80\nNorth;2024-02;130\nSouth;2024-02;90\n"
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
+@pytest.fixture(scope="module", params=["local", "cloud"])
+def server(request, tmp_path_factory):
+    """The emulator on local backends, then on the cloud ones (GCS, Firestore, Redis emulators)."""
+    prefix = f"t{uuid.uuid4().hex[:12]}"
+    backends = cloud_settings(prefix) if request.param == "cloud" else {}
     script = install_scripted_llm()
     script.reset()
     analyst = Analyst()
     script.respond("scripted/model", analyst)
     settings = Settings.from_env({}, data_dir=str(tmp_path_factory.mktemp("e2e")), llm_default_model="scripted/model",
-                                 llm_default_api_keys="scripted=sk-e2e-server-key-0123456789")
+                                 llm_default_api_keys="scripted=sk-e2e-server-key-0123456789", **backends)
     gateway = build_gateway()
     context = local_context(settings, gateway.apps)
     bootstrap.use(context)
@@ -39,6 +43,8 @@ def server(tmp_path_factory):
     httpd.shutdown()
     context.close()
     bootstrap.use(None)
+    if backends:
+        drop_cloud_collections(prefix)
 
 
 def call(base: str, method: str, path: str, *, body: bytes | None = None, content_type: str | None = None,

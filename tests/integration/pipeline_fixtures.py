@@ -13,11 +13,13 @@ from common import bootstrap
 from common.config import Settings
 from common.gateway import route_table
 from local_emulator.server import GatewayDispatcher, local_context
+from tests.conftest import require_service
 from tests.scripted_analyst import Analyst
 from tests.scripted_llm import install_scripted_llm
 
 SALES = b"region,revenue\nNorth,120\nSouth,80\nNorth,130\n"
 SERVER_KEY = "sk-server-key-for-tests-0123456789"
+CLOUD_PROJECT = "test-proj"
 
 
 @pytest.fixture
@@ -44,10 +46,52 @@ def extra_settings() -> dict:
 
 @pytest.fixture
 def pipeline(function_apps, tmp_path, analyst, answer_cache_ttl, extra_settings):
+    yield from _pipeline_client(function_apps, {
+        "data_dir": str(tmp_path / "data"), "answer_cache_ttl_seconds": answer_cache_ttl, **extra_settings})
+
+
+@pytest.fixture
+def cloud_pipeline(function_apps, tmp_path, analyst, answer_cache_ttl, extra_settings, unique_prefix):
+    """The pipeline as deployed, against the emulators ``tests/services.py`` starts: GCS, Firestore and Redis,
+    each client built from settings as an instance builds it (the GCS emulator's credentials cannot sign)."""
+    yield from _pipeline_client(function_apps, {
+        "data_dir": str(tmp_path / "data"), "answer_cache_ttl_seconds": answer_cache_ttl,
+        **cloud_settings(unique_prefix), **extra_settings})
+    drop_cloud_collections(unique_prefix)
+
+
+def cloud_settings(prefix: str) -> dict:
+    """Settings for GCS, Firestore and Redis on the emulators, in a fresh bucket and collection prefix (skips
+    when the services are not running)."""
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage
+
+    require_service("STORAGE_EMULATOR_HOST", "GCS emulator")
+    require_service("FIRESTORE_EMULATOR_HOST", "Firestore emulator")
+    redis_url = require_service("TEST_REDIS_URL", "Redis")
+    bucket = f"it-{prefix}"
+    storage.Client(project=CLOUD_PROJECT, credentials=AnonymousCredentials()).create_bucket(bucket)
+    return {"storage_backend": "gcs", "gcs_bucket": bucket, "metadata_backend": "firestore",
+            "gcp_project": CLOUD_PROJECT, "collection_prefix": f"{prefix}_", "cache_backend": "redis",
+            "redis_url": redis_url}
+
+
+def drop_cloud_collections(prefix: str) -> None:
+    """Remove what a test wrote to the Firestore emulator under ``prefix``."""
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import firestore
+
+    client = firestore.Client(project=CLOUD_PROJECT, credentials=AnonymousCredentials())
+    for collection in client.collections():
+        if collection.id.startswith(prefix):
+            client.recursive_delete(collection)
+    client.close()
+
+
+def _pipeline_client(function_apps, settings: dict):
     settings = Settings.from_env({}, **{
-        "data_dir": str(tmp_path / "data"), "llm_default_model": "scripted/model",
-        "llm_default_api_keys": f"scripted={SERVER_KEY}", "query_wait_seconds": 30,
-        "answer_cache_ttl_seconds": answer_cache_ttl, **extra_settings})
+        "llm_default_model": "scripted/model", "llm_default_api_keys": f"scripted={SERVER_KEY}",
+        "query_wait_seconds": 30, **settings})
     context = local_context(settings, function_apps)
     bootstrap.use(context)
     context.llm._sleep = lambda seconds: None  # retries without waiting

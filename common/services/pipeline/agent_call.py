@@ -3,7 +3,8 @@
 A reply not in the agent's format (or refused by the caller's own check, like a chart spec that names an
 unknown column) is asked for again once, with the reason; a second bad reply fails the stage with that
 reason. Every call made, failed ones included, is returned, or carried by the error (``AgentFailed.calls``),
-for the query's usage.
+for the query's usage. Inside a job, an accepted reply is kept (``reply_memo``), so a stage run again after a
+failure that came later reuses it instead of calling the model again.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from common import errors
 from common.auth import Tenant
 from common.ports import QuestionPorts
 from common.services import query_jobs
+from common.services.pipeline import reply_memo
 from common.services.pipeline.job import JobRequest, QueryJob
 from common.services.pipeline.request import job_credentials
 
@@ -60,6 +62,12 @@ def call_agent(deps: QuestionPorts, tenant: Tenant, job: QueryJob | JobRequest, 
     messages = rendered.messages()
     model_id = request.model_id
     calls: list[dict[str, Any]] = []
+    kept_at = reply_memo.reply_key(tenant, job.query_id, name, model_id, messages, {
+        "params": dict(rendered.model_params), "fallbacks": list(rendered.fallback_models or [])}) \
+        if isinstance(job, QueryJob) else None
+    reused = _kept_reply(deps, kept_at, template, check, sink) if kept_at else None
+    if reused is not None:
+        return reused  # this stage ran before and failed after the model answered: not paid for twice
     try:
         if cancelled is None or credentials is None:
             if not isinstance(job, QueryJob):
@@ -74,7 +82,10 @@ def call_agent(deps: QuestionPorts, tenant: Tenant, job: QueryJob | JobRequest, 
                               json_output=template.output.format in {"json", "vega-lite"}, sink=sink)
             try:
                 value = parse_output(template, reply.text)
-                return AgentResult(check(value) if check else value, calls)
+                accepted = AgentResult(check(value) if check else value, calls)
+                if kept_at:
+                    reply_memo.keep(deps.cache, kept_at, reply.text, calls)
+                return accepted
             except OutputFormatError as exc:
                 reason, retry = exc.reason, retry_instruction(template, exc)
             except errors.BadRequest as exc:  # the caller's check refused it (e.g. an unknown chart field)
@@ -90,6 +101,26 @@ def call_agent(deps: QuestionPorts, tenant: Tenant, job: QueryJob | JobRequest, 
         made = exc.attempts if isinstance(exc, (Cancelled, LlmFailed)) else ()
         raise AgentFailed(exc, calls + [_record(name, record) for record in made]) from exc
     raise AssertionError("unreachable")
+
+
+def _kept_reply(deps: QuestionPorts, key: str, template: Any, check: Callable[[Any], Any] | None,
+                sink: TextSink | None) -> AgentResult | None:
+    """The reply an earlier run of this stage was given for the same prompt, if it was kept and still passes
+    the checks, with the calls that paid for it."""
+    from common.prompts import OutputFormatError, parse_output
+
+    kept = reply_memo.recall(deps.cache, key)
+    if kept is None:
+        return None
+    try:
+        value = parse_output(template, kept.text)
+        value = check(value) if check else value
+    except (OutputFormatError, errors.BadRequest):
+        return None
+    if sink is not None:
+        sink.restart()  # what the earlier run streamed is void: the whole reply follows
+        sink.write(kept.text)
+    return AgentResult(value, kept.calls)
 
 
 def _complete(deps: QuestionPorts, name: str, messages: list[dict[str, str]], model_id: str,

@@ -4,8 +4,10 @@ rendered, and completed with the chart drawn beside it."""
 from __future__ import annotations
 
 import dataclasses
+import logging
 from typing import Any
 
+from common import errors
 from common.analysis.answer import markdown_to_html, unverified_numbers
 from common.analysis.unverified_marks import mark_markdown
 from common.auth import Tenant
@@ -15,6 +17,8 @@ from common.services.pipeline.answer_stream import AnswerStream
 from common.services.pipeline.job import Answer, ChartRef, QueryJob, Result
 from common.services.pipeline.provenance import answer_provenance, reads_text
 from common.services.pipeline.result_store import result_rows
+
+log = logging.getLogger("convoinsight.pipeline")
 
 TABLE_ROWS_IN_ANSWER = 100
 
@@ -92,8 +96,24 @@ def chart_view(deps: QuestionPorts, tenant: Tenant, chart: ChartRef | dict[str, 
     """A chart as an answer shows it, with URLs signed now (signed URLs expire: sign them on every read)."""
     chart_id = chart.chart_id if isinstance(chart, ChartRef) else chart["chart_id"]
     fields = vars(chart) if isinstance(chart, ChartRef) else chart
-    return {**fields, "html_url": deps.charts.url(tenant, chart_id, "html"),
-            "png_url": deps.charts.url(tenant, chart_id, "png")}
+    return {**fields, "html_url": _signed_url(deps, tenant, chart_id, "html"),
+            "png_url": _signed_url(deps, tenant, chart_id, "png")}
+
+
+def _signed_url(deps: QuestionPorts, tenant: Tenant, chart_id: str, fmt: str) -> str | None:
+    """The chart's URL, or None when no URL can be signed: a missing link never fails an answer (the chart's
+    spec is in it, and ``GET /api/v1/charts/{id}/url`` can be asked again later)."""
+    global _warned_unsigned
+    try:
+        return deps.charts.url(tenant, chart_id, fmt)
+    except (errors.ConfigurationError, errors.ServiceUnavailable, errors.UpstreamError) as exc:
+        if not _warned_unsigned:
+            _warned_unsigned = True
+            log.warning("answers carry no chart URLs: none could be signed (%s)", exc.message)
+        return None
+
+
+_warned_unsigned = False  # once per instance: the cause is the configuration, not the question
 
 
 def _chart_view(deps: QuestionPorts, tenant: Tenant, chart: ChartRef | None) -> dict[str, Any] | None:

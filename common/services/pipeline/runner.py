@@ -155,8 +155,22 @@ def _run_stage(deps: QuestionPorts, tenant: Tenant, query_id: str, stage: str, *
             raise
         _fail(deps, tenant, query_id, errors.AppError("internal error"), [])
     else:
-        _store(deps, tenant, query_id, stage, outcome)
+        try:
+            _store(deps, tenant, query_id, stage, outcome)
+        except errors.ServiceUnavailable:
+            if not last_attempt:  # the job could not be written: the retry runs the stage again at once, and
+                _release_quietly(deps, tenant, query_id, stage)  # reuses its model replies (reply_memo)
+            raise
     return {"stage": stage, "ran": True}
+
+
+def _release_quietly(deps: QuestionPorts, tenant: Tenant, query_id: str, stage: str) -> None:
+    """Give the stage back if it is still ours (a store that failed may have committed: then this does nothing);
+    when even that fails, its lease runs out and a later delivery takes it over."""
+    try:
+        query_jobs.release_stage(deps.metadata, tenant, query_id, stage)
+    except errors.AppError as exc:
+        log.warning("could not give back stage %s of %s: %s", stage, query_id, exc.message)
 
 
 def _task_fields(payload: dict[str, Any]) -> tuple[Tenant, str, str]:

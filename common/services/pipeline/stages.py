@@ -8,7 +8,8 @@ obvious, else one visualizer call; the answer from one analyst call, streamed wh
 and out-of-scope questions end after the planner.
 
 Stages never write the job themselves (the runner does, with compare-and-set), so a stage is a function
-of the job: re-running it after a crash repeats its LLM calls but can never store a second outcome.
+of the job: re-running it after a failure can never store a second outcome, and reuses the model replies
+its earlier run was given (``reply_memo``) instead of paying for them again.
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -14,6 +15,8 @@ from common.services import query_jobs
 from common.services.pipeline.answers import chart_view
 from common.services.pipeline.job import QueryJob
 from common.storage import keys
+
+log = logging.getLogger("convoinsight.pipeline")
 
 LEGACY_CHART_EXPIRY = 4102444800  # 2100-01-01: the original frontend stores chart URLs and reloads them for good
 
@@ -56,10 +59,15 @@ def wait_for_end(deps: QuestionPorts, tenant: Tenant, query_id: str, *, timeout:
 
 
 def legacy_chart_url(deps: QuestionPorts, tenant: Tenant, chart_id: str) -> str:
-    """A chart path for the original frontend: signed, and valid for as long as it keeps it."""
+    """A chart path for the original frontend: signed, and valid for as long as it keeps it; "" (the
+    original's "no chart") when nothing can sign it, rather than failing an answer that is ready."""
     from common.signing import HmacUrlSigner
 
-    signer = HmacUrlSigner.from_setting(deps.settings.url_signing_secret)
+    try:
+        signer = HmacUrlSigner.from_setting(deps.settings.url_signing_secret)
+    except errors.ConfigurationError as exc:
+        log.warning("the original /query answers without chart links: %s", exc.message)
+        return ""
     return signer.sign(f"/charts/{tenant.namespace}/{chart_id}.html", expires_at=LEGACY_CHART_EXPIRY)
 
 
