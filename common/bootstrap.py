@@ -216,7 +216,11 @@ class Context:
             tasks.close()
 
     def backends(self) -> dict[str, Callable[[], Any]]:
-        """Name -> accessor of each configured backend, for readiness checks."""
+        """Name -> accessor of each configured backend that ``READINESS_CHECKS`` names, for readiness checks.
+
+        Only those: in the cloud each function's service account reaches only its own backends, and probing
+        another one would report "not ready" for a lack of permission, not of service.
+        """
         checks = {
             f"storage:{self.settings.storage_backend}": lambda: self.blobs,
             f"metadata:{self.settings.metadata_backend}": lambda: self.metadata,
@@ -225,7 +229,8 @@ class Context:
         # A local queue exists only inside the emulator; elsewhere there is none to check.
         if self.settings.tasks_backend != "local" or "tasks" in self._given:
             checks[f"tasks:{self.settings.tasks_backend}"] = lambda: self.tasks
-        return checks
+        return {name: backend for name, backend in checks.items()
+                if name.partition(":")[0] in self.settings.readiness_checks}
 
 
 # The parts a caller (a test, the emulator) may hand to ``build`` instead of having them built.

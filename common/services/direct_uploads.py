@@ -1,7 +1,8 @@
 """Direct uploads: the client sends a big file to storage itself, then asks for it to be committed.
 
-In the cloud a function's request is capped at 32 MiB (Cloud Run's HTTP/1 limit, and API Gateway's), far
-below ``MAX_UPLOAD_BYTES``, so a big spreadsheet cannot come through ``POST /api/v1/datasets``. Instead:
+In the cloud a function's request is capped at 32 MiB (Cloud Run's HTTP/1 limit, and API Gateway's), so a big
+spreadsheet cannot come through ``POST /api/v1/datasets`` (``MAX_UPLOAD_BYTES``). Instead, up to
+``DIRECT_UPLOAD_MAX_BYTES``:
 
 1. ``start`` reserves an upload: a record in the tenant's ``uploads`` collection and a URL that takes one PUT
    of at most the announced size at a staging key of the tenant's (a GCS V4 signed URL in the cloud, where
@@ -57,10 +58,7 @@ def start(deps: DataPorts, tenant: Tenant, body: dict[str, Any], *,
     if not isinstance(size, int) or isinstance(size, bool) or size < 1:
         raise errors.BadRequest("size_bytes must be the file's size in bytes (a positive integer)",
                                 code="INVALID_FIELD")
-    limit = deps.settings.max_upload_bytes
-    if size > limit:
-        raise errors.PayloadTooLarge(f"the file is larger than the limit of {limit} bytes",
-                                     details={"limit_bytes": limit})
+    _check_limit(deps, size)
     upload_id = secrets.token_hex(12)
     now = deps.clock.now()
     expires_at = now + dt.timedelta(seconds=deps.settings.upload_url_ttl_seconds)
@@ -90,6 +88,7 @@ def receive(deps: DataPorts, tenant: Tenant, upload_id: str, body: IO[bytes], co
     if data["status"] != "pending":
         raise errors.Conflict(f"upload {upload_id!r} is {data['status']}", code="UPLOAD_NOT_PENDING")
     reserved = data["size_bytes"]
+    _check_limit(deps, reserved)
     if content_length is not None and content_length > reserved:
         raise _size_mismatch(reserved, content_length, staged=False)
     with scratch.directory("direct-upload-") as workdir:
@@ -115,6 +114,7 @@ def commit(deps: DataPorts, tenant: Tenant, upload_id: str) -> tuple[list[dict],
     record = get_upload(deps, tenant, upload_id)
     if record.data["status"] == "committed":
         return record.data["datasets"], False
+    _check_limit(deps, record.data["size_bytes"])
     _check_staged(deps, record.data)
     claimed = _update(deps, tenant, upload_id, lambda data: _claim(data, now))
     data = claimed.data
@@ -158,6 +158,18 @@ def upload_view(record: Record) -> dict[str, Any]:
     if data["status"] == "failed":
         view["error"] = data["error"]
     return view
+
+
+def _check_limit(deps: DataPorts, size: int) -> None:
+    """Refuse a file above ``DIRECT_UPLOAD_MAX_BYTES`` with a 413.
+
+    Checked at the reservation, and again at the PUT and the commit, so a lowered limit also stops the uploads
+    reserved before it (changing nothing: a raised limit makes them committable again).
+    """
+    limit = deps.settings.direct_upload_max_bytes
+    if size > limit:
+        raise errors.PayloadTooLarge(f"the file is larger than the limit of {limit:,} bytes for a direct upload",
+                                     details={"limit_bytes": limit})
 
 
 def _size_mismatch(reserved: int, received: int | None, *, staged: bool) -> errors.AppError:

@@ -21,7 +21,8 @@ SALES = b"region,revenue\nNorth,120\nSouth,80\nNorth,130\n"
 @pytest.fixture
 def signed(ctx):
     """The test's context with the URL_SIGNING_SECRET the emulator (or the cloud's secret) provides."""
-    context = bootstrap.build(ctx.settings.replace(url_signing_secret=generate_secret(), max_upload_bytes=4096),
+    context = bootstrap.build(ctx.settings.replace(url_signing_secret=generate_secret(),
+                                                   direct_upload_max_bytes=4096),
                               clock=ctx.clock, blobs=ctx.blobs, metadata=ctx.metadata)
     bootstrap.use(context)
     return context
@@ -213,3 +214,34 @@ def test_abandoned_staged_files_are_swept_after_a_day(alice, signed):
     assert swept["removed_staged_uploads"] == [f"tenants/alice/uploads/{reserved['upload_id']}"]
     assert _staged(signed, reserved["upload_id"]) == []
     assert_error(alice.request("POST", reserved["commit_url"]), 409, "UPLOAD_INCOMPLETE")
+
+
+def test_direct_uploads_have_their_own_limit_not_the_multipart_one(alice, signed):
+    """MAX_UPLOAD_BYTES bounds a file sent through a function; a direct upload is bounded by its own limit."""
+    bootstrap.use(bootstrap.build(signed.settings.replace(max_upload_bytes=16), clock=signed.clock,
+                                  blobs=signed.blobs, metadata=signed.metadata))
+    reserved = _start(alice).get_json()  # larger than MAX_UPLOAD_BYTES, within DIRECT_UPLOAD_MAX_BYTES
+    assert reserved["size_bytes"] == len(SALES) > 16
+    _send(alice, reserved["upload"], SALES)
+    assert alice.request("POST", reserved["commit_url"]).status_code == 201
+    error = assert_error(_start(alice, size=4097), 413, "PAYLOAD_TOO_LARGE")
+    assert error["details"] == {"limit_bytes": 4096} and "4,096 bytes" in error["message"]
+
+
+def test_a_lowered_limit_stops_uploads_reserved_before_it_and_changes_nothing(alice, signed, client):
+    reserved = _start(alice).get_json()
+    url = reserved["upload"]["url"]
+    lowered = bootstrap.build(signed.settings.replace(direct_upload_max_bytes=len(SALES) - 1), clock=signed.clock,
+                              blobs=signed.blobs, metadata=signed.metadata)
+    bootstrap.use(lowered)
+    if signed.settings.storage_backend == "local":  # GCS receives the bytes itself, bounded by the signed range
+        assert_error(client.put(url, data=SALES), 413, "PAYLOAD_TOO_LARGE")
+        assert _staged(signed, reserved["upload_id"]) == []
+    bootstrap.use(signed)
+    _send(alice, reserved["upload"], SALES)
+    bootstrap.use(lowered)
+    assert_error(alice.request("POST", reserved["commit_url"]), 413, "PAYLOAD_TOO_LARGE")
+    assert alice.get(f"/api/v1/uploads/{reserved['upload_id']}").get_json()["status"] == "pending"
+    assert alice.get("/api/v1/datasets?domain=sales").get_json()["items"] == []
+    bootstrap.use(signed)  # the limit raised again: the same upload commits
+    assert alice.request("POST", reserved["commit_url"]).status_code == 201

@@ -34,6 +34,20 @@ def test_ready_names_the_failed_backend(client, ctx, tmp_path):
     assert body["checks"]["storage:local"]["ok"] is False
 
 
+def test_ready_probes_only_the_backends_readiness_checks_names(client, ctx, tmp_path):
+    # In the cloud the health function's account may read the metadata store only: storage is not its to probe.
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("x")
+    broken_storage = ctx.settings.replace(data_dir=str(blocked), storage_backend="local")
+    bootstrap.use(bootstrap.build(broken_storage.replace(readiness_checks=("metadata",)), metadata=ctx.metadata))
+    response = client.get("/api/v1/health/ready")
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json()["checks"] == {f"metadata:{ctx.settings.metadata_backend}": {"ok": True}}
+    bootstrap.use(bootstrap.build(broken_storage.replace(readiness_checks=("metadata", "storage")),
+                                  metadata=ctx.metadata))
+    assert client.get("/api/v1/health/ready").get_json()["failed"] == ["storage:local"]
+
+
 def test_original_health_routes(client):
     body = client.get("/health").get_json()
     assert body["status"] == "healthy" and body["ts"]

@@ -33,32 +33,37 @@ def _imports(tree: ast.AST):
             yield from _imports(node)
 
 
-def import_graph(root: Path, packages=PACKAGES) -> dict[str, set[str]]:
-    modules = module_names(root, packages)
+def import_targets(node: ast.Import | ast.ImportFrom, name: str, path: Path, modules: dict[str, Path]) -> set[str]:
+    """Our modules one import statement of module `name` (file `path`) imports."""
 
-    def resolve(name: str, near: str) -> str | None:
-        """The longest prefix of `name` that is one of our modules, else a neighbour of package `near`."""
-        for candidate, shortest in [(name, 1)] + ([(f"{near}.{name}", near.count(".") + 2)] if near else []):
+    def resolve(imported: str, near: str) -> str | None:
+        """The longest prefix of `imported` that is one of our modules, else a neighbour of package `near`."""
+        for candidate, shortest in [(imported, 1)] + ([(f"{near}.{imported}", near.count(".") + 2)] if near else []):
             parts = candidate.split(".")
             for end in range(len(parts), shortest - 1, -1):
                 if ".".join(parts[:end]) in modules:
                     return ".".join(parts[:end])
         return None
 
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    near = package if package.startswith("functions.") else ""
+    if isinstance(node, ast.Import):
+        return set(filter(None, (resolve(alias.name, near) for alias in node.names)))
+    base = ".".join(package.split(".")[: package.count(".") + 2 - node.level]) if node.level else ""
+    source = ".".join(filter(None, (base, node.module)))
+    targets = set()
+    for alias in node.names:
+        submodule = f"{source}.{alias.name}"
+        targets.add(submodule if submodule in modules else resolve(source, "" if node.level else near))
+    return set(filter(None, targets))
+
+
+def import_graph(root: Path, packages=PACKAGES) -> dict[str, set[str]]:
+    modules = module_names(root, packages)
     graph: dict[str, set[str]] = {name: set() for name in modules}
     for name, path in modules.items():
-        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-        near = package if package.startswith("functions.") else ""
         for node in _imports(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
-            if isinstance(node, ast.Import):
-                graph[name].update(filter(None, (resolve(alias.name, near) for alias in node.names)))
-                continue
-            base = ".".join(package.split(".")[: package.count(".") + 2 - node.level]) if node.level else ""
-            source = ".".join(filter(None, (base, node.module)))
-            for alias in node.names:
-                submodule = f"{source}.{alias.name}"
-                target = submodule if submodule in modules else resolve(source, "" if node.level else near)
-                graph[name].update(filter(None, [target]))
+            graph[name].update(import_targets(node, name, path, modules))
     return graph
 
 
