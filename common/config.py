@@ -30,6 +30,9 @@ def _csv(raw: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in raw.split(",") if part.strip())
 
 
+# The kinds of backend a readiness check can probe (READINESS_CHECKS), one per port chosen by kind.
+READINESS_KINDS = ("storage", "metadata", "cache", "tasks")
+
 SETTINGS: tuple[Setting, ...] = (
     Setting("environment", "ENVIRONMENT", "local", "Deployment name, shown by health; `local`, `dev`, `prod`."),
     Setting("auth_mode", "AUTH_MODE", "dev", "How callers are identified: `gateway`, `token` or `dev`.",
@@ -72,7 +75,12 @@ SETTINGS: tuple[Setting, ...] = (
             choices=("memory", "redis")),
     Setting("redis_url", "REDIS_URL", "redis://127.0.0.1:6379/0", "Redis URL when `CACHE_BACKEND=redis`."),
     Setting("max_upload_bytes", "MAX_UPLOAD_BYTES", 200 * 1024 * 1024,
-            "Largest accepted upload, per file, in bytes; larger is 413, checked while streaming.", int),
+            "Largest file uploaded through a function (multipart or raw body), per file, in bytes; larger is 413, "
+            "checked while streaming. Direct uploads use `DIRECT_UPLOAD_MAX_BYTES`.", int),
+    Setting("direct_upload_max_bytes", "DIRECT_UPLOAD_MAX_BYTES", 1024 * 1024 * 1024,
+            "Largest file a direct upload (`POST /api/v1/uploads`, sent to storage, not through a function) may "
+            "reserve, in bytes; larger is 413. The commit stages the file in the temporary folder (memory, on "
+            "Cloud Run) and ingests it (about 3x the file): size the datasets function at 4-5x this.", int),
     Setting("upload_url_ttl_seconds", "UPLOAD_URL_TTL_SECONDS", 3600,
             "Lifetime of the URL a direct upload (`POST /api/v1/uploads`) sends its file to, in seconds.", int),
     Setting("max_columns", "MAX_COLUMNS", 2000, "Most columns a tabular upload may have.", int),
@@ -173,6 +181,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("answer_cache_ttl_seconds", "ANSWER_CACHE_TTL_SECONDS", 3600,
             "How long an answer is reused for the same question on the same data and conversation (0: never).",
             int),
+    Setting("session_retention_days", "SESSION_RETENTION_DAYS", 0,
+            "Conversations idle this many days are deleted whole by the cleanup function: their questions, result "
+            "tables, charts and history (0: kept until their user deletes them).", int),
     Setting("rate_limits", "RATE_LIMITS", "query=30/minute,upload=60/minute,sql=120/minute",
             "Requests each user may make per window, by class (`query`: questions and suggestions; `upload`; "
             "`sql`: SQL over a domain or a Postgres connection), in the `limits` library's notation; empty: no "
@@ -181,6 +192,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("log_format", "LOG_FORMAT", "text",
             "`text`, or `json`: one Cloud Logging structured entry per line, with severity, request id and trace.",
             choices=("text", "json")),
+    Setting("readiness_checks", "READINESS_CHECKS", READINESS_KINDS,
+            "Comma-separated backends `GET /api/v1/health/ready` probes, of `storage`, `metadata`, `cache`, `tasks`: "
+            "those the health function's own service account may reach (in the cloud, `metadata,cache`).", _csv),
     Setting("tasks_backend", "TASKS_BACKEND", "local",
             "Task queue of query stages: `local` (the emulator's in-process dispatcher) or `cloudtasks`.",
             choices=("local", "cloudtasks")),
@@ -281,6 +295,12 @@ class Settings:
             raise ConfigurationError("TASKS_MAX_ATTEMPTS must be at least 1")
         if self.ingest_max_cells < 1:
             raise ConfigurationError("INGEST_MAX_CELLS must be at least 1")
+        if self.direct_upload_max_bytes < 1:
+            raise ConfigurationError("DIRECT_UPLOAD_MAX_BYTES must be at least 1")
+        unknown_checks = sorted(set(self.readiness_checks) - set(READINESS_KINDS))
+        if unknown_checks or not self.readiness_checks:
+            raise ConfigurationError(f"READINESS_CHECKS must name some of {', '.join(READINESS_KINDS)}, "
+                                     f"got {', '.join(self.readiness_checks) or 'none'}")
         if min(self.pg_max_rows, self.pg_engine_cache_size) < 1 or \
                 min(self.pg_connect_timeout_seconds, self.pg_statement_timeout_seconds) <= 0:
             raise ConfigurationError("PG_MAX_ROWS, PG_ENGINE_CACHE_SIZE, PG_CONNECT_TIMEOUT_SECONDS and "

@@ -22,9 +22,14 @@ log = logging.getLogger("convoinsight.sessions")
 
 def delete_session(deps: QuestionPorts, tenant: Tenant, session_id: str) -> dict[str, int]:
     """Delete a session with its questions, results, charts and turns; say how many of each went (404 if none)."""
+    sessions.get_session(deps.metadata, tenant, session_id)
+    return purge_session(deps, tenant, session_id)
+
+
+def purge_session(deps: QuestionPorts, tenant: Tenant, session_id: str) -> dict[str, int]:
+    """Delete whatever a session made, summary or not (a session whose only question failed has none)."""
     from common.services.pipeline import runner
 
-    sessions.get_session(deps.metadata, tenant, session_id)
     jobs = query_jobs.session_jobs(deps.metadata, tenant, session_id)
     for job in jobs:
         if not job.ended:
@@ -39,6 +44,9 @@ def delete_session(deps: QuestionPorts, tenant: Tenant, session_id: str) -> dict
     for job in jobs:
         deps.blobs.delete_prefix(keys.question_prefix(tenant, job.query_id) + "/")
         query_jobs.delete_job(deps.metadata, tenant, job.query_id)
-    turns = sessions.delete_session(deps.metadata, tenant, session_id)
+    try:
+        turns = sessions.delete_session(deps.metadata, tenant, session_id)
+    except errors.NotFound:
+        turns = 0  # no summary: nothing was answered, so there are no turns either
     log.info("session %s deleted: %d questions, %d charts, %d turns", session_id, len(jobs), charts, turns)
     return {"turns": turns, "queries": len(jobs), "charts": charts}

@@ -1,4 +1,5 @@
-"""Function `cleanup`: the Cloud Scheduler target that sweeps what failed writes left behind.
+"""Function `cleanup`: the Cloud Scheduler target that sweeps what failed writes left behind, and deletes the
+conversations kept past SESSION_RETENTION_DAYS.
 
 Not routed through the API Gateway: in the cloud only the scheduler's service account may invoke it;
 locally the emulator runs it on a timer.
@@ -11,6 +12,7 @@ import flask
 from common import bootstrap, scratch
 from common.http import Router
 from common.services.cleanup import sweep_dataset_blobs
+from common.services.retention import expire_sessions
 
 router = Router("cleanup")
 
@@ -20,7 +22,10 @@ router = Router("cleanup")
 def run_cleanup(request: flask.Request):
     ctx = bootstrap.context()
     dry_run = request.args.get("dry_run", "").lower() in {"1", "true", "yes"}
-    return {"datasets": sweep_dataset_blobs(ctx.blobs, ctx.metadata, ctx.clock.now(), dry_run=dry_run),
+    now = ctx.clock.now()
+    return {"datasets": sweep_dataset_blobs(ctx.blobs, ctx.metadata, now, dry_run=dry_run),
+            "sessions": expire_sessions(ctx, now, retention_days=ctx.settings.session_retention_days,
+                                        dry_run=dry_run),
             "temporary_folders": [] if dry_run else scratch.sweep()}
 
 

@@ -35,22 +35,25 @@ locals {
   # The settings of common/config.py, identical for every function so each builds the same Settings.
   function_env = merge(
     {
-      ENVIRONMENT                  = local.environment
-      AUTH_MODE                    = "gateway"
-      CORS_ORIGINS                 = join(",", var.cors_origins)
-      ADMIN_USERS                  = join(",", var.admin_users)
-      GOOGLE_CLOUD_PROJECT         = var.project_id
-      STORAGE_BACKEND              = "gcs"
-      GCS_BUCKET                   = module.storage.data_bucket_name
-      METADATA_BACKEND             = "firestore"
-      FIRESTORE_DATABASE           = module.firestore.database_id
-      COLLECTION_PREFIX            = var.collection_prefix
-      TASKS_BACKEND                = "cloudtasks"
-      TASKS_QUEUE                  = module.tasks.queue_path
-      TASKS_TARGET_URL             = module.tasks.target_url
-      TASKS_SERVICE_ACCOUNT        = module.tasks.invoker_email
-      CACHE_BACKEND                = var.redis_url == "" ? "memory" : "redis"
-      MAX_UPLOAD_BYTES             = tostring(var.max_upload_bytes)
+      ENVIRONMENT             = local.environment
+      AUTH_MODE               = "gateway"
+      CORS_ORIGINS            = join(",", var.cors_origins)
+      ADMIN_USERS             = join(",", var.admin_users)
+      GOOGLE_CLOUD_PROJECT    = var.project_id
+      STORAGE_BACKEND         = "gcs"
+      GCS_BUCKET              = module.storage.data_bucket_name
+      METADATA_BACKEND        = "firestore"
+      FIRESTORE_DATABASE      = module.firestore.database_id
+      COLLECTION_PREFIX       = var.collection_prefix
+      TASKS_BACKEND           = "cloudtasks"
+      TASKS_QUEUE             = module.tasks.queue_path
+      TASKS_TARGET_URL        = module.tasks.target_url
+      TASKS_SERVICE_ACCOUNT   = module.tasks.invoker_email
+      CACHE_BACKEND           = var.redis_url == "" ? "memory" : "redis"
+      MAX_UPLOAD_BYTES        = tostring(var.max_upload_bytes)
+      DIRECT_UPLOAD_MAX_BYTES = tostring(var.direct_upload_max_bytes)
+      # Readiness probes only what the health function's own account may reach (it reads the datastore).
+      READINESS_CHECKS             = "metadata,cache"
       SESSION_RETENTION_DAYS       = tostring(var.session_retention_days)
       LOG_LEVEL                    = var.log_level
       LOG_FORMAT                   = "json"

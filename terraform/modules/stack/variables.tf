@@ -107,9 +107,15 @@ variable "log_level" {
 }
 
 variable "max_upload_bytes" {
-  description = "Largest accepted upload per file (MAX_UPLOAD_BYTES). Requests through API Gateway and Cloud Run are capped at 32 MiB, so the default leaves room for multipart overhead."
+  description = "Largest file uploaded through a function, per file (MAX_UPLOAD_BYTES). Requests through API Gateway and Cloud Run are capped at 32 MiB, so the default leaves room for multipart overhead; bigger files go by direct upload (direct_upload_max_bytes)."
   type        = number
   default     = 31457280
+}
+
+variable "direct_upload_max_bytes" {
+  description = "Largest file a direct upload (POST /api/v1/uploads: a signed PUT to the bucket, then a commit) may reserve (DIRECT_UPLOAD_MAX_BYTES). Its commit stages the file in the datasets function's memory-backed /tmp and ingests it at up to about 3x its size: 384 MiB fits the datasets function's 2 GiB; raise both together."
+  type        = number
+  default     = 402653184
 }
 
 variable "session_retention_days" {
