@@ -69,15 +69,27 @@ variable "public_base_url" {
   default     = null
 }
 
+variable "redis_enabled" {
+  description = "Provision Memorystore for Redis and its VPC connector (null means false in dev: the per-instance memory cache, or your own redis_url)."
+  type        = bool
+  default     = null
+}
+
 variable "redis_url" {
-  description = "Memorystore Redis URL (redis://10.x.x.x:6379/0); null keeps the per-instance memory cache. Set it together with vpc_connector to switch every function to CACHE_BACKEND=redis."
+  description = "A Redis you run yourself (redis://10.x.x.x:6379/0), with vpc_connector to reach it; null keeps the per-instance memory cache. Not with redis_enabled."
   type        = string
   default     = null
 }
 
 variable "vpc_connector" {
-  description = "Serverless VPC Access connector the functions use to reach Memorystore; null for none."
+  description = "Serverless VPC Access connector through which the functions reach redis_url; null for none. Not with redis_enabled."
   type        = string
+  default     = null
+}
+
+variable "cloud_sql_enabled" {
+  description = "Keep the metadata in Cloud SQL for PostgreSQL (modules/cloud_sql) instead of Firestore; null means false."
+  type        = bool
   default     = null
 }
 

@@ -21,8 +21,10 @@ module "stack" {
   llm_default_model         = var.llm_default_model
   llm_default_api_keys      = var.llm_default_api_keys
   public_base_url           = var.public_base_url
+  redis_enabled             = var.redis_enabled
   redis_url                 = var.redis_url
   vpc_connector             = var.vpc_connector
+  cloud_sql_enabled         = var.cloud_sql_enabled
   build_service_account     = var.build_service_account
   function_overrides        = var.function_overrides
 }

@@ -148,6 +148,22 @@ resource "google_secret_manager_secret_iam_member" "access" {
   member    = local.member
 }
 
+# Connecting to the Cloud SQL metadata database (modules/cloud_sql) through the connector. The role exists
+# only at project level; the condition narrows it to the one instance.
+resource "google_project_iam_member" "cloud_sql_client" {
+  count = var.cloud_sql_instance == null ? 0 : 1
+
+  project = var.project_id
+  role    = "roles/cloudsql.client"
+  member  = local.member
+
+  condition {
+    title       = "convoinsight-${var.environment}-sql-instance-only"
+    description = "Only the ${var.cloud_sql_instance} Cloud SQL instance."
+    expression  = "resource.type == \"sqladmin.googleapis.com/Instance\" && resource.name == \"projects/${var.project_id}/instances/${var.cloud_sql_instance}\""
+  }
+}
+
 # --- The function -------------------------------------------------------------------------------
 
 resource "google_cloudfunctions2_function" "this" {
@@ -199,8 +215,8 @@ resource "google_cloudfunctions2_function" "this" {
     }
   }
 
-  # A revision that cannot read its secrets fails to start: grant first.
-  depends_on = [google_secret_manager_secret_iam_member.access]
+  # A revision that cannot read its secrets (or reach its database) fails to start: grant first.
+  depends_on = [google_secret_manager_secret_iam_member.access, google_project_iam_member.cloud_sql_client]
 
   lifecycle {
     precondition {

@@ -173,7 +173,13 @@ variable "ingress" {
 }
 
 variable "vpc_connector" {
-  description = "Serverless VPC Access connector (projects/<p>/locations/<r>/connectors/<name>) for reaching Memorystore; null for none."
+  description = "Serverless VPC Access connector (projects/<p>/locations/<r>/connectors/<name>) for reaching Memorystore; only private ranges go through it. Null for none."
+  type        = string
+  default     = null
+}
+
+variable "cloud_sql_instance" {
+  description = "Name of the Cloud SQL instance this function connects to (roles/cloudsql.client, conditioned to that instance alone); null for none."
   type        = string
   default     = null
 }

@@ -10,7 +10,7 @@ terraform {
 }
 
 resource "google_project_service" "this" {
-  for_each = toset(var.services)
+  for_each = toset(concat(var.services, var.optional_services))
 
   project            = var.project_id
   service            = each.value

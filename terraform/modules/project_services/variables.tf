@@ -24,3 +24,9 @@ variable "services" {
     "storage.googleapis.com",           # buckets
   ]
 }
+
+variable "optional_services" {
+  description = "APIs of the optional pieces that are turned on (redis.googleapis.com and vpcaccess.googleapis.com for modules/redis, sqladmin.googleapis.com for modules/cloud_sql); enabled like services."
+  type        = list(string)
+  default     = []
+}

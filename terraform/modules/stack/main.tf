@@ -42,14 +42,14 @@ locals {
       GOOGLE_CLOUD_PROJECT    = var.project_id
       STORAGE_BACKEND         = "gcs"
       GCS_BUCKET              = module.storage.data_bucket_name
-      METADATA_BACKEND        = "firestore"
+      METADATA_BACKEND        = var.cloud_sql_enabled ? "sql" : "firestore"
       FIRESTORE_DATABASE      = module.firestore.database_id
       COLLECTION_PREFIX       = var.collection_prefix
       TASKS_BACKEND           = "cloudtasks"
       TASKS_QUEUE             = module.tasks.queue_path
       TASKS_TARGET_URL        = module.tasks.target_url
       TASKS_SERVICE_ACCOUNT   = module.tasks.invoker_email
-      CACHE_BACKEND           = var.redis_url == "" ? "memory" : "redis"
+      CACHE_BACKEND           = var.redis_enabled || var.redis_url != "" ? "redis" : "memory"
       MAX_UPLOAD_BYTES        = tostring(var.max_upload_bytes)
       DIRECT_UPLOAD_MAX_BYTES = tostring(var.direct_upload_max_bytes)
       # Readiness probes only what the health function's own account may reach (it reads the datastore).
@@ -64,8 +64,42 @@ locals {
       # (a cycle). Empty makes the legacy function use the request's X-Forwarded-Host (the gateway).
       PUBLIC_BASE_URL = var.public_base_url
     },
+    # The operator's own Redis; modules/redis's URL holds its AUTH string and goes as a secret instead.
     var.redis_url == "" ? tomap({}) : tomap({ REDIS_URL = var.redis_url }),
+    var.cloud_sql_enabled ? tomap({ CLOUD_SQL_INSTANCE = module.cloud_sql[0].connection_name }) : tomap({}),
   )
+
+  # Every function egresses to private ranges through this connector (Redis's private address).
+  vpc_connector = var.redis_enabled ? module.redis[0].vpc_connector : var.vpc_connector
+
+  # Connection strings that hold a credential (Redis's AUTH string, the database password): secrets, made by
+  # a second call of modules/secrets, mounted like the others. Only the pieces turned on have one.
+  connection_secrets = merge(
+    var.redis_enabled ? tomap({ redis_url = {
+      env_var     = "REDIS_URL"
+      description = "URL of the Memorystore instance with its AUTH string (redis://:<auth>@host:port/0); made by modules/redis."
+    } }) : tomap({}),
+    var.cloud_sql_enabled ? tomap({ database_url = {
+      env_var     = "DATABASE_URL"
+      description = "SQLAlchemy URL of the Cloud SQL metadata database with its user's password; made by modules/cloud_sql."
+    } }) : tomap({}),
+  )
+  connection_secret_values = merge(
+    var.redis_enabled ? tomap({ redis_url = module.redis[0].redis_url }) : tomap({}),
+    var.cloud_sql_enabled ? tomap({ database_url = module.cloud_sql[0].database_url }) : tomap({}),
+  )
+
+  # The access profiles plus what the optional pieces need: every function uses the cache (rate limits);
+  # the functions that read or write metadata (those with a datastore role) need the SQL database instead.
+  function_grants = {
+    for name in local.function_names : name => merge(module.function_access.grants[name], {
+      secrets = concat(
+        module.function_access.grants[name].secrets,
+        var.redis_enabled ? ["redis_url"] : [],
+        var.cloud_sql_enabled && module.function_access.grants[name].firestore_role != null ? ["database_url"] : [],
+      )
+    })
+  }
 
   # Who may invoke each function: the gateway for routed ones, Cloud Tasks for agents, Scheduler for
   # cleanup. Keys are static labels so the bindings can be planned before the accounts exist.
@@ -87,6 +121,10 @@ module "project_services" {
   source = "../project_services"
 
   project_id = var.project_id
+  optional_services = concat(
+    var.redis_enabled ? ["compute.googleapis.com", "redis.googleapis.com", "vpcaccess.googleapis.com"] : [],
+    var.cloud_sql_enabled ? ["sqladmin.googleapis.com"] : [],
+  )
 }
 
 module "storage" {
@@ -141,6 +179,48 @@ module "secrets" {
   depends_on = [module.project_services]
 }
 
+module "redis" {
+  source = "../redis"
+  count  = var.redis_enabled ? 1 : 0
+
+  project_id     = var.project_id
+  region         = var.region
+  name_prefix    = local.name_prefix
+  tier           = var.redis_tier
+  memory_size_gb = var.redis_memory_size_gb
+  network        = var.redis_network
+  connector_cidr = var.redis_connector_cidr
+  labels         = local.labels
+
+  depends_on = [module.project_services]
+}
+
+module "cloud_sql" {
+  source = "../cloud_sql"
+  count  = var.cloud_sql_enabled ? 1 : 0
+
+  project_id        = var.project_id
+  region            = var.region
+  name_prefix       = local.name_prefix
+  tier              = var.cloud_sql_tier
+  availability_type = var.cloud_sql_availability_type
+  labels            = local.labels
+
+  depends_on = [module.project_services]
+}
+
+module "connection_secrets" {
+  source = "../secrets"
+
+  project_id  = var.project_id
+  name_prefix = local.name_prefix
+  labels      = local.labels
+  secrets     = local.connection_secrets
+  values      = local.connection_secret_values
+
+  depends_on = [module.project_services]
+}
+
 module "function_access" {
   source = "../function_access"
 
@@ -161,10 +241,11 @@ module "functions" {
   labels                = local.labels
 
   environment_variables = local.function_env
-  secrets               = module.secrets.secrets
-  vpc_connector         = var.vpc_connector
+  secrets               = merge(module.secrets.secrets, module.connection_secrets.secrets)
+  vpc_connector         = local.vpc_connector
+  cloud_sql_instance    = local.function_grants[each.key].firestore_role != null ? one(module.cloud_sql[*].instance_name) : null
 
-  access                       = module.function_access.grants[each.key]
+  access                       = local.function_grants[each.key]
   data_bucket_name             = module.storage.data_bucket_name
   firestore_database           = module.firestore.database_id
   tasks_queue                  = module.tasks.queue

@@ -128,17 +128,73 @@ variable "session_retention_days" {
   }
 }
 
+variable "redis_enabled" {
+  description = "Provision Memorystore for Redis and a VPC connector (modules/redis) and point every function at it (CACHE_BACKEND=redis, REDIS_URL as a secret). Without Redis, rate limits and the answer cache are per instance and an answer's text reaches the events stream only whole."
+  type        = bool
+  nullable    = false
+  default     = false
+}
+
+variable "redis_tier" {
+  description = "Memorystore tier when redis_enabled: BASIC (one node) or STANDARD_HA (replica with failover)."
+  type        = string
+  nullable    = false
+  default     = "BASIC"
+}
+
+variable "redis_memory_size_gb" {
+  description = "Memorystore memory in GiB when redis_enabled."
+  type        = number
+  nullable    = false
+  default     = 1
+}
+
+variable "redis_network" {
+  description = "VPC network (name) the Memorystore instance and the VPC connector join when redis_enabled."
+  type        = string
+  nullable    = false
+  default     = "default"
+}
+
+variable "redis_connector_cidr" {
+  description = "Unused /28 of redis_network for the VPC connector when redis_enabled."
+  type        = string
+  nullable    = false
+  default     = "10.8.0.0/28"
+}
+
 variable "redis_url" {
-  description = "Memorystore Redis URL (redis://10.x.x.x:6379/0). Empty keeps the per-instance memory cache; set it together with vpc_connector to switch every function to CACHE_BACKEND=redis."
+  description = "A Redis you run yourself (redis://10.x.x.x:6379/0), with vpc_connector to reach it; empty keeps the per-instance memory cache unless redis_enabled. Not with redis_enabled, which supplies its own."
   type        = string
   nullable    = false
   default     = ""
 }
 
 variable "vpc_connector" {
-  description = "Serverless VPC Access connector the functions use to reach Memorystore; null for none."
+  description = "Serverless VPC Access connector (projects/<p>/locations/<r>/connectors/<name>) through which the functions reach redis_url; null for none. Not with redis_enabled, which makes its own."
   type        = string
   default     = null
+}
+
+variable "cloud_sql_enabled" {
+  description = "Keep the metadata in Cloud SQL for PostgreSQL (modules/cloud_sql: METADATA_BACKEND=sql, CLOUD_SQL_INSTANCE, DATABASE_URL as a secret) instead of Firestore."
+  type        = bool
+  nullable    = false
+  default     = false
+}
+
+variable "cloud_sql_tier" {
+  description = "Cloud SQL machine tier when cloud_sql_enabled, e.g. db-custom-1-3840."
+  type        = string
+  nullable    = false
+  default     = "db-custom-1-3840"
+}
+
+variable "cloud_sql_availability_type" {
+  description = "ZONAL, or REGIONAL (standby with failover), when cloud_sql_enabled."
+  type        = string
+  nullable    = false
+  default     = "ZONAL"
 }
 
 variable "build_service_account" {

@@ -62,7 +62,9 @@ def test_every_secret_gets_its_first_version_before_a_function_mounts_it() -> No
     # The functions read the secrets from this output only; it waits for the versions.
     output = dict(blocks(parse_file(SECRETS / "outputs.tf"), "output"))["secrets"]
     assert output.get("depends_on") == ["${google_secret_manager_secret_version.first}"]
-    assert _stack_call("functions")["secrets"] == "${module.secrets.secrets}"
+    # Both calls of modules/secrets: the deployment's keys, and the connection strings of Redis and Cloud SQL.
+    assert _stack_call("connection_secrets")["source"] == _stack_call("secrets")["source"] == "../secrets"
+    assert _stack_call("functions")["secrets"] == "${merge(module.secrets.secrets, module.connection_secrets.secrets)}"
     function = parse_file(MODULES / "function" / "main.tf")
     mounts = [body["service_config"][0]["dynamic"] for rtype, _, body in resources(function)
               if rtype == "google_cloudfunctions2_function"]

@@ -40,6 +40,7 @@ ALLOWED_ROLES = {
     "roles/iam.serviceAccountTokenCreator",
     "roles/secretmanager.secretAccessor",
     "roles/run.invoker",
+    "roles/cloudsql.client",
 }
 ROLE_PATTERN = re.compile(r"roles/[A-Za-z0-9_]+(?:\.[A-Za-z0-9_]+)*")
 
