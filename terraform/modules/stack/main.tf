@@ -32,33 +32,31 @@ locals {
   agents_service = "agents-${local.environment}"
   agents_url     = "https://${local.agents_service}-${data.google_project.this.number}.${var.region}.run.app"
 
-  # The settings of common/config.py, identical for every function so each builds the same Settings.
+  # Every function's environment, identical for every function so each builds the same Settings. The
+  # constant settings and the names filled here are listed in common/function_env.yaml, which the tests
+  # start each function with (tests/integration/test_cloud_environment.py); the stack's tests check that
+  # this map fills exactly the names the file lists.
+  function_env_file = yamldecode(file("${local.repo_root}/common/function_env.yaml"))
   function_env = merge(
+    local.function_env_file.constant,
     {
       ENVIRONMENT             = local.environment
-      AUTH_MODE               = "gateway"
       CORS_ORIGINS            = join(",", var.cors_origins)
       ADMIN_USERS             = join(",", var.admin_users)
       GOOGLE_CLOUD_PROJECT    = var.project_id
-      STORAGE_BACKEND         = "gcs"
       GCS_BUCKET              = module.storage.data_bucket_name
       METADATA_BACKEND        = var.cloud_sql_enabled ? "sql" : "firestore"
       FIRESTORE_DATABASE      = module.firestore.database_id
       COLLECTION_PREFIX       = var.collection_prefix
-      TASKS_BACKEND           = "cloudtasks"
       TASKS_QUEUE             = module.tasks.queue_path
       TASKS_TARGET_URL        = module.tasks.target_url
       TASKS_SERVICE_ACCOUNT   = module.tasks.invoker_email
       CACHE_BACKEND           = var.redis_enabled || var.redis_url != "" ? "redis" : "memory"
       MAX_UPLOAD_BYTES        = tostring(var.max_upload_bytes)
       DIRECT_UPLOAD_MAX_BYTES = tostring(var.direct_upload_max_bytes)
-      # Readiness probes only what the health function's own account may reach (it reads the datastore).
-      READINESS_CHECKS             = "metadata,cache"
-      SESSION_RETENTION_DAYS       = tostring(var.session_retention_days)
-      LOG_LEVEL                    = var.log_level
-      LOG_FORMAT                   = "json"
-      LITELLM_LOCAL_MODEL_COST_MAP = "True" # a cold start must not download LiteLLM's price list
-      LLM_DEFAULT_MODEL            = var.llm_default_model
+      SESSION_RETENTION_DAYS  = tostring(var.session_retention_days)
+      LOG_LEVEL               = var.log_level
+      LLM_DEFAULT_MODEL       = var.llm_default_model
       # Links the original API's frontend fetches (listings' signed_url). The gateway's own host cannot
       # go here: the gateway is built from the functions' URLs, so its hostname is known only after them
       # (a cycle). Empty makes the legacy function use the request's X-Forwarded-Host (the gateway).
