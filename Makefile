@@ -13,7 +13,7 @@ export LITELLM_LOCAL_MODEL_COST_MAP := True
 export PYTHONPATH := $(CURDIR)
 
 .PHONY: check help install run serve test test-unit test-contract test-integration test-e2e bench lint emulators plan \
-	tf-init apply fmt validate checkov logs token reset-data clean
+	tf-init apply fmt validate tf-validate checkov logs token reset-data clean
 .DEFAULT_GOAL := check
 
 check: install ## lint, then the fast unit tests (no services needed); the default goal
@@ -39,9 +39,10 @@ run: install ## serve every function locally on PORT (default 8080)
 serve: install ## serve one function: make serve FUNCTION=datasets
 	$(BIN)/functions-framework --source functions/$(FUNCTION)/main.py --target $(FUNCTION) --port $(PORT)
 
-test: install ## every test tier, with the services it needs, then the short fuzzing run (fuzz-ci) and checkov
+test: install ## every test tier, with the services it needs, then the short fuzzing run (fuzz-ci), tf-validate and checkov
 	$(PYTEST) tests/unit tests/contract tests/integration tests/e2e
 	$(MAKE) --no-print-directory fuzz-ci
+	$(MAKE) --no-print-directory tf-validate
 	$(MAKE) --no-print-directory checkov
 
 test-unit: install ## the unit tests
@@ -94,6 +95,11 @@ fmt: ## terraform fmt -recursive terraform
 
 validate: ## terraform validate one environment, no state or project needed: make validate ENV=dev
 	cd $(TF_DIR) && terraform init -backend=false -input=false >/dev/null && terraform validate
+
+# Every resource and data source against the pinned providers' real schemas (tools/tf_validate/providers.yaml:
+# CDK for Terraform's published bindings), offline once they are cached outside the repository.
+tf-validate: install ## check each resource and data source in terraform/ against the provider schemas (part of make test)
+	$(BIN)/python -m tools.tf_validate terraform
 
 # checkov in a venv of its own (its dependencies are not the project's); offline: in a network namespace where
 # one can be made, and --skip-download either way. Each accepted finding is skipped inline, with its reason.
