@@ -32,6 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", type=int, default=8080, help="port to listen on (default: 8080)")
     parser.add_argument("--data-dir", default=None,
                         help="where blobs and the SQLite file live (default: DATA_DIR, else ./.local_data)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="requests served at once; each events stream holds one while it streams (default: 32)")
     parser.add_argument("--no-warm-up", action="store_true",
                         help="do not load the model library, chart renderer and SQL launcher before serving (memory "
                              "measurements that must see only their own requests)")
@@ -57,12 +59,11 @@ def _prepare_database(settings: Any) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    from werkzeug.serving import run_simple
-
     from common import bootstrap, warm_up
     from common.config import Settings
+    from local_emulator import http_server
     from local_emulator.scheduler import start_cleanup_timer
-    from local_emulator.server import build_gateway, for_dev_server, local_context
+    from local_emulator.server import build_gateway, local_context
 
     overrides = {"data_dir": os.path.abspath(args.data_dir)} if args.data_dir else {}
     settings = Settings.from_env(**overrides)
@@ -82,7 +83,7 @@ def main(argv: list[str] | None = None) -> None:
         "serving %s on http://%s:%d (data in %s)", ", ".join(gateway.apps), args.host, args.port,
         os.path.abspath(settings.data_dir))
     try:
-        run_simple(args.host, args.port, for_dev_server(gateway), threaded=True, use_reloader=False)
+        http_server.serve(gateway, args.host, args.port, args.threads or http_server.DEFAULT_THREADS)
     finally:
         context.close()
 

@@ -53,24 +53,6 @@ class GatewayDispatcher:
         return app(environ, start_response)
 
 
-def for_dev_server(app: Callable) -> Callable:
-    """Wrap ``app`` for werkzeug's development server, which closes every connection and says so itself.
-
-    The router sends ``Connection: close`` when it left a body unread; passed on, the header would be sent
-    twice. The server discards what the client still sends in bounded reads (10 MB at a time), never
-    holding the body in memory.
-    """
-
-    def serve(environ: dict, start_response: Callable) -> Iterable[bytes]:
-        def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable:
-            return start_response(status, [(name, value) for name, value in headers if name.lower() != "connection"],
-                                  exc_info)
-
-        return app(environ, start)
-
-    return serve
-
-
 def build_gateway() -> GatewayDispatcher:
     """Load every function and return the dispatcher that routes to them."""
     return GatewayDispatcher(load_function_apps(), route_table())

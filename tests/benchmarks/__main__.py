@@ -12,10 +12,10 @@ import statistics
 import sys
 import tempfile
 
-from tests.benchmarks import budgets, cold_start, latency, pipeline, sql, upload
+from tests.benchmarks import budgets, cold_start, latency, pipeline, readers, sql, upload
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SECTIONS = ("cold-start", "upload", "pipeline", "latency", "sql", "budgets")
+SECTIONS = ("cold-start", "upload", "pipeline", "latency", "readers", "sql", "budgets")
 
 
 def machine() -> str:
@@ -47,6 +47,8 @@ def main() -> None:
         report_pipeline(pipeline.measure())
     if "latency" in sections:
         latency.report(latency.measure())
+    if "readers" in sections:
+        readers.report([readers.measure()])
     if "sql" in sections:
         with tempfile.TemporaryDirectory(prefix="bench-sql-") as workdir:
             report_sql(sql.measure(workdir))

@@ -39,12 +39,12 @@ class Replay:
 class Emulator:
     """A fresh emulator of the tree at ``source`` on a free port, with its own data folder."""
 
-    def __init__(self, source: str, workdir: str, **settings: str):
+    def __init__(self, source: str, workdir: str, *options: str, **settings: str):
         self.port = _free_port()
         env = {**os.environ, "PYTHONPATH": source, "NO_GCE_CHECK": "true", "LITELLM_LOCAL_MODEL_COST_MAP": "True",
                "LOG_LEVEL": "ERROR", "SQL_MEMORY_LIMIT_MB": str(SQL_MEMORY_LIMIT_MB), **settings}
         self.process = subprocess.Popen([sys.executable, "-m", "local_emulator", "--port", str(self.port),
-                                         "--data-dir", os.path.join(workdir, "data"), *_quiet(source)],
+                                         "--data-dir", os.path.join(workdir, "data"), *_quiet(source), *options],
                                         cwd=source, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         for _ in range(300):
             if self._answers():

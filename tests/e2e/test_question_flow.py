@@ -10,10 +10,10 @@ import urllib.request
 import uuid
 
 import pytest
-from werkzeug.serving import make_server
 
 from common import bootstrap
 from common.config import Settings
+from local_emulator import http_server
 from local_emulator.server import build_gateway, local_context
 from tests.integration.pipeline_fixtures import cloud_settings, drop_cloud_collections
 from tests.scripted_analyst import Analyst
@@ -36,11 +36,12 @@ def server(request, tmp_path_factory):
     gateway = build_gateway()
     context = local_context(settings, gateway.apps)
     bootstrap.use(context)
-    httpd = make_server("127.0.0.1", 0, gateway, threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    httpd = http_server.make_server(gateway, "127.0.0.1", 0)  # the emulator's own server
+    httpd.prepare()
+    thread = threading.Thread(target=httpd.serve, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{httpd.server_port}", analyst
-    httpd.shutdown()
+    yield f"http://127.0.0.1:{httpd.bind_addr[1]}", analyst
+    httpd.stop()
     context.close()
     bootstrap.use(None)
     if backends:
