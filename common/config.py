@@ -103,6 +103,10 @@ SETTINGS: tuple[Setting, ...] = (
             "DuckDB's memory limit per SQL query, in MB; a query that needs more is refused (SQL_TOO_EXPENSIVE).",
             int),
     Setting("sql_threads", "SQL_THREADS", 2, "Threads DuckDB may use per SQL query.", int),
+    Setting("sql_concurrency", "SQL_CONCURRENCY", 2,
+            "SQL queries (result downloads included) one instance runs at once, each in a process that may take "
+            "SQL_MEMORY_LIMIT_MB + 256 MB: size it with the instance's memory. One more waits for a slot within "
+            "its own time limit, then answers 503 SQL_BUSY.", int),
     Setting("sql_timeout_seconds", "SQL_TIMEOUT_SECONDS", 20.0,
             "Longest a SQL query may run before it is interrupted (SQL_TIMEOUT).", float),
     Setting("sql_max_rows", "SQL_MAX_ROWS", 10000, "Most rows a SQL query returns; more are cut (`truncated`).", int),

@@ -70,13 +70,15 @@ class SqlLimits:
     max_rows: int
     max_value_bytes: int = dataclasses.field(default_factory=lambda: setting_default("sql_max_value_bytes"))
     max_result_bytes: int = dataclasses.field(default_factory=lambda: setting_default("sql_max_result_bytes"))
+    concurrency: int = dataclasses.field(default_factory=lambda: setting_default("sql_concurrency"))
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SqlLimits:
         """Read the limits from the instance's settings."""
         return cls(memory_limit_mb=settings.sql_memory_limit_mb, threads=settings.sql_threads,
                    timeout_seconds=settings.sql_timeout_seconds, max_rows=settings.sql_max_rows,
-                   max_value_bytes=settings.sql_max_value_bytes, max_result_bytes=settings.sql_max_result_bytes)
+                   max_value_bytes=settings.sql_max_value_bytes, max_result_bytes=settings.sql_max_result_bytes,
+                   concurrency=settings.sql_concurrency)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -129,7 +131,9 @@ def run_sql(sql: str, tables: dict[str, str], limits: SqlLimits) -> QueryResult:
         try:
             columns, rows, truncated = sql_process.run_capped(
                 _query, (sql, tables, limits, workdir), timeout_seconds=limits.timeout_seconds,
-                memory_bytes=(limits.memory_limit_mb + PROCESS_HEADROOM_MB) * 1024 * 1024)
+                memory_bytes=(limits.memory_limit_mb + PROCESS_HEADROOM_MB) * 1024 * 1024, slots=limits.concurrency)
+        except sql_process.NoSlot:
+            raise instance_busy(limits) from None
         except sql_process.ProcessTimedOut:
             raise SqlTimeout(f"the query ran longer than the {limits.timeout_seconds:g} s limit and was stopped; "
                              "filter or aggregate earlier", details={"timeout_seconds": limits.timeout_seconds}) \
@@ -140,6 +144,13 @@ def run_sql(sql: str, tables: dict[str, str], limits: SqlLimits) -> QueryResult:
             raise too_expensive(limits) from None
     return QueryResult(columns=columns, rows=rows, row_count=len(rows), truncated=truncated,
                        elapsed_ms=round((time.perf_counter() - started) * 1000, 1), sql=sql)
+
+
+def instance_busy(limits: SqlLimits) -> errors.ServiceUnavailable:
+    """The error of a query that found every one of this instance's SQL slots taken until its deadline."""
+    return errors.ServiceUnavailable(f"this server is running its {limits.concurrency} SQL queries at once; try "
+                                     "again in a moment", code="SQL_BUSY",
+                                     details={"concurrency": limits.concurrency})
 
 
 def too_expensive(limits: SqlLimits) -> SqlTooExpensive:

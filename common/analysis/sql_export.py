@@ -24,6 +24,7 @@ from common.analysis import sql_process
 from common.analysis.sql_engine import (  # the engine's own steps: a download's query runs as an answer's did
     PROCESS_HEADROOM_MB,
     SqlLimits,
+    instance_busy,
     query_connection,
     too_expensive,
     unique_names,
@@ -69,7 +70,9 @@ def export_sql(sql: str, tables: dict[str, str], limits: SqlLimits, budget: Down
         try:
             outcome = sql_process.run_capped(
                 _export, (sql, tables, limits, cap, fmt, out_path, workdir), timeout_seconds=budget.timeout_seconds,
-                memory_bytes=(limits.memory_limit_mb + PROCESS_HEADROOM_MB) * 1024 * 1024)
+                memory_bytes=(limits.memory_limit_mb + PROCESS_HEADROOM_MB) * 1024 * 1024, slots=limits.concurrency)
+        except sql_process.NoSlot:
+            raise instance_busy(limits) from None
         except sql_process.ProcessTimedOut:
             raise SqlTimeout(f"the download took longer than the {budget.timeout_seconds:g} s limit and was "
                              "stopped; filter or aggregate the result first",

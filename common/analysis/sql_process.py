@@ -50,14 +50,45 @@ class ProcessDied(Exception):
     """The process ended without answering (killed by the kernel, or crashed)."""
 
 
-def run_capped(target: Callable[..., Any], args: tuple, *, memory_bytes: int, timeout_seconds: float) -> Any:
+class NoSlot(Exception):
+    """The instance ran its ``slots`` processes at once until the deadline: this one never started."""
+
+
+def run_capped(target: Callable[..., Any], args: tuple, *, memory_bytes: int, timeout_seconds: float,
+               slots: int | None = None) -> Any:
     """Run ``target(*args)`` in a fresh process that may allocate ``memory_bytes`` more than it starts with.
 
-    Return its value, or raise what it raised (an ``AppError``), ``ProcessTimedOut`` or ``ProcessDied``.
+    With ``slots``, at most that many such processes run at once in this instance (each may take its whole cap,
+    so their number is what bounds the instance's memory); one more waits for a slot within its own deadline.
+    Return its value, or raise what it raised (an ``AppError``), ``ProcessTimedOut``, ``ProcessDied`` or
+    ``NoSlot``.
     """
+    deadline = time.monotonic() + timeout_seconds
+    if slots is None:
+        return _run(target, args, memory_bytes, deadline)
+    slot = _slots_for(slots)
+    if not slot.acquire(timeout=max(0.0, deadline - time.monotonic())):
+        raise NoSlot()
+    try:
+        return _run(target, args, memory_bytes, deadline)
+    finally:
+        slot.release()
+
+
+_slots: dict[int, threading.BoundedSemaphore] = {}
+_slots_lock = threading.Lock()
+
+
+def _slots_for(count: int) -> threading.BoundedSemaphore:
+    with _slots_lock:
+        if count not in _slots:
+            _slots[count] = threading.BoundedSemaphore(count)
+        return _slots[count]
+
+
+def _run(target: Callable[..., Any], args: tuple, memory_bytes: int, deadline: float) -> Any:
     from multiprocessing.connection import Connection
 
-    deadline = time.monotonic() + timeout_seconds
     channel = Connection(_LAUNCHER.fork_child().detach())
     try:
         pid = _receive(channel, deadline)  # the first message: the process is there, and who it is

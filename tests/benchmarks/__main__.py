@@ -12,10 +12,10 @@ import statistics
 import sys
 import tempfile
 
-from tests.benchmarks import budgets, cold_start, latency, pipeline, readers, sql, upload
+from tests.benchmarks import budgets, cold_start, latency, pipeline, readers, sql, stage_times, upload
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SECTIONS = ("cold-start", "upload", "pipeline", "latency", "readers", "sql", "budgets")
+SECTIONS = ("cold-start", "upload", "pipeline", "latency", "readers", "sql", "budgets", "stage-times")
 
 
 def machine() -> str:
@@ -33,6 +33,8 @@ def main() -> None:
                         help="a Python with the original's import set (pandasai) for the comparison")
     parser.add_argument("--only", default=",".join(SECTIONS),
                         help=f"comma-separated sections to run, of {', '.join(SECTIONS)} (default: all)")
+    parser.add_argument("--write-stage-times", action="store_true",
+                        help="stage-times: write the figures into capacity/stage_times.yaml (otherwise only printed)")
     args = parser.parse_args()
     sections = set(args.only.split(","))
     if sections - set(SECTIONS):
@@ -56,6 +58,8 @@ def main() -> None:
         report_budgets(budgets.measure())
         sent, alive = budgets.survives_all()
         print(f"\nOne emulator sent every hostile request in turn: {sent} sent, still answering: {alive}")
+    if "stage-times" in sections:
+        stage_times.report(write=args.write_stage_times)
 
 
 def report_cold_start(repeat: int, legacy_python: str) -> None:

@@ -122,6 +122,38 @@ def test_a_process_past_its_deadline_is_killed_and_none_is_left():
     assert _eventually(lambda: _children(_launcher_pid()) == [])
 
 
+def test_no_more_processes_than_slots_run_at_once():
+    """The instance's memory bound: with every slot taken, one more query waits, then gives up at its deadline."""
+    import threading
+
+    busy = threading.Thread(target=lambda: sql_process.run_capped(
+        time.sleep, (1.5,), memory_bytes=64 * MIB, timeout_seconds=20, slots=1))
+    busy.start()
+    time.sleep(0.3)  # the sleeping process holds the one slot
+    started = time.monotonic()
+    with pytest.raises(sql_process.NoSlot):
+        sql_process.run_capped(sum, ([1],), memory_bytes=64 * MIB, timeout_seconds=0.4, slots=1)
+    assert 0.3 < time.monotonic() - started < 1.2
+    # Waiting within its deadline, the next one runs as soon as the slot is free.
+    assert sql_process.run_capped(sum, ([2],), memory_bytes=64 * MIB, timeout_seconds=20, slots=1) == 2
+    busy.join()
+
+
+def test_a_query_without_a_slot_answers_503_sql_busy():
+    import threading
+
+    busy = threading.Thread(target=lambda: sql_process.run_capped(
+        time.sleep, (1.5,), memory_bytes=64 * MIB, timeout_seconds=20, slots=1))
+    busy.start()
+    time.sleep(0.3)
+    limits = SqlLimits(memory_limit_mb=256, threads=1, timeout_seconds=0.4, max_rows=10, concurrency=1)
+    with pytest.raises(errors.ServiceUnavailable) as caught:
+        run_sql("SELECT 1 AS one", {}, limits)
+    assert (caught.value.status, caught.value.code, caught.value.details) == (503, "SQL_BUSY", {"concurrency": 1})
+    busy.join()
+    assert run_sql("SELECT 1 AS one", {}, limits).rows == [{"one": 1}]
+
+
 def test_a_process_that_dies_without_answering_is_reported():
     with pytest.raises(sql_process.ProcessDied):
         _capped(os._exit, 3)

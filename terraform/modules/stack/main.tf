@@ -159,7 +159,9 @@ module "tasks" {
   name_prefix = local.name_prefix
   environment = local.environment
   target_url  = local.agents_url
-  # No more stages in flight than agents instances can take at once.
+  # No more stages in flight than agents instances can take at once (beyond that a delivery bounces with 429
+  # and waits for its backoff); the rate is the capacity model's (terraform/README.md, "Capacity model").
+  max_dispatches_per_second = var.pipeline_dispatches_per_second
   max_concurrent_dispatches = try(local.function_settings["agents"].max_instances * local.function_settings["agents"].concurrency, 10)
 
   depends_on = [module.project_services]

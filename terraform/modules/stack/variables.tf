@@ -113,7 +113,7 @@ variable "max_upload_bytes" {
 }
 
 variable "direct_upload_max_bytes" {
-  description = "Largest file a direct upload (POST /api/v1/uploads: a signed PUT to the bucket, then a commit) may reserve (DIRECT_UPLOAD_MAX_BYTES). Its commit stages the file in the datasets function's memory-backed /tmp and ingests it at up to about 3x its size: 384 MiB fits the datasets function's 2 GiB; raise both together."
+  description = "Largest file a direct upload (POST /api/v1/uploads: a signed PUT to the bucket, then a commit) may reserve (DIRECT_UPLOAD_MAX_BYTES). Its commit stages the file in the datasets function's memory-backed /tmp and ingests it at up to about 3x its size: two such commits at once (the datasets function's concurrency, 2) fit its 4 GiB; raise both together."
   type        = number
   default     = 402653184
 }
@@ -239,24 +239,43 @@ variable "function_overrides" {
   default = {
     # Liveness answers in milliseconds and imports nothing heavy.
     health = { memory = "256Mi", timeout_seconds = 10, max_instances = 5 }
-    # Parses uploads (CSV, Excel, Parquet) into Polars, writes Parquet and a profile.
-    datasets = { memory = "2Gi", timeout_seconds = 300 }
-    # Runs LLM stages and DuckDB over the data, renders charts.
-    agents = { memory = "2Gi", cpu = "1", timeout_seconds = 540, max_instances = 20, ingress = "ALLOW_INTERNAL_ONLY" }
+    # Parses uploads (CSV, Excel, Parquet) into Polars, writes Parquet and a profile. Two requests at once: two
+    # of the heaviest (a direct upload's commit, about 3x its 384 MiB; a result download, 1310 MiB) fit 4Gi
+    # beside the server, and listings and previews no longer queue behind one upload.
+    datasets = { memory = "4Gi", cpu = "1", timeout_seconds = 300, concurrency = 2, max_instances = 30 }
+    # Runs LLM stages and DuckDB over the data, renders charts. A stage spends about 95% of its time waiting on
+    # its model call (capacity/stage_times.yaml), so one vCPU serves ten stages at once; a new instance pays
+    # about 3 s of LiteLLM import before its first model call, which ten slots spread over ten times the work.
+    # 4Gi: two worst-case SQL processes (SQL_MEMORY_LIMIT_MB + headroom; SQL_CONCURRENCY keeps it to two per
+    # instance whatever its concurrency) and the chart renderer beside the server. 50 x 10 slots hold 1,000 users' stages with room (terraform/README.md, "Capacity model").
+    agents = { memory = "4Gi", cpu = "1", timeout_seconds = 540, max_instances = 50, concurrency = 10, ingress = "ALLOW_INTERNAL_ONLY" }
     # An event stream stays open while its question runs (EVENTS_STREAM_SECONDS, 240 s, then the client
     # reconnects) and spends nearly all of it asleep between polls: many streams share an instance instead of
     # each holding one. A result download takes SQL_MEMORY_LIMIT_MB (1024) + its query process (256) + the
     # file (up to 30 MiB), two at once per instance (RESULT_DOWNLOAD_CONCURRENCY): 2 x 1310 MiB beside the
     # server's own memory fits in 4Gi, the most one vCPU may have (terraform/README.md, "Sizing").
     queries = { memory = "4Gi", cpu = "1", timeout_seconds = 300, concurrency = 80 }
-    # Synchronous POST /query waits for the whole pipeline; uploads as in datasets.
-    legacy = { memory = "2Gi", timeout_seconds = 300 }
+    # Synchronous POST /query holds its request for the whole question, asleep between reads of the job: with
+    # one request an instance, 10 instances were 10 questions at once. Its uploads are multipart (30 MiB, about
+    # 100 MiB while parsed): twenty at once fit 4Gi beside the server.
+    legacy = { memory = "4Gi", cpu = "1", timeout_seconds = 300, concurrency = 20, max_instances = 20 }
     # PDF export renders charts.
     sessions = { memory = "1Gi", timeout_seconds = 120 }
     charts   = { memory = "1Gi", timeout_seconds = 120 }
     postgres = { memory = "1Gi", timeout_seconds = 120 }
     # One run at a time, hourly; scans every tenant.
     cleanup = { timeout_seconds = 540, max_instances = 1, ingress = "ALLOW_INTERNAL_ONLY" }
+  }
+}
+
+variable "pipeline_dispatches_per_second" {
+  description = "Rate at which the pipeline queue starts stages (Cloud Tasks max_dispatches_per_second, at most 500). A question is four stage tasks and a stage makes at most one model call, so this also bounds the model request rate of the whole deployment. Its concurrent dispatches follow the agents function's max instances x concurrency. Sized by the capacity model (capacity/, terraform/README.md)."
+  type        = number
+  default     = 200
+
+  validation {
+    condition     = var.pipeline_dispatches_per_second > 0 && var.pipeline_dispatches_per_second <= 500
+    error_message = "pipeline_dispatches_per_second must be above 0 and at most 500 (Cloud Tasks' limit)."
   }
 }
 

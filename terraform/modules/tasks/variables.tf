@@ -55,13 +55,23 @@ variable "max_doublings" {
 }
 
 variable "max_dispatches_per_second" {
-  description = "Rate at which stages are started; bounds the LLM request rate across all users."
+  description = "Rate at which stages are started (a token bucket; Cloud Tasks allows at most 500); bounds the LLM request rate across all users. A question is four stages: 10 a second made 30 questions asked together wait 12 s for their dispatches alone."
   type        = number
-  default     = 10
+  default     = 200
+
+  validation {
+    condition     = var.max_dispatches_per_second > 0 && var.max_dispatches_per_second <= 500
+    error_message = "max_dispatches_per_second must be above 0 and at most 500."
+  }
 }
 
 variable "max_concurrent_dispatches" {
-  description = "Stages running at once. Keep at or below the agents function's max instances x concurrency, or deliveries bounce with 429 and wait for backoff."
+  description = "Stages running at once (Cloud Tasks allows at most 5,000). Keep at or below the agents function's max instances x concurrency, or deliveries bounce with 429 and wait for backoff."
   type        = number
-  default     = 20
+  default     = 500
+
+  validation {
+    condition     = var.max_concurrent_dispatches >= 1 && var.max_concurrent_dispatches <= 5000
+    error_message = "max_concurrent_dispatches must be between 1 and 5000."
+  }
 }
