@@ -12,8 +12,8 @@ export NO_GCE_CHECK := true
 export LITELLM_LOCAL_MODEL_COST_MAP := True
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: check help install run serve test test-unit test-contract test-integration test-e2e bench lint emulators plan \
-	tf-init apply fmt validate tf-validate checkov logs token reset-data clean
+.PHONY: check help install run serve test test-unit test-contract test-integration test-e2e bench capacity lint emulators plan \
+	tf-init apply fmt validate tf-validate checkov logs token reset-data rotate-keys clean
 .DEFAULT_GOAL := check
 
 check: install ## lint, then the fast unit tests (no services needed); the default goal
@@ -68,6 +68,9 @@ $(LEGACY_VENV)/.installed:
 
 bench: install $(LEGACY_VENV)/.installed ## cold-start benchmarks (figures in BENCHMARKS.md)
 	$(BIN)/python -m tests.benchmarks --legacy-python $(LEGACY_VENV)/bin/python
+
+capacity: install ## the capacity model: question latency for 100 and 1,000 users under the Terraform's sizing
+	$(BIN)/python -m capacity
 
 lint: install ## ruff check .
 	$(BIN)/ruff check .
@@ -124,6 +127,11 @@ token: install ## a bearer token for AUTH_MODE=token: make token TOKEN_USER=alic
 
 reset-data: ## delete the emulator's local data (DATA_DIR: blobs, SQLite metadata, its generated keys); stop it first
 	rm -rf $(DATA_DIR)
+
+# After putting a new key first in ENCRYPTION_KEYS (README: Secrets and key rotation); the old key may go once
+# this exits 0. Uses the configured metadata store, or the emulator's SQLite file and keys in DATA_DIR.
+rotate-keys: install ## re-encrypt every stored secret under ENCRYPTION_KEYS' first key; report JSON: make rotate-keys [DRY_RUN=1]
+	DATA_DIR=$(DATA_DIR) $(BIN)/python -m tools.rotate_keys $(if $(DRY_RUN),--dry-run)
 
 clean: ## remove .venv and the test services' state (not the emulator's data: see reset-data)
 	rm -rf $(VENV) .services .pytest_cache

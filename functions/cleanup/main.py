@@ -1,5 +1,6 @@
 """Function `cleanup`: the Cloud Scheduler target that sweeps what failed writes left behind, and deletes the
-conversations kept past SESSION_RETENTION_DAYS.
+conversations kept past SESSION_RETENTION_DAYS, and re-encrypts stored secrets still under an older
+ENCRYPTION_KEYS key (``common.services.key_rotation``).
 
 Not routed through the API Gateway: in the cloud only the scheduler's service account may invoke it;
 locally the emulator runs it on a timer.
@@ -12,6 +13,7 @@ import flask
 from common import bootstrap, scratch
 from common.http import Router
 from common.services.cleanup import sweep_dataset_blobs
+from common.services.key_rotation import reencrypt_if_configured
 from common.services.retention import expire_sessions
 
 router = Router("cleanup")
@@ -26,6 +28,7 @@ def run_cleanup(request: flask.Request):
     return {"datasets": sweep_dataset_blobs(ctx.blobs, ctx.metadata, now, dry_run=dry_run),
             "sessions": expire_sessions(ctx, now, retention_days=ctx.settings.session_retention_days,
                                         dry_run=dry_run),
+            "secrets": reencrypt_if_configured(ctx, dry_run=dry_run),
             "temporary_folders": [] if dry_run else scratch.sweep()}
 
 

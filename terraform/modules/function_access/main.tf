@@ -115,6 +115,8 @@ locals {
       bucket_role = "roles/storage.objectAdmin"
       # Scans every tenant's expired records and deletes them.
       firestore_role = "roles/datastore.user"
+      # Re-encrypts stored secrets under the first ENCRYPTION_KEYS key (key rotation).
+      secrets = ["fernet_keys"]
     }
   }
 

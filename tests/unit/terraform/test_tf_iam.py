@@ -69,9 +69,11 @@ def test_every_secret_named_in_an_access_profile_exists() -> None:
     for function, profile in profiles.items():
         for secret in profile.get("secrets", []):
             assert secret in secrets, f"{function} names unknown secret {secret}"
-    # Only the functions that call an LLM or handle keys (stored ones, or a request's while it runs) read keys;
-    # only those that sign or check the API's own links read the URL-signing secret.
+    # Only the functions that call an LLM or handle keys (stored ones, or a request's while it runs) read keys,
+    # and cleanup, which re-encrypts stored secrets after a key rotation (issue 12) and so needs the Fernet keys
+    # alone; only those that sign or check the API's own links read the URL-signing secret.
     readers = {function for function, profile in profiles.items()
                if set(profile.get("secrets", [])) - {"url_signing_secret"}}
-    assert readers <= {"agents", "llm", "postgres", "legacy", "queries"}, readers
+    assert readers <= {"agents", "llm", "postgres", "legacy", "queries", "cleanup"}, readers
+    assert profiles["cleanup"]["secrets"] == ["fernet_keys"]
     assert "secrets" not in profiles.get("health", {})
