@@ -20,6 +20,7 @@ from common.config import Settings
 from common.errors import ConfigurationError
 
 if TYPE_CHECKING:  # the adapters themselves are imported by the factories below, when first needed
+    from common.breakers import BreakerRegistry
     from common.cache import Cache
     from common.charts.store import ChartStore
     from common.crypto import Encryptor
@@ -107,7 +108,9 @@ TASK_QUEUES: dict[str, Callable[[Settings, Clock], TaskQueue]] = {"local": _loca
 class Context:
     """Every port a request may need, each built on first use (under one lock) and kept for the instance.
 
-    It satisfies every bundle in ``common.ports``: services receive it typed as the ports they use.
+    It satisfies every bundle in ``common.ports``: services receive it typed as the ports they use. The backends
+    it builds (blobs, metadata, cache, tasks) come behind their circuit breakers (``common.breakers``); a part a
+    caller gives is used as it is.
     """
 
     def __init__(self, settings: Settings, *, clock: Clock | None = None, **given: Any):
@@ -122,6 +125,12 @@ class Context:
         self._given = {name for name, part in given.items() if part is not None}
         self._lock = threading.RLock()  # re-entrant: the chart store builds the blob store it needs
 
+    def _guarded(self, name: str, make: Callable[[], T], *, shared: bool = True) -> T:
+        """Build a backend port behind its circuit breaker (the parts a caller gave are used as they are)."""
+        from common.breakers.port import GuardedPort
+
+        return GuardedPort(make(), self.breakers.guard(name, shared=shared))  # type: ignore[return-value]
+
     def _built(self, name: str, make: Callable[[], T]) -> T:
         part = self.__dict__.get(name)
         if part is not None:
@@ -134,23 +143,34 @@ class Context:
     @property
     def blobs(self) -> BlobStore:
         """The blob store chosen by ``STORAGE_BACKEND``."""
-        return self._built("blobs", lambda: BLOB_STORES[self.settings.storage_backend](self.settings))
+        return self._built("blobs", lambda: self._guarded(
+            "blobs", lambda: BLOB_STORES[self.settings.storage_backend](self.settings)))
 
     @property
     def metadata(self) -> MetadataStore:
         """The metadata store chosen by ``METADATA_BACKEND``."""
-        return self._built("metadata", lambda: METADATA_STORES[self.settings.metadata_backend](
-            self.settings, self.clock))
+        return self._built("metadata", lambda: self._guarded(
+            "metadata", lambda: METADATA_STORES[self.settings.metadata_backend](self.settings, self.clock)))
 
     @property
     def cache(self) -> Cache:
-        """The cache chosen by ``CACHE_BACKEND``."""
-        return self._built("cache", lambda: CACHES[self.settings.cache_backend](self.settings, self.clock))
+        """The cache chosen by ``CACHE_BACKEND``; its breaker is per instance (Redis cannot keep Redis's state)."""
+        return self._built("cache", lambda: self._guarded(
+            "cache", lambda: CACHES[self.settings.cache_backend](self.settings, self.clock), shared=False))
 
     @property
     def tasks(self) -> TaskQueue:
         """The task queue chosen by ``TASKS_BACKEND`` (the local one is given by the emulator)."""
-        return self._built("tasks", lambda: TASK_QUEUES[self.settings.tasks_backend](self.settings, self.clock))
+        return self._built("tasks", lambda: self._guarded(
+            "tasks", lambda: TASK_QUEUES[self.settings.tasks_backend](self.settings, self.clock)))
+
+    @property
+    def breakers(self) -> BreakerRegistry:
+        """The circuit breakers of this instance's dependencies (BREAKER_FAILURE_THRESHOLD, BREAKER_RESET_SECONDS)."""
+        from common.breakers import registry_for
+
+        # Shared with the Postgres engines, which find it from the same settings.
+        return registry_for(self.settings)
 
     @property
     def rate_limiter(self) -> RateLimiter:
@@ -176,7 +196,8 @@ class Context:
             return LlmClient(clock=self.clock, timeout_seconds=self.settings.llm_timeout_seconds,
                              max_retries=self.settings.llm_max_retries,
                              max_reply_bytes=self.settings.llm_max_reply_bytes,
-                             vet_host=HostPolicy.from_settings(self.settings, "LLM_ALLOWED_HOSTS").vetted_addresses)
+                             vet_host=HostPolicy.from_settings(self.settings, "LLM_ALLOWED_HOSTS").vetted_addresses,
+                             breakers=self.breakers)
 
         return self._built("llm", make)
 

@@ -188,6 +188,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("session_retention_days", "SESSION_RETENTION_DAYS", 0,
             "Conversations idle this many days are deleted whole by the cleanup function: their questions, result "
             "tables, charts and history (0: kept until their user deletes them).", int),
+    Setting("audit_retention_days", "AUDIT_RETENTION_DAYS", 400,
+            "Audit records older than this many days are deleted from the metadata store by the cleanup function "
+            "(0: kept for ever). The audit log bucket keeps its own copy for its own retention (Terraform).", int),
     Setting("rate_limits", "RATE_LIMITS", "query=30/minute,upload=60/minute,sql=120/minute",
             "Requests each user may make per window, by class (`query`: questions and suggestions; `upload`; "
             "`sql`: SQL over a domain or a Postgres connection), in the `limits` library's notation; empty: no "
@@ -199,6 +202,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("readiness_checks", "READINESS_CHECKS", READINESS_KINDS,
             "Comma-separated backends `GET /api/v1/health/ready` probes, of `storage`, `metadata`, `cache`, `tasks`: "
             "those the health function's own service account may reach (in the cloud, `metadata,cache`).", _csv),
+    Setting("breaker_failure_threshold", "BREAKER_FAILURE_THRESHOLD", 5,
+            "Outages in a row (refused connections, timeouts, 5xx) after which a dependency's circuit breaker opens: "
+            "each model deployment, saved Postgres connection, and the blob, metadata, cache and task backends.",
+            int),
+    Setting("breaker_reset_seconds", "BREAKER_RESET_SECONDS", 30.0,
+            "How long an open circuit breaker fails calls at once (503 DEPENDENCY_UNAVAILABLE, or straight to the "
+            "fallback model) before one call probes the dependency again.", float),
     Setting("tasks_backend", "TASKS_BACKEND", "local",
             "Task queue of query stages: `local` (the emulator's in-process dispatcher) or `cloudtasks`.",
             choices=("local", "cloudtasks")),
@@ -301,6 +311,8 @@ class Settings:
             raise ConfigurationError("INGEST_MAX_CELLS must be at least 1")
         if self.direct_upload_max_bytes < 1:
             raise ConfigurationError("DIRECT_UPLOAD_MAX_BYTES must be at least 1")
+        if self.breaker_failure_threshold < 1 or self.breaker_reset_seconds <= 0:
+            raise ConfigurationError("BREAKER_FAILURE_THRESHOLD and BREAKER_RESET_SECONDS must be positive")
         unknown_checks = sorted(set(self.readiness_checks) - set(READINESS_KINDS))
         if unknown_checks or not self.readiness_checks:
             raise ConfigurationError(f"READINESS_CHECKS must name some of {', '.join(READINESS_KINDS)}, "

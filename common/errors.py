@@ -88,6 +88,24 @@ class ServiceUnavailable(AppError):
     status, code = 503, "UNAVAILABLE"
 
 
+class DependencyUnavailable(RateLimited):
+    """A dependency's circuit breaker is open: failed at once, without calling it, until its half-open probe.
+
+    ``RateLimited`` lends it ``retry_after``, which the router sends as ``Retry-After`` (the seconds until the
+    breaker lets a probe through). It is no ``ServiceUnavailable``: like the provider's or the database's own
+    failure it stands for (a 502), it ends a question at once instead of giving it back to the queue. The
+    backend ports' breakers raise a subclass that is one (``common.breakers.port.BackendUnavailable``).
+    """
+
+    status, code = 503, "DEPENDENCY_UNAVAILABLE"
+
+    def __init__(self, dependency: str, *, retry_after: int = 1, message: str = ""):
+        super().__init__(message or f"{dependency} is unavailable (its circuit breaker is open); "
+                         f"retry after {retry_after} s",
+                         retry_after=retry_after, details={"dependency": dependency, "retry_after": retry_after})
+        self.dependency = dependency
+
+
 class ConfigurationError(AppError):
     """The instance is misconfigured; raised at start-up, never because of a request."""
 

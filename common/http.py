@@ -28,13 +28,15 @@ from werkzeug.exceptions import NotFound as RoutingNotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.routing.exceptions import RequestRedirect
 
-from common import bodies, errors, logs, scratch
+from common import audit, bodies, errors, logs, scratch
 
 log = logging.getLogger("convoinsight.http")
 
 V1_PREFIX = "/api/v1"
 Handler = Callable[..., Any]
 ErrorBody = Callable[[errors.AppError, str], dict]
+# Refusals that go to the audit log stream: who is calling could not be established, or may not do this.
+_AUDITED_REFUSALS = {errors.Unauthorized.status: "auth.refused", errors.Forbidden.status: "authz.refused"}
 # Where the router leaves the matched route's accepted body fields for ``json_body`` (None: not checked).
 _BODY_FIELDS = "convoinsight.body_fields"
 
@@ -103,7 +105,8 @@ class Router:
         """Answer one request; this is what each function's entry point returns."""
         request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex
         folder = scratch.RequestFolder()  # the request's temporary files, made on first use
-        with logs.request_scope(request_id, logs.trace_id_of(request.headers)), scratch.request_folder(folder):
+        with logs.request_scope(request_id, logs.trace_id_of(request.headers)), scratch.request_folder(folder), \
+                audit.request_origin(request_id, request.remote_addr, request.headers.get("X-Forwarded-For")):
             response = self._answer(request, request_id)
         # After the body is sent: an export streams a file from the folder.
         response.call_on_close(folder.remove)
@@ -167,6 +170,9 @@ class Router:
     def _error_response(self, exc: Exception, request: flask.Request, request_id: str,
                         error_body: ErrorBody) -> flask.Response:
         error = _as_app_error(exc, request)
+        if error.status in _AUDITED_REFUSALS:  # rate limits are logged where they are counted (common/ratelimit.py)
+            audit.log_refusal(_AUDITED_REFUSALS[error.status], error.status, code=error.code, method=request.method,
+                              path=request.path)
         if error.status == 500:
             log.exception("%s %s failed (request %s)", request.method, request.path, request_id,
                           exc_info=exc)

@@ -11,7 +11,7 @@ import math
 import time
 from typing import TYPE_CHECKING
 
-from common import errors
+from common import audit, errors
 
 if TYPE_CHECKING:
     from common.config import Settings
@@ -42,8 +42,12 @@ class RateLimiter:
             raise errors.ServiceUnavailable("the rate limiter's store is unreachable") from exc
         if not allowed:
             reset = self._limiter.get_window_stats(rule, self._namespace, rule_class, tenant_namespace).reset_time
-            raise errors.RateLimited(f"too many {rule_class} requests: the limit is {rule}",
-                                     retry_after=max(1, math.ceil(reset - time.time())))
+            retry_after = max(1, math.ceil(reset - time.time()))
+            # A log line only: a flood of refused requests must not become a flood of store writes.
+            audit.log_refusal("rate_limit.refused", errors.RateLimited.status, code=errors.RateLimited.code,
+                              method="", path="", tenant_id=tenant_namespace,
+                              details={"rule_class": rule_class, "retry_after": retry_after})
+            raise errors.RateLimited(f"too many {rule_class} requests: the limit is {rule}", retry_after=retry_after)
 
 
 def parse_rules(raw: str) -> dict[str, str]:

@@ -23,6 +23,12 @@ again), and is recorded like any other failed attempt.
 
 Streaming (with a ``sink``) keeps all of the above per attempt, within a stream's own budgets: see ``streaming``.
 
+With ``breakers``, each deployment (model id and endpoint) has a circuit breaker: its server errors, timeouts
+and refused connections count (not a 429, a refused key or a bad request: the deployment answered those). While
+it is open, no attempt is made: the model is skipped (recorded as such) for the next fallback, or, with none
+left to answer, the call fails at once with ``DependencyUnavailable`` (503 with Retry-After). Retries stop too
+when the breaker opens between two attempts. After BREAKER_RESET_SECONDS one call probes the deployment again.
+
 ``transcribe`` turns speech into text the same way: per-call credentials, the same retries and errors (one
 model, no fallbacks: a voice question is re-recorded, not re-routed).
 """
@@ -35,12 +41,14 @@ import logging
 import time
 import urllib.parse
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import tenacity
 
+from common.breakers import names
+from common.breakers.failures import MODEL_OUTAGE_KINDS
 from common.clock import Clock, SystemClock
-from common.errors import AppError, Conflict, UpstreamError
+from common.errors import AppError, Conflict, DependencyUnavailable, UpstreamError
 from common.hosts import pinned_resolution
 from common.llm import runtime
 from common.llm.keys import Credentials
@@ -54,6 +62,9 @@ from common.llm.streaming import (
     TextSink,
     read_stream,
 )
+
+if TYPE_CHECKING:
+    from common.breakers import BreakerRegistry, Guard
 
 log = logging.getLogger("convoinsight.llm")
 
@@ -135,6 +146,14 @@ class _AttemptFailed(Exception):
         self.error_class = error_class
 
 
+class _BreakerOpen(_AttemptFailed):
+    """The deployment's breaker is open: no attempt was made; ``error`` is what to raise if no model answers."""
+
+    def __init__(self, error: DependencyUnavailable):
+        super().__init__("breaker_open", "CircuitOpen")
+        self.error = error
+
+
 class LlmClient:
     """Calls models through LiteLLM with per-call credentials, bounded retries and fallbacks."""
 
@@ -142,7 +161,7 @@ class LlmClient:
                  timeout_seconds: float = 60.0, max_retries: int = 2, backoff_base_seconds: float = 1.0,
                  backoff_max_seconds: float = 20.0, vet_host: Callable[[str], list[str]] | None = None,
                  max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES, max_stream_chunks: int = MAX_STREAM_CHUNKS,
-                 max_stream_seconds: float | None = None):
+                 max_stream_seconds: float | None = None, breakers: BreakerRegistry | None = None):
         # A streamed attempt's whole duration, from its request; the read timeout bounds each read only.
         max_stream_seconds = 4 * timeout_seconds if max_stream_seconds is None else max_stream_seconds
         if min(timeout_seconds, max_reply_bytes, max_stream_chunks, max_stream_seconds) <= 0:
@@ -158,6 +177,7 @@ class LlmClient:
         # LLM_ALLOWED_HOSTS' check of a user's endpoint (HostPolicy.vetted_addresses): the addresses it allows.
         self._vet_host = vet_host
         self._max_reply_bytes = max_reply_bytes
+        self._breakers = breakers
         self._stream_budget = StreamBudget(max_chunks=max_stream_chunks, max_text_bytes=max_reply_bytes,
                                            max_seconds=max_stream_seconds)
 
@@ -167,7 +187,7 @@ class LlmClient:
         return LlmClient(clock=self._clock, sleep=self._sleep, timeout_seconds=timeout, max_retries=0,
                          vet_host=self._vet_host, max_reply_bytes=self._max_reply_bytes,
                          max_stream_chunks=self._stream_budget.max_chunks,
-                         max_stream_seconds=min(self._stream_budget.max_seconds, timeout))
+                         max_stream_seconds=min(self._stream_budget.max_seconds, timeout), breakers=self._breakers)
 
     def complete(self, messages: list[dict[str, Any]], *, model_id: str, credentials: Credentials,
                  params: dict[str, Any] | None = None, fallback_models: Sequence[str] = (),
@@ -187,12 +207,16 @@ class LlmClient:
         if restarting is not None:
             call_params.update(stream=True, stream_options={"include_usage": True})
         call = self._completion_call(messages, call_params, restarting, cancelled)
+        unavailable: DependencyUnavailable | None = None
         for model in models:
             model_credentials = self._credentials(model, model_id, credentials, credentials_for, records)
             if model_credentials is None:
                 continue
             try:
                 response, record = self._with_retries(call, model, model_credentials, cancelled, records)
+            except _BreakerOpen as refused:
+                unavailable = unavailable or refused.error
+                continue
             except _AttemptFailed as failure:
                 if failure.kind not in runtime.TRANSIENT_KINDS:
                     raise _final_error(model, model_credentials, failure, records) from None
@@ -200,6 +224,8 @@ class LlmClient:
             return LlmReply(text=_text_of(response), model=model, prompt_tokens=record.prompt_tokens,
                             completion_tokens=record.completion_tokens, cost_usd=record.cost_usd,
                             cost_known=record.cost_known, latency_ms=record.latency_ms, attempts=tuple(records))
+        if unavailable is not None and not any(r.error_kind in runtime.TRANSIENT_KINDS for r in records):
+            raise unavailable  # no deployment was even tried: the first open breaker says when to come back
         raise _exhausted(model_id, records)
 
     def _completion_call(self, messages: list[dict[str, Any]], call_params: dict[str, Any],
@@ -234,6 +260,10 @@ class LlmClient:
 
         try:
             response, record = self._with_retries(call, model_id, credentials, None, records)
+        except _BreakerOpen as refused:
+            if any(r.error_kind in runtime.TRANSIENT_KINDS for r in records):
+                raise _exhausted(model_id, records) from None  # it opened between two attempts of this call
+            raise refused.error from None
         except _AttemptFailed as failure:
             if failure.kind not in runtime.TRANSIENT_KINDS:
                 raise _final_error(model_id, credentials, failure, records) from None
@@ -274,6 +304,14 @@ class LlmClient:
         """Make one provider call through ``call`` and record it, whatever happens."""
         if cancelled is not None and cancelled():
             raise Cancelled(attempts=records)
+        guard = self._breaker_of(model, credentials)
+        if guard is not None:
+            try:
+                guard.check()
+            except DependencyUnavailable as refused:
+                records.append(CallRecord(model, ok=False, error_kind="skipped",
+                                          detail=f"circuit breaker open for {guard.name}"))
+                raise _BreakerOpen(refused) from None
         litellm = runtime.load_litellm()
         from common.llm import transport  # loaded with LiteLLM, above
 
@@ -294,6 +332,7 @@ class LlmClient:
                                else type(exc).__name__)
             records.append(CallRecord(model, ok=False, error_kind=kind or "error", latency_ms=latency,
                                       detail=error_class))
+            _judge(guard, kind)
             if kind is None:
                 raise
             if kind == "cancelled":
@@ -302,7 +341,15 @@ class LlmClient:
             raise _AttemptFailed(kind, error_class) from None
         record = _success_record(model, response, self._elapsed_ms(started))
         records.append(record)
+        if guard is not None:
+            guard.succeeded()
         return response, record
+
+    def _breaker_of(self, model: str, credentials: Credentials) -> Guard | None:
+        """The breaker of the deployment this attempt goes to (None without ``breakers``)."""
+        if self._breakers is None:
+            return None
+        return self._breakers.guard(names.model_deployment(model, credentials.api_base))
 
     def _pinned_endpoint(self, credentials: Credentials) -> contextlib.AbstractContextManager:
         """Check a user's endpoint against LLM_ALLOWED_HOSTS now, and keep the call on the addresses checked.
@@ -324,6 +371,17 @@ class LlmClient:
 
     def _elapsed_ms(self, started: Any) -> float:
         return (self._clock.now() - started).total_seconds() * 1000.0
+
+
+def _judge(guard: Guard | None, kind: str | None) -> None:
+    """Tell the deployment's breaker how a failed attempt went: an outage, or an answer (a refusal is one)."""
+    if guard is None:
+        return
+    if kind in MODEL_OUTAGE_KINDS:
+        guard.failed()
+    elif kind in ("auth", "bad_request"):
+        guard.succeeded()
+    # A 429, a cancel, a reply over the budget: neither says whether the deployment is up.
 
 
 def _call_params(params: dict[str, Any] | None, response_format_json: bool) -> dict[str, Any]:

@@ -14,7 +14,8 @@ Invariants every adapter keeps (``tests/contract/test_metadata_store.py`` checks
   ``put(..., expected_revision=n)`` replaces only if the stored revision is ``n``, else ``Conflict``
   (also when the record does not exist); the default ``ANY`` upserts.
 - ``created_at`` is set on creation and kept by later writes; ``updated_at`` is set by every write.
-- ``list`` returns records ordered by key (or by ``updated_at``/``created_at`` when asked), with a limit.
+- ``list`` returns records ordered by key (or by ``updated_at``/``created_at`` when asked), with a limit;
+  ordered by key, ``start_after`` resumes a listing after a key (keyset pagination: the key need not exist).
 - Keys and parents are arbitrary strings up to 512 characters (``/`` included); adapters encode them.
 """
 
@@ -74,8 +75,11 @@ class MetadataStore(Protocol):
         """Remove the record, or raise ``NotFound`` (``Conflict`` when the revision does not match)."""
 
     def list(self, collection: str, tenant_id: str, *, parent: str | None = None, order_by: OrderBy = "key",
-             limit: int | None = None) -> list[Record]:
-        """Return the tenant's records in ``collection`` (only those under ``parent`` when given)."""
+             limit: int | None = None, start_after: str | None = None) -> list[Record]:
+        """Return the tenant's records in ``collection`` (only those under ``parent`` when given).
+
+        ``start_after`` (only with ``order_by`` ``key``/``-key``): only keys after it in that order.
+        """
 
     def scan(self, collection: str) -> Iterator[Record]:
         """Yield every record of ``collection`` across tenants; only for maintenance jobs (cleanup)."""
@@ -92,6 +96,12 @@ def check_lengths(key: str, parent: str) -> None:
     for name, value in (("key", key), ("parent", parent)):
         if len(value) > MAX_KEY_LENGTH:
             raise BadRequest(f"{name} is longer than {MAX_KEY_LENGTH} characters")
+
+
+def check_start_after(order_by: OrderBy, start_after: str | None) -> None:
+    """Refuse ``start_after`` with an order other than by key, on every backend alike (a programming error)."""
+    if start_after is not None and order_by not in ("key", "-key"):
+        raise ValueError("start_after needs order_by 'key' or '-key'")
 
 
 def update_record(store: MetadataStore, collection: str, tenant_id: str, key: str,

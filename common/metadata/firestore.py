@@ -23,7 +23,7 @@ from typing import Any
 
 from common.clock import Clock, SystemClock
 from common.errors import AppError, BadRequest, ConfigurationError, Conflict, NotFound, ServiceUnavailable
-from common.metadata import ANY, OrderBy, Record, check_lengths
+from common.metadata import ANY, OrderBy, Record, check_lengths, check_start_after
 
 SCAN_PAGE_SIZE = 500
 PING_TIMEOUT_SECONDS = 5.0
@@ -146,15 +146,19 @@ class FirestoreMetadataStore:
                 document.delete(option=self._db().write_option(last_update_time=snapshot.update_time))
 
     def list(self, collection: str, tenant_id: str, *, parent: str | None = None, order_by: OrderBy = "key",
-             limit: int | None = None) -> list[Record]:
+             limit: int | None = None, start_after: str | None = None) -> list[Record]:
         """Return the tenant's records in ``collection`` (only those under ``parent`` when given)."""
         from google.cloud import firestore
         from google.cloud.firestore_v1.base_query import FieldFilter
 
+        check_start_after(order_by, start_after)
         self._migrate_once(collection)
         query = self._collection(collection).where(filter=FieldFilter("tenant_id", "==", tenant_id))
         if parent is not None:
             query = query.where(filter=FieldFilter("parent_digest", "==", _digest(parent)))
+        if start_after is not None:
+            # A range on the field the listing is ordered by: served by the same index as the ordering.
+            query = query.where(filter=FieldFilter("key", "<" if order_by == "-key" else ">", start_after))
         field = order_by.removeprefix("-")
         direction = firestore.Query.DESCENDING if order_by.startswith("-") else firestore.Query.ASCENDING
         query = query.order_by(field, direction=direction)

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from common.clock import Clock, SystemClock
 from common.errors import AppError, BadRequest, Conflict, NotFound, ServiceUnavailable
-from common.metadata import ANY, MAX_KEY_LENGTH, OrderBy, Record, check_lengths
+from common.metadata import ANY, MAX_KEY_LENGTH, OrderBy, Record, check_lengths, check_start_after
 from common.metadata.sql_engine import create_engine_for
 
 __all__ = ["SqlMetadataStore", "create_engine_for"]
@@ -126,12 +126,15 @@ class SqlMetadataStore:
         raise Conflict(f"{collection} record {key!r} is not at revision {expected_revision}")
 
     def list(self, collection: str, tenant_id: str, *, parent: str | None = None, order_by: OrderBy = "key",
-             limit: int | None = None) -> list[Record]:
+             limit: int | None = None, start_after: str | None = None) -> list[Record]:
         """Return the tenant's records in ``collection`` (only those under ``parent`` when given)."""
+        check_start_after(order_by, start_after)
         columns = self._table.c
         query = sa.select(self._table).where(columns.collection == collection, columns.tenant_id == tenant_id)
         if parent is not None:
             query = query.where(columns.parent == parent)
+        if start_after is not None:
+            query = query.where(columns.key < start_after if order_by == "-key" else columns.key > start_after)
         field = order_by.removeprefix("-")
         direction = sa.desc if order_by.startswith("-") else sa.asc
         # Equal timestamps are common (one request writes several records): the key makes the order total.

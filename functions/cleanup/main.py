@@ -12,6 +12,7 @@ import flask
 
 from common import bootstrap, scratch
 from common.http import Router
+from common.services.audit_retention import expire_audit_records
 from common.services.cleanup import sweep_dataset_blobs
 from common.services.key_rotation import reencrypt_if_configured
 from common.services.retention import expire_sessions
@@ -29,6 +30,8 @@ def run_cleanup(request: flask.Request):
             "sessions": expire_sessions(ctx, now, retention_days=ctx.settings.session_retention_days,
                                         dry_run=dry_run),
             "secrets": reencrypt_if_configured(ctx, dry_run=dry_run),
+            "audit": expire_audit_records(ctx.metadata, now, retention_days=ctx.settings.audit_retention_days,
+                                          dry_run=dry_run),
             "temporary_folders": [] if dry_run else scratch.sweep()}
 
 

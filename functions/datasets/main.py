@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import flask
 
-from common import bootstrap, errors, names, scratch
+from common import audit, bootstrap, errors, names, scratch
 from common.analysis.export_formats import FORMATS, download_format
 from common.auth import Tenant
 from common.downloads import send_result
@@ -61,15 +61,19 @@ def get_dataset(request: flask.Request, domain: str, name: str):
 
 @router.route("/api/v1/datasets/<domain>/<path:name>", methods=["DELETE"])
 def delete_dataset(request: flask.Request, domain: str, name: str):
-    tenant, domain = tenant_of(request), names.domain_name(domain)
-    dataset_writes.delete(bootstrap.context(), tenant, domain, name)
+    tenant, domain, ctx = tenant_of(request), names.domain_name(domain), bootstrap.context()
+    with audit.audited(ctx, tenant.user_id, "dataset.delete", f"dataset/{domain}/{name}",
+                       details={"domain": domain, "filename": name}):
+        dataset_writes.delete(ctx, tenant, domain, name)
     return {"deleted": True, "domain": domain, "name": name}
 
 
 @router.route("/api/v1/datasets/<domain>", methods=["DELETE"])
 def delete_domain(request: flask.Request, domain: str):
-    tenant, domain = tenant_of(request), names.domain_name(domain)
-    deleted = dataset_writes.delete_domain(bootstrap.context(), tenant, domain, missing_ok=False)
+    tenant, domain, ctx = tenant_of(request), names.domain_name(domain), bootstrap.context()
+    with audit.audited(ctx, tenant.user_id, "domain.delete", f"domain/{domain}", details={"domain": domain}) as done:
+        deleted = dataset_writes.delete_domain(ctx, tenant, domain, missing_ok=False)
+        done.details["deleted_count"] = len(deleted)
     return {"deleted": deleted, "count": len(deleted)}
 
 

@@ -24,15 +24,19 @@ def live(request: flask.Request):
 
 @router.route("/api/v1/health/ready", methods=["GET"])
 def ready(request: flask.Request):
+    # A checked backend whose breaker is open fails its ping at once (DEPENDENCY_UNAVAILABLE); once the breaker
+    # is due, the ping is the probe that closes it. Every open breaker this instance knows is listed as well.
+    context = bootstrap.context()
     checks, failed = {}, []
-    for name, backend in bootstrap.context().backends().items():
+    for name, backend in context.backends().items():
         try:
             backend().ping()
             checks[name] = {"ok": True}
         except Exception as exc:  # noqa: BLE001 - any failure means "not ready"; say which and why
             checks[name] = {"ok": False, "error": getattr(exc, "message", None) or type(exc).__name__}
             failed.append(name)
-    body = {"status": "unavailable" if failed else "ready", "checks": checks, "failed": failed}
+    body = {"status": "unavailable" if failed else "ready", "checks": checks, "failed": failed,
+            "open_breakers": context.breakers.open_breakers()}
     return json_response(body, 503 if failed else 200)
 
 

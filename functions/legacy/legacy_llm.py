@@ -20,7 +20,7 @@ from typing import Any
 
 import flask
 
-from common import bootstrap, errors
+from common import audit, bootstrap, errors
 from common.auth import Tenant
 from common.http import Router, json_body
 from common.services.llm_config import active, fields, key_checks, registry, stored_keys
@@ -66,9 +66,12 @@ def _store(request: flask.Request, missing: str) -> tuple[Tenant, str, key_check
                                 code="NEEDS_API_BASE")
     ctx = bootstrap.context()
     encryptor = ctx.encryptor  # a misconfigured instance fails before the provider is called
-    checked = key_checks.check_key(ctx.settings, provider, api_key, None)
-    stored_keys.save_key(ctx.metadata, encryptor, tenant, provider, api_key, None, mode="upsert",
-                         served_models=checked.models if checked.served else None)
+    resource, details = f"llm_key/{provider}", {"provider": provider}
+    with audit.audited(ctx, tenant.user_id, "llm_key.test", resource, details=details):
+        checked = key_checks.check_key(ctx.settings, provider, api_key, None)
+    with audit.audited(ctx, tenant.user_id, "llm_key.save", resource, details=details):
+        stored_keys.save_key(ctx.metadata, encryptor, tenant, provider, api_key, None, mode="upsert",
+                             served_models=checked.models if checked.served else None)
     return tenant, provider, checked
 
 
@@ -89,8 +92,11 @@ def delete_provider_key(request: flask.Request):
     missing = "Missing userId or provider"
     _required(body, ("provider",), missing)
     tenant = _caller(request, body.get("userId"), missing)
+    provider, ctx = body["provider"].strip().lower(), bootstrap.context()
     try:
-        stored_keys.delete_key(bootstrap.context().metadata, tenant, body["provider"].strip().lower())
+        with audit.audited(ctx, tenant.user_id, "llm_key.delete", f"llm_key/{provider}",
+                           details={"provider": provider}):
+            stored_keys.delete_key(ctx.metadata, tenant, provider)
     except errors.NotFound:
         raise errors.NotFound("Key not found") from None
     return {"deleted": True}

@@ -22,7 +22,7 @@ from typing import Any
 
 import flask
 
-from common import bootstrap, errors
+from common import audit, bootstrap, errors
 from common.http import Router, json_body
 from common.services.postgres import connections
 from common.web import tenant_of
@@ -74,7 +74,9 @@ def save(request: flask.Request):
     name = connections.check_name(body.get("name") or DEFAULT_NAME)
     params = _params(body, SAVE_FIELDS, "Missing one of required fields")
     pg = bootstrap.context()
-    record, _ = connections.save(pg, tenant, name, params)
+    with audit.audited(pg, tenant.user_id, "postgres_connection.save", f"postgres_connection/{name}",
+                       details={"name": name}):
+        record, _ = connections.save(pg, tenant, name, params)
     return {"saved": True, "id": f"{tenant.user_id}_{record.key}"}
 
 
@@ -90,9 +92,12 @@ def list_saved(request: flask.Request):
 
 def check_connection(request: flask.Request):
     body = json_body(request)
-    tenant_of(request, legacy_user_id=body["userId"] if isinstance(body.get("userId"), str) else None)
+    tenant = tenant_of(request, legacy_user_id=body["userId"] if isinstance(body.get("userId"), str) else None)
     params = _params(body, TEST_FIELDS, "Missing fields")
-    connections.check_params(bootstrap.context().settings, params)
+    ctx = bootstrap.context()
+    # Unsaved parameters: the resource is the connection attempt itself, named by nothing stored.
+    with audit.audited(ctx, tenant.user_id, "postgres_connection.test", "postgres_connection/(unsaved)"):
+        connections.check_params(ctx.settings, params)
     return {"ok": True}
 
 

@@ -15,7 +15,7 @@ import legacy_llm  # beside this file: the provider-key, active-config and regis
 import legacy_postgres  # beside this file: the /pg/* connection routes
 import legacy_questions  # beside this file: the question, session and chart routes
 
-from common import bootstrap, errors, names, scratch
+from common import audit, bootstrap, errors, names, scratch
 from common.http import Router, int_arg, json_body, legacy_detail_body
 from common.services import dataset_reads
 from common.services import datasets as dataset_writes
@@ -151,8 +151,10 @@ def list_domain_datasets(request: flask.Request, domain: str):
 @router.route("/datasets/<domain>/all", methods=["DELETE"], headers=DATASETS_V1)
 def delete_domain(request: flask.Request, domain: str):
     # 200 with nothing deleted for an unknown domain, as before: its frontend needs a 2xx (FRONTEND_CONTRACT D7).
-    deleted = dataset_writes.delete_domain(bootstrap.context(), _caller(request), names.domain_name(domain),
-                                           missing_ok=True)
+    tenant, domain, ctx = _caller(request), names.domain_name(domain), bootstrap.context()
+    with audit.audited(ctx, tenant.user_id, "domain.delete", f"domain/{domain}", details={"domain": domain}) as done:
+        deleted = dataset_writes.delete_domain(ctx, tenant, domain, missing_ok=True)
+        done.details["deleted_count"] = len(deleted)
     return {"deleted": deleted, "count": len(deleted)}
 
 
@@ -179,8 +181,10 @@ def read_dataset(request: flask.Request, domain: str, filename: str):
 
 @router.route("/datasets/<domain>/<path:filename>", methods=["DELETE"], headers=DATASETS_V1)
 def delete_dataset(request: flask.Request, domain: str, filename: str):
-    domain = names.domain_name(domain)
-    dataset_writes.delete(bootstrap.context(), _caller(request), domain, filename)
+    domain, tenant, ctx = names.domain_name(domain), _caller(request), bootstrap.context()
+    with audit.audited(ctx, tenant.user_id, "dataset.delete", f"dataset/{domain}/{filename}",
+                       details={"domain": domain, "filename": filename}):
+        dataset_writes.delete(ctx, tenant, domain, filename)
     return {"deleted": True, "domain": domain, "filename": filename}
 
 

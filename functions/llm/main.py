@@ -7,7 +7,7 @@ from typing import Any
 
 import flask
 
-from common import bootstrap, errors, scratch
+from common import audit, bootstrap, errors, scratch
 from common.auth import Tenant
 from common.http import Router, json_body
 from common.services.llm_config import active, fields, key_checks, registry, stored_keys
@@ -76,8 +76,10 @@ def replace_key(request: flask.Request, provider: str):
 
 @router.route("/api/v1/llm/keys/<provider>", methods=["DELETE"])
 def delete_key(request: flask.Request, provider: str):
-    tenant = tenant_of(request)
-    stored_keys.delete_key(bootstrap.context().metadata, tenant, provider.lower())
+    tenant, ctx = tenant_of(request), bootstrap.context()
+    with audit.audited(ctx, tenant.user_id, "llm_key.delete", f"llm_key/{provider.lower()}",
+                       details={"provider": provider.lower()}):
+        stored_keys.delete_key(ctx.metadata, tenant, provider.lower())
     return {"deleted": True, "provider": provider.lower()}
 
 
@@ -136,17 +138,22 @@ def _save(tenant: Tenant, request: flask.Request, provider: str, body: dict[str,
         if model else None
     view: dict[str, Any] = {}
     served = None
+    resource = f"llm_key/{provider}"
     if _flag(request, "verify"):
-        if model is None and key_checks.checkable(ctx.settings, provider, api_base):
-            stored_keys.require_credentials(provider, api_key, api_base)  # no call for a key that cannot be saved
-            checked = key_checks.check_key(ctx.settings, provider, api_key, api_base)
-            view["verified_with"], served = LIST_CHECK, checked.models if checked.served else None
-        else:
-            # The endpoint is the caller's: held to LLM_ALLOWED_HOSTS like every call to a user's endpoint.
-            client = ctx.llm.one_shot(timeout_seconds=VERIFY_TIMEOUT_SECONDS)
-            view["verified_with"] = stored_keys.verify_key(client, provider, api_key, api_base, model)
-    record = stored_keys.save_key(ctx.metadata, encryptor, tenant, provider, api_key, api_base, mode=mode,
-                                  served_models=served)
+        with audit.audited(ctx, tenant.user_id, "llm_key.test", resource, details={"provider": provider}) as test:
+            if model is None and key_checks.checkable(ctx.settings, provider, api_base):
+                stored_keys.require_credentials(provider, api_key, api_base)  # no call for a key that cannot be saved
+                checked = key_checks.check_key(ctx.settings, provider, api_key, api_base)
+                view["verified_with"], served = LIST_CHECK, checked.models if checked.served else None
+            else:
+                # The endpoint is the caller's: held to LLM_ALLOWED_HOSTS like every call to a user's endpoint.
+                client = ctx.llm.one_shot(timeout_seconds=VERIFY_TIMEOUT_SECONDS)
+                view["verified_with"] = stored_keys.verify_key(client, provider, api_key, api_base, model)
+            test.details["verified_with"] = view["verified_with"]
+    with audit.audited(ctx, tenant.user_id, "llm_key.save", resource, details={"provider": provider}) as saved:
+        saved.status = 201 if mode == "create" else 200
+        record = stored_keys.save_key(ctx.metadata, encryptor, tenant, provider, api_key, api_base, mode=mode,
+                                      served_models=served)
     return {**stored_keys.key_view(record, active.get_active(ctx.metadata, tenant)), **view}
 
 

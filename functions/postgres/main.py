@@ -6,7 +6,7 @@ from typing import Any
 
 import flask
 
-from common import bodies, bootstrap, errors, scratch
+from common import audit, bodies, bootstrap, errors, scratch
 from common.http import Router, int_arg, json_body
 from common.ports import SecretPorts
 from common.services.postgres import connections, frames, query, tables
@@ -26,7 +26,11 @@ def save_connection(request: flask.Request):
         raise errors.BadRequest("the field 'name' is required", code="MISSING_FIELD")
     name = connections.check_name(body["name"])
     params = connections.parse_params({key: value for key, value in body.items() if key != "name"})
-    record, created = connections.save(bootstrap.context(), tenant, name, params)
+    pg = bootstrap.context()
+    with audit.audited(pg, tenant.user_id, "postgres_connection.save", f"postgres_connection/{name}",
+                       details={"name": name}) as saved:
+        record, created = connections.save(pg, tenant, name, params)
+        saved.status, saved.details["created"] = (201 if created else 200), created
     return connections.view(record), 201 if created else 200
 
 
@@ -43,13 +47,19 @@ def get_connection(request: flask.Request, name: str):
 
 @router.route("/api/v1/postgres/connections/<name>", methods=["DELETE"])
 def delete_connection(request: flask.Request, name: str):
-    connections.delete(bootstrap.context(), tenant_of(request), name)
+    tenant, pg = tenant_of(request), bootstrap.context()
+    with audit.audited(pg, tenant.user_id, "postgres_connection.delete", f"postgres_connection/{name}",
+                       details={"name": name}):
+        connections.delete(pg, tenant, name)
     return {"deleted": True, "name": name}
 
 
 @router.route("/api/v1/postgres/connections/<name>/test", methods=["POST"])
 def check_connection(request: flask.Request, name: str):
-    return connections.check_saved(bootstrap.context(), tenant_of(request), name)
+    tenant, pg = tenant_of(request), bootstrap.context()
+    with audit.audited(pg, tenant.user_id, "postgres_connection.test", f"postgres_connection/{name}",
+                       details={"name": name}):
+        return connections.check_saved(pg, tenant, name)
 
 
 @router.route("/api/v1/postgres/<name>/tables", methods=["GET"])

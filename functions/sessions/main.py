@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import flask
 
-from common import bootstrap
+from common import audit, bootstrap
 from common.http import Router, int_arg
 from common.services import sessions as session_history
 from common.services.session_delete import delete_session as delete_session_and_questions
@@ -44,8 +44,10 @@ def export(request: flask.Request, session_id: str):
 
 @router.route("/api/v1/sessions/<session_id>", methods=["DELETE"])
 def delete_session(request: flask.Request, session_id: str):
-    tenant = tenant_of(request)
-    removed = delete_session_and_questions(bootstrap.context(), tenant, session_id)
+    tenant, ctx = tenant_of(request), bootstrap.context()
+    with audit.audited(ctx, tenant.user_id, "session.delete", f"session/{session_id}",
+                       details={"session_id": session_id}):
+        removed = delete_session_and_questions(ctx, tenant, session_id)
     return {"deleted": True, "session_id": session_id, **removed}
 
 

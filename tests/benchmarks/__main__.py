@@ -12,10 +12,10 @@ import statistics
 import sys
 import tempfile
 
-from tests.benchmarks import budgets, cold_start, latency, pipeline, readers, sql, stage_times, upload
+from tests.benchmarks import breakers, budgets, cold_start, latency, pipeline, readers, sql, stage_times, upload
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SECTIONS = ("cold-start", "upload", "pipeline", "latency", "readers", "sql", "budgets", "stage-times")
+SECTIONS = ("cold-start", "upload", "pipeline", "latency", "readers", "sql", "budgets", "stage-times", "breakers")
 
 
 def machine() -> str:
@@ -60,6 +60,8 @@ def main() -> None:
         print(f"\nOne emulator sent every hostile request in turn: {sent} sent, still answering: {alive}")
     if "stage-times" in sections:
         stage_times.report(write=args.write_stage_times)
+    if "breakers" in sections:
+        breakers.report(breakers.measure())
 
 
 def report_cold_start(repeat: int, legacy_python: str) -> None:

@@ -297,6 +297,43 @@ def test_list_with_an_empty_parent_returns_only_records_without_one(store):
     assert [record.key for record in store.list(COLLECTION, TENANT, parent="")] == ["top"]
 
 
+@pytest.mark.parametrize(("order_by", "after", "everything", "under_p1"), [
+    ("key", "b", "cdef", "cdf"),
+    ("key", "bb", "cdef", "cdf"),  # a key no record has still marks a place
+    ("-key", "e", "dcba", "dc"),
+    ("-key", "", "", ""),
+])
+def test_list_resumes_after_a_key_in_either_direction(store, clock, order_by, after, everything, under_p1):
+    _write_history(store, clock)
+
+    def keys(**options) -> str:
+        return "".join(record.key for record in store.list(COLLECTION, TENANT, order_by=order_by,
+                                                           start_after=after, **options))
+
+    assert keys() == everything
+    assert keys(limit=2) == everything[:2]
+    assert keys(parent="p1") == under_p1
+
+
+def test_pages_by_start_after_cover_every_record_once(store):
+    keys = [f"2026-03-01T12:{minute:02d}:00Z-{suffix}" for minute in range(5) for suffix in ("a", "b")]
+    for key in keys:
+        store.put(COLLECTION, TENANT, key, {}, parent="audit")
+    store.put(COLLECTION, "tenant-b", keys[3], {}, parent="audit")
+    pages, cursor = [], None
+    while page := store.list(COLLECTION, TENANT, parent="audit", order_by="-key", limit=3, start_after=cursor):
+        pages.append([record.key for record in page])
+        cursor = page[-1].key
+
+    assert [len(page) for page in pages] == [3, 3, 3, 1]
+    assert sum(pages, []) == sorted(keys, reverse=True)
+
+
+def test_start_after_needs_an_order_by_key(store):
+    with pytest.raises(ValueError):
+        store.list(COLLECTION, TENANT, order_by="created_at", start_after="a")
+
+
 ODD_KEYS = {
     "slashes": "a/b/c", "edge-slashes": "/leading/and/trailing/", "space": "with space",
     "quotes": "quotes ' \" `", "backslash": "back\\slash", "percent-encoded": "percent%2Fencoded", "dot": ".",

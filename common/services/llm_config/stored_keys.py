@@ -11,14 +11,15 @@ original sent the ciphertext to clients, LEGACY_API.md §6). Provider ids are lo
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, Literal
 
-from common import errors
+from common import audit, errors
 from common.auth import Tenant
 from common.crypto import Encryptor
 from common.llm import Credentials, LlmClient, LlmFailed, StoredKey
 from common.metadata import MetadataStore, Record
+from common.ports import SecretPorts
 from common.services.llm_config import active, registry
 
 COLLECTION = "llm_keys"
@@ -85,14 +86,16 @@ def endpoint_models(metadata: MetadataStore, tenant: Tenant, provider: str) -> t
         return ()
 
 
-def stored_key(metadata: MetadataStore, tenant: Tenant, provider: str, *,
-               decrypt: Callable[[str], str]) -> StoredKey | None:
-    """Return the tenant's decrypted key and endpoint for ``provider``, or None when none is saved."""
+def key_for_use(deps: SecretPorts, tenant: Tenant, provider: str) -> StoredKey | None:
+    """Return the tenant's decrypted key for a call, or None; the key's first use ever appends an audit record."""
     try:
-        data = metadata.get(COLLECTION, tenant.user_id, provider.lower()).data
+        stored = deps.metadata.get(COLLECTION, tenant.user_id, provider.lower())
     except errors.NotFound:
         return None
-    api_key = decrypt(data["ciphertext"]) if data.get("ciphertext") else None
+    record = audit.first_use(deps, COLLECTION, stored, "llm_key.first_use", f"llm_key/{stored.key}",
+                             details={"provider": stored.key})
+    data = record.data
+    api_key = deps.encryptor.decrypt(data["ciphertext"]) if data.get("ciphertext") else None
     return StoredKey(api_key=api_key, api_base=data.get("api_base"))
 
 

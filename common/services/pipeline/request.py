@@ -169,14 +169,14 @@ def credentials_for(deps: QuestionPorts, tenant: Tenant, model_id: str, *, reque
                     request_api_base: str | None) -> Credentials:
     """Resolve one model's credentials: the request's key, then the tenant's saved key, then the server's."""
     from common.llm import resolve_credentials
-    from common.services.llm_config.stored_keys import stored_key
+    from common.services.llm_config.stored_keys import key_for_use
 
     defaults = server_default_keys(deps.settings)
     check_api_base_host(deps.settings, request_api_base)
 
     def saved_key(provider: str) -> Any:
         # The encryptor (ENCRYPTION_KEYS) is needed only once a saved key is found.
-        key = stored_key(deps.metadata, tenant, provider, decrypt=lambda text: deps.encryptor.decrypt(text))
+        key = key_for_use(deps, tenant, provider)
         if key is not None:
             check_api_base_host(deps.settings, key.api_base)
         return key

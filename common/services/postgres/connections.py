@@ -15,7 +15,7 @@ import re
 import uuid
 from typing import Any
 
-from common import errors
+from common import audit, errors
 from common.auth import Tenant
 from common.config import Settings
 from common.hosts import HostPolicy
@@ -187,9 +187,16 @@ def params_of(pg: SecretPorts, record: Record) -> ConnectionParams:
                             schema=data["schema"])
 
 
-def engine_for(pg: SecretPorts, tenant: Tenant, name: str) -> tuple[Record, Any]:
-    """Return (record, pooled engine) of the connection ``name``; the engine is rebuilt when the record changed."""
+def engine_for(pg: SecretPorts, tenant: Tenant, name: str, *, use: bool = True) -> tuple[Record, Any]:
+    """Return (record, pooled engine) of the connection ``name``; the engine is rebuilt when the record changed.
+
+    ``use``: the engine will run the caller's SQL, so the connection's first use ever is audited (a test is not).
+    """
     record = get(pg, tenant, name)
+    if use:
+        # Before the fingerprint: flagging bumps the revision, and the engine is keyed on the flagged record.
+        record = audit.first_use(pg, COLLECTION, record, "postgres_connection.first_use",
+                                 f"postgres_connection/{record.key}", details={"name": record.key})
     fingerprint = (record.revision, record.data["version"], engines.settings_fingerprint(pg.settings))
     engine = engines.ENGINES.get((tenant.user_id, record.key), fingerprint,
                                  lambda: engines.build_engine(params_of(pg, record), pg.settings),
@@ -199,7 +206,7 @@ def engine_for(pg: SecretPorts, tenant: Tenant, name: str) -> tuple[Record, Any]
 
 def check_saved(pg: SecretPorts, tenant: Tenant, name: str) -> dict[str, Any]:
     """Connect with the saved connection ``name``; return its server version, or raise why it failed."""
-    record, engine = engine_for(pg, tenant, name)
+    record, engine = engine_for(pg, tenant, name, use=False)
     return {"ok": True, "name": record.key, "server_version": engines.ping(engine, pg.settings)}
 
 

@@ -20,6 +20,13 @@ sslmode, mapped to pg8000's ``ssl_context``:
 Engines are pooled and cached per instance (``ENGINES``), at most ``PG_ENGINE_CACHE_SIZE``, keyed by tenant
 and connection name and fingerprinted by the record's revision and version: a changed or deleted connection
 disposes its engine, and the least recently used engine is disposed when the cache is full.
+
+Each cached engine (a saved connection) has a circuit breaker (``common.breakers``, named
+``postgres:<user>/<connection>``): every ``transaction`` passes it. When the server cannot be reached
+(PG_UNREACHABLE, PG_UNAVAILABLE) BREAKER_FAILURE_THRESHOLD times in a row, the breaker opens, and for
+BREAKER_RESET_SECONDS a transaction fails at once with DEPENDENCY_UNAVAILABLE without opening a socket; then one
+probes the server again. Bad SQL, a refused login or a missing table are answers and never open it. Unsaved
+parameters being checked (``check_params``) have no breaker.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ import contextlib
 import socket
 import ssl
 import threading
+import weakref
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -143,6 +151,10 @@ def open_socket(host: str, port: int, policy: HostPolicy, connect_timeout: float
     raise errors.UpstreamError(f"cannot reach {host}:{port}: {reason}", code="PG_UNREACHABLE")
 
 
+# engine -> the name of its saved connection's breaker; an engine dropped from the cache drops out of it.
+_BREAKER_NAMES: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
+
+
 class EngineCache:
     """A bounded, thread-safe map of (tenant, name) -> engine, disposing what it drops."""
 
@@ -161,6 +173,7 @@ class EngineCache:
             if entry is not None:
                 stale.append(entry[1])
             engine = build()  # building connects nothing, so holding the lock is cheap
+            _BREAKER_NAMES[engine] = _breaker_name(key)
             self._engines[key] = (fingerprint, engine)
             while len(self._engines) > max(capacity, 1):
                 stale.append(self._engines.popitem(last=False)[1][1])
@@ -190,13 +203,30 @@ class EngineCache:
 ENGINES = EngineCache()
 
 
+def _breaker_name(key: tuple) -> str:
+    from common.breakers import names
+
+    return names.postgres_connection(*(str(part) for part in key))
+
+
+def _breaker(engine: Any, settings: Settings) -> contextlib.AbstractContextManager:
+    """The saved connection's breaker around a transaction; nothing for an engine of unsaved parameters."""
+    name = _BREAKER_NAMES.get(engine)
+    if name is None:
+        return contextlib.nullcontext()
+    from common.breakers import registry_for
+    from common.breakers.failures import is_postgres_outage
+
+    return registry_for(settings).guard(name).watching(is_postgres_outage)
+
+
 @contextlib.contextmanager
 def transaction(engine: Any, settings: Settings, *, read_only: bool, schema: str | None = None) -> Iterator[Any]:
     """Yield a connection inside one transaction with the statement timeout (and search path) set locally."""
     import sqlalchemy as sa
 
     timeout_ms = str(int(settings.pg_statement_timeout_seconds * 1000))
-    with translated(), engine.connect() as connection, connection.begin():
+    with _breaker(engine, settings), translated(), engine.connect() as connection, connection.begin():
         if read_only:
             connection.exec_driver_sql("SET TRANSACTION READ ONLY")
         options = [sa.func.set_config("statement_timeout", timeout_ms, True)]

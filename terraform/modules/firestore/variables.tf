@@ -41,7 +41,7 @@ variable "collection_prefix" {
 variable "collections" {
   description = "Record collections (without prefix) that are listed, each a Firestore collection of its own (common/metadata/firestore.py): every one gets the indexes below. Add a collection here when a service starts listing it."
   type        = list(string)
-  default     = ["datasets", "uploads", "queries", "sessions", "turns", "charts", "llm_keys", "pg_connections"]
+  default     = ["datasets", "uploads", "queries", "sessions", "turns", "charts", "llm_keys", "pg_connections", "audit"]
 }
 
 variable "record_indexes" {
@@ -55,6 +55,9 @@ variable "record_indexes" {
     [["tenant_id", "ASCENDING"], ["created_at", "DESCENDING"], ["key", "DESCENDING"]],
     [["tenant_id", "ASCENDING"], ["updated_at", "DESCENDING"], ["key", "DESCENDING"]],
     [["tenant_id", "ASCENDING"], ["key", "ASCENDING"]],
+    # The audit trail, newest first, all of it or one action's (its parent).
+    [["tenant_id", "ASCENDING"], ["key", "DESCENDING"]],
+    [["tenant_id", "ASCENDING"], ["parent_digest", "ASCENDING"], ["key", "DESCENDING"]],
   ]
 
   validation {

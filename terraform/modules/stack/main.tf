@@ -288,6 +288,19 @@ module "metrics" {
   depends_on = [module.project_services]
 }
 
+# The functions' audit log lines (common/audit) in a log bucket of their own, with its own retention.
+module "audit_log" {
+  source = "../audit_log"
+
+  project_id     = var.project_id
+  name_prefix    = local.name_prefix
+  environment    = local.environment
+  retention_days = var.audit_log_retention_days
+  locked         = var.audit_log_locked
+
+  depends_on = [module.project_services]
+}
+
 module "scheduler" {
   source = "../scheduler"
 

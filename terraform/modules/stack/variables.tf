@@ -296,3 +296,15 @@ variable "labels" {
   type        = map(string)
   default     = {}
 }
+
+variable "audit_log_retention_days" {
+  description = "Days the audit log bucket keeps audit lines (1 to 3650); AUDIT_RETENTION_DAYS governs the metadata store's copy."
+  type        = number
+  default     = 400
+}
+
+variable "audit_log_locked" {
+  description = "Lock the audit log bucket's retention (irreversible; prod only)."
+  type        = bool
+  default     = false
+}

@@ -1,0 +1,80 @@
+"""The breakers of one instance, one per dependency name, made on first use with the instance's settings."""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from typing import TYPE_CHECKING, Any
+
+import pybreaker
+
+from common.breakers import storage
+from common.breakers.guard import Guard
+
+if TYPE_CHECKING:
+    from common.config import Settings
+
+
+class BreakerRegistry:
+    """Name -> ``Guard``; ``shared=False`` keeps a breaker in the instance even when the others are in Redis."""
+
+    def __init__(self, *, failure_threshold: int, reset_seconds: float,
+                 shared_storage: storage.StorageFactory = storage.in_process):
+        if failure_threshold < 1 or reset_seconds <= 0:
+            raise ValueError("the failure threshold and the reset time must be positive")
+        self.failure_threshold = failure_threshold
+        self.reset_seconds = reset_seconds
+        self._shared_storage = shared_storage
+        self._guards: dict[str, Guard] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> BreakerRegistry:
+        """Breakers as BREAKER_FAILURE_THRESHOLD and BREAKER_RESET_SECONDS say, in Redis when the cache is."""
+        shared = (storage.in_redis(settings.redis_url, settings.collection_prefix)
+                  if settings.cache_backend == "redis" else storage.in_process)
+        return cls(failure_threshold=settings.breaker_failure_threshold,
+                   reset_seconds=settings.breaker_reset_seconds, shared_storage=shared)
+
+    def guard(self, name: str, *, shared: bool = True) -> Guard:
+        """The breaker of the dependency ``name``, made (closed) on first use."""
+        guard = self._guards.get(name)
+        if guard is not None:
+            return guard
+        with self._lock:
+            if name not in self._guards:
+                state = self._shared_storage(name) if shared else storage.in_process(name)
+                breaker = pybreaker.CircuitBreaker(fail_max=self.failure_threshold, reset_timeout=self.reset_seconds,
+                                                   state_storage=state, name=name)
+                self._guards[name] = Guard(name, breaker, state)
+            return self._guards[name]
+
+    def open_breakers(self) -> list[dict[str, Any]]:
+        """Each breaker of this instance that is open now: its dependency and the seconds until its probe."""
+        with self._lock:
+            guards = list(self._guards.values())
+        found = []
+        for guard in guards:
+            wait = guard.retry_after()
+            if guard.state == pybreaker.STATE_OPEN:
+                found.append({"dependency": guard.name, "retry_after": wait or 0})
+        return sorted(found, key=lambda entry: entry["dependency"])
+
+
+# One registry per Settings object: the context and the Postgres engines (which get only the settings) share
+# it, while a test's own settings get fresh breakers. Dropped with its settings.
+_REGISTRIES: dict[int, BreakerRegistry] = {}
+_REGISTRIES_LOCK = threading.Lock()
+
+
+def registry_for(settings: Settings) -> BreakerRegistry:
+    """The breakers of the instance configured by ``settings``."""
+    key = id(settings)
+    registry = _REGISTRIES.get(key)
+    if registry is not None:
+        return registry
+    with _REGISTRIES_LOCK:
+        if key not in _REGISTRIES:
+            _REGISTRIES[key] = BreakerRegistry.from_settings(settings)
+            weakref.finalize(settings, _REGISTRIES.pop, key, None)
+        return _REGISTRIES[key]
