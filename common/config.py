@@ -220,8 +220,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("tasks_service_account", "TASKS_SERVICE_ACCOUNT", "",
             "Service account whose OIDC token Cloud Tasks sends with each task; empty sends none."),
     Setting("tasks_max_attempts", "TASKS_MAX_ATTEMPTS", 5,
-            "Attempts per task before it is dropped, in the local dispatcher (in the cloud, the queue's retry "
-            "config).", int),
+            "Attempts per task before it is dropped: the local dispatcher's, and in the cloud the queue's retry "
+            "config (Terraform sets it from there), so a stage knows its last delivery.", int),
     Setting("pg_allowed_hosts", "PG_ALLOWED_HOSTS", "",
             "Postgres hosts connections may reach: `*`, or a comma list of host names, IPs/CIDRs and `public` "
             "(globally routable addresses only). Empty: `*` when `ENVIRONMENT=local`, else `public`."),

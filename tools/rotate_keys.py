@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
                   file=sys.stderr)
             return 2
         context = bootstrap.Context(settings)  # no request instance: only the two parts needed, built here
-        report = reencrypt(context.metadata, context.encryptor, dry_run=args.dry_run)
+        report = reencrypt(context.metadata, context.encryptor, dry_run=args.dry_run, audit_to=context)
     except errors.AppError as exc:
         print(f"cannot re-encrypt: {exc.message}", file=sys.stderr)
         return 2

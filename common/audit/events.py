@@ -29,7 +29,7 @@ OUTCOMES = ("attempted", "success", "failure", "refused")
 DETAIL_KEYS = frozenset({
     "provider", "name", "domain", "filename", "session_id", "layer", "prompt", "version", "verified_with",
     "created", "deleted_count", "fields", "code", "method", "path", "rule_class", "retry_after", "intent",
-    "keys_reencrypted",
+    "keys_reencrypted", "collection", "result",
 })
 MAX_DETAIL_CHARS = 200
 MAX_DETAIL_ITEMS = 50

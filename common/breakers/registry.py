@@ -15,17 +15,27 @@ if TYPE_CHECKING:
     from common.config import Settings
 
 
+# Breakers one instance keeps. Model deployments are named by the caller's endpoint, so a tenant sending a new
+# api_base with every request would otherwise grow the registry without end.
+MAX_BREAKERS = 4096
+
+
 class BreakerRegistry:
-    """Name -> ``Guard``; ``shared=False`` keeps a breaker in the instance even when the others are in Redis."""
+    """Name -> ``Guard``; ``shared=False`` keeps a breaker in the instance even when the others are in Redis.
+
+    At most ``max_breakers`` are kept: past that, the oldest closed one is dropped (a closed breaker forgets no
+    more than a short run of failures), or the oldest of all when every one is open.
+    """
 
     def __init__(self, *, failure_threshold: int, reset_seconds: float,
-                 shared_storage: storage.StorageFactory = storage.in_process):
+                 shared_storage: storage.StorageFactory = storage.in_process, max_breakers: int = MAX_BREAKERS):
         if failure_threshold < 1 or reset_seconds <= 0:
             raise ValueError("the failure threshold and the reset time must be positive")
         self.failure_threshold = failure_threshold
         self.reset_seconds = reset_seconds
         self._shared_storage = shared_storage
-        self._guards: dict[str, Guard] = {}
+        self._max_breakers = max_breakers
+        self._guards: dict[str, Guard] = {}  # in the order they were made
         self._lock = threading.Lock()
 
     @classmethod
@@ -43,11 +53,18 @@ class BreakerRegistry:
             return guard
         with self._lock:
             if name not in self._guards:
+                if len(self._guards) >= self._max_breakers:
+                    self._drop_one()
                 state = self._shared_storage(name) if shared else storage.in_process(name)
                 breaker = pybreaker.CircuitBreaker(fail_max=self.failure_threshold, reset_timeout=self.reset_seconds,
                                                    state_storage=state, name=name)
                 self._guards[name] = Guard(name, breaker, state)
             return self._guards[name]
+
+    def _drop_one(self) -> None:
+        oldest_closed = next((name for name, guard in self._guards.items() if guard.state == pybreaker.STATE_CLOSED),
+                             None)
+        del self._guards[oldest_closed if oldest_closed is not None else next(iter(self._guards))]
 
     def open_breakers(self) -> list[dict[str, Any]]:
         """Each breaker of this instance that is open now: its dependency and the seconds until its probe."""

@@ -6,7 +6,9 @@ nothing remains under it. ``SECRET_FIELDS`` names every place a ciphertext is ke
 one more line there.
 
 Each record is rewritten with compare-and-set, the check made again on the copy being written, so a user's
-concurrent save is never overwritten (theirs is already under the first key). A ciphertext no configured key
+concurrent save is never overwritten (theirs is already under the first key). Given ``audit_to``, each rewrite
+is in its owner's audit trail (``secrets.reencrypt``, by ``system``): its intent first, so a rewrite that
+cannot be recorded is not made. A ciphertext no configured key
 opens is counted and named, never changed or deleted. A second pass rewrites nothing. Neither a secret nor
 its ciphertext is ever logged or returned: only counts and the (collection, tenant id, key) of a failure.
 """
@@ -15,12 +17,15 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from common import errors
+from common import audit, errors
 from common.crypto import Encryptor
 from common.metadata import MetadataStore, update_record
 from common.ports import SecretPorts
+
+if TYPE_CHECKING:
+    from common.audit.trail import AuditPorts
 
 log = logging.getLogger("convoinsight.key_rotation")
 
@@ -61,7 +66,8 @@ COUNTS = ("rewritten", "current", "remaining_under_old_keys", "undecryptable")
 MAX_PROBLEMS_LISTED = 100  # the rest are counted: the answer of a scheduled job stays small
 
 
-def reencrypt(metadata: MetadataStore, encryptor: Encryptor, *, dry_run: bool = False) -> dict[str, Any]:
+def reencrypt(metadata: MetadataStore, encryptor: Encryptor, *, dry_run: bool = False,
+              audit_to: AuditPorts | None = None) -> dict[str, Any]:
     """Rewrite every secret not under the first key with that key; report the counts per collection.
 
     Counts are of ciphertexts: ``rewritten`` now under the first key, ``current`` already under it,
@@ -81,7 +87,7 @@ def reencrypt(metadata: MetadataStore, encryptor: Encryptor, *, dry_run: bool = 
                 outcome = "remaining_under_old_keys" if _opens(encryptor, ciphertext) else "undecryptable"
                 report.count(field.collection, outcome, record.tenant_id, record.key)
             else:
-                outcome = _rewrite(metadata, encryptor, field, record.tenant_id, record.key)
+                outcome = _audited_rewrite(audit_to, metadata, encryptor, field, record.tenant_id, record.key)
                 if outcome is not None:
                     report.count(field.collection, outcome, record.tenant_id, record.key)
     return report.finish()
@@ -93,7 +99,21 @@ def reencrypt_if_configured(deps: SecretPorts, *, dry_run: bool = False) -> dict
         # An instance not given the keys cannot re-encrypt; the other cleanup steps must still run, and the
         # answer says why this one did not.
         return {"skipped": "ENCRYPTION_KEYS is not set", "dry_run": dry_run}
-    return reencrypt(deps.metadata, deps.encryptor, dry_run=dry_run)
+    return reencrypt(deps.metadata, deps.encryptor, dry_run=dry_run, audit_to=deps)
+
+
+def _audited_rewrite(audit_to: AuditPorts | None, metadata: MetadataStore, encryptor: Encryptor,
+                     field: SecretField, tenant_id: str, key: str) -> str | None:
+    if audit_to is None:
+        return _rewrite(metadata, encryptor, field, tenant_id, key)
+    try:
+        with audit.audited(audit_to, tenant_id, "secrets.reencrypt", f"{field.collection}/{key}", actor="system",
+                           details={"collection": field.collection}) as recorded:
+            outcome = _rewrite(metadata, encryptor, field, tenant_id, key)
+            recorded.details["result"] = outcome or "gone"
+    except errors.ServiceUnavailable:
+        return "remaining_under_old_keys"  # not recorded, so not rewritten: the next pass tries again
+    return outcome
 
 
 def _rewrite(metadata: MetadataStore, encryptor: Encryptor, field: SecretField, tenant_id: str,

@@ -1,6 +1,7 @@
-"""Function `cleanup`: the Cloud Scheduler target that sweeps what failed writes left behind, and deletes the
-conversations kept past SESSION_RETENTION_DAYS, and re-encrypts stored secrets still under an older
-ENCRYPTION_KEYS key (``common.services.key_rotation``).
+"""Function `cleanup`: the Cloud Scheduler target that sweeps what failed writes left behind (unreferenced
+dataset versions, abandoned uploads, questions that stopped moving), deletes the conversations kept past
+SESSION_RETENTION_DAYS and the audit records past AUDIT_RETENTION_DAYS, and re-encrypts stored secrets still
+under an older ENCRYPTION_KEYS key (``common.services.key_rotation``).
 
 Not routed through the API Gateway: in the cloud only the scheduler's service account may invoke it;
 locally the emulator runs it on a timer.
@@ -16,6 +17,7 @@ from common.services.audit_retention import expire_audit_records
 from common.services.cleanup import sweep_dataset_blobs
 from common.services.key_rotation import reencrypt_if_configured
 from common.services.retention import expire_sessions
+from common.services.stalled_jobs import end_stalled_jobs
 
 router = Router("cleanup")
 
@@ -29,6 +31,7 @@ def run_cleanup(request: flask.Request):
     return {"datasets": sweep_dataset_blobs(ctx.blobs, ctx.metadata, now, dry_run=dry_run),
             "sessions": expire_sessions(ctx, now, retention_days=ctx.settings.session_retention_days,
                                         dry_run=dry_run),
+            "questions": end_stalled_jobs(ctx, dry_run=dry_run),
             "secrets": reencrypt_if_configured(ctx, dry_run=dry_run),
             "audit": expire_audit_records(ctx.metadata, now, retention_days=ctx.settings.audit_retention_days,
                                           dry_run=dry_run),

@@ -9,7 +9,7 @@ from common import bootstrap
 from common.analysis.export_formats import download_format
 from common.downloads import send_result
 from common.http import Router, json_body
-from common.services import query_jobs, result_download
+from common.services import query_jobs, result_download, stalled_jobs
 from common.services.llm_config.active import active_choice
 from common.services.pipeline import events as event_stream
 from common.services.pipeline import runner, views
@@ -35,7 +35,7 @@ def submit(request: flask.Request):
 def status(request: flask.Request, query_id: str):
     tenant = tenant_of(request)
     deps = bootstrap.context()
-    return views.job_view(deps, tenant, query_jobs.get_job(deps.metadata, tenant, query_id))
+    return views.job_view(deps, tenant, stalled_jobs.read_job(deps, tenant, query_id))
 
 
 @router.route("/api/v1/queries/<query_id>", methods=["DELETE"])

@@ -71,6 +71,7 @@ def _emulated_terraform_values(bucket: str, prefix: str) -> dict[str, str]:
         "TASKS_QUEUE": "projects/test-proj/locations/us-central1/queues/cloud-test",
         "TASKS_TARGET_URL": "https://agents-cloud-test.example.run.app",
         "TASKS_SERVICE_ACCOUNT": "tasks@test-proj.iam.gserviceaccount.com",
+        "TASKS_MAX_ATTEMPTS": "5",
         "CACHE_BACKEND": "memory",
         "MAX_UPLOAD_BYTES": str(200 * 1024 * 1024),
         "DIRECT_UPLOAD_MAX_BYTES": str(1024 * 1024 * 1024),

@@ -61,6 +61,12 @@ def test_the_cleanup_function_reencrypts_under_the_first_key(function_apps, alic
     assert done["collections"]["llm_keys"] == {"rewritten": 1, "current": 0, "remaining_under_old_keys": 0,
                                                "undecryptable": 0}
     assert Encryptor(key_b).decrypt(ciphertext(rotated)) == KEY
+    # The owner reads the re-encryption in their own trail (intent, then outcome), made by the system.
+    trail = alice.get("/api/v1/audit?action=secrets.reencrypt").get_json()
+    events = trail["items"]
+    assert sorted(event["outcome"] for event in events) == ["attempted", "success"], trail
+    assert {(event["actor"], event["resource"]) for event in events} == {("system", "llm_keys/gemini")}
+    assert not {KEY, before, ciphertext(rotated)} & set(json.dumps(trail).split('"'))
     use_settings(keyed, encryption_keys=key_b)  # A retired: the key is still the user's
     assert alice.get("/api/v1/llm/keys/gemini").get_json()["last4"] == "…wxyz"
     assert cleanup.post("/cleanup").get_json()["secrets"]["totals"]["rewritten"] == 0

@@ -174,3 +174,17 @@ def test_one_registry_per_settings_and_settings_validated():
     assert (registry_for(settings).failure_threshold, registry_for(settings).reset_seconds) == (2, 5.0)
     with pytest.raises(Exception, match="BREAKER_FAILURE_THRESHOLD"):
         Settings.from_env({"BREAKER_FAILURE_THRESHOLD": "0"})
+
+
+def test_the_registry_keeps_a_bounded_number_of_breakers_dropping_closed_ones_first():
+    """A tenant naming a new endpoint with every request must not grow an instance's breakers without end."""
+    registry = BreakerRegistry(failure_threshold=1, reset_seconds=60, max_breakers=3)
+    registry.guard("model:a").failed()  # open: kept while closed ones can go
+    for number in range(100):
+        registry.guard(f"model:endpoint-{number}")
+    assert len(registry._guards) == 3
+    assert "model:a" in registry._guards
+    assert [entry["dependency"] for entry in registry.open_breakers()] == ["model:a"]
+    for number in range(3):  # every one open: the oldest goes
+        registry.guard(f"model:down-{number}").failed()
+    assert list(registry._guards) == ["model:down-0", "model:down-1", "model:down-2"]

@@ -22,7 +22,7 @@ from typing import Any
 
 from common.auth import Tenant
 from common.ports import QuestionPorts
-from common.services import query_jobs
+from common.services import stalled_jobs
 from common.services.pipeline import answer_stream, views
 from common.services.pipeline.job import QueryJob
 
@@ -66,7 +66,7 @@ def stream(deps: QuestionPorts, tenant: Tenant, query_id: str, *, last_event_id:
     job, job_read_at = None, 0.0
     while True:
         if job is None or time.monotonic() - job_read_at >= JOB_POLL_SECONDS:
-            job, job_read_at = query_jobs.get_job(deps.metadata, tenant, query_id), time.monotonic()
+            job, job_read_at = stalled_jobs.read_job(deps, tenant, query_id), time.monotonic()
         # Read after the job: every piece written before the job ended is here before its end event. Pieces
         # exist only once the answer's stage has begun, so the cache is not asked before.
         for piece in answer_stream.pieces(deps.cache, tenant, query_id, sent) if _answer_begun(job) else ():

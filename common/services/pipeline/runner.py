@@ -160,6 +160,8 @@ def _run_stage(deps: QuestionPorts, tenant: Tenant, query_id: str, stage: str, *
         except errors.ServiceUnavailable:
             if not last_attempt:  # the job could not be written: the retry runs the stage again at once, and
                 _release_quietly(deps, tenant, query_id, stage)  # reuses its model replies (reply_memo)
+            else:  # no retry will come: end the job if the store takes that write (else it ends as stalled)
+                _fail_quietly(deps, tenant, query_id)
             raise
     return {"stage": stage, "ran": True}
 
@@ -171,6 +173,13 @@ def _release_quietly(deps: QuestionPorts, tenant: Tenant, query_id: str, stage: 
         query_jobs.release_stage(deps.metadata, tenant, query_id, stage)
     except errors.AppError as exc:
         log.warning("could not give back stage %s of %s: %s", stage, query_id, exc.message)
+
+
+def _fail_quietly(deps: QuestionPorts, tenant: Tenant, query_id: str) -> None:
+    try:
+        _fail(deps, tenant, query_id, errors.ServiceUnavailable("a backend stayed unavailable"), [])
+    except errors.AppError as exc:
+        log.warning("could not end question %s after its last attempt: %s", query_id, exc.message)
 
 
 def _task_fields(payload: dict[str, Any]) -> tuple[Tenant, str, str]:

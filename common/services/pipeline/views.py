@@ -11,7 +11,7 @@ from common import errors
 from common.analysis.answer import frontend_html
 from common.auth import Tenant
 from common.ports import QuestionPorts
-from common.services import query_jobs
+from common.services import stalled_jobs
 from common.services.pipeline.answers import chart_view
 from common.services.pipeline.job import QueryJob
 from common.storage import keys
@@ -51,7 +51,7 @@ def wait_for_end(deps: QuestionPorts, tenant: Tenant, query_id: str, *, timeout:
     """Poll the job until it ends or ``timeout`` passes; return it as it last was."""
     deadline = time.monotonic() + timeout
     while True:
-        job = query_jobs.get_job(deps.metadata, tenant, query_id)
+        job = stalled_jobs.read_job(deps, tenant, query_id)
         if job.ended or time.monotonic() >= deadline:
             return job
         time.sleep(poll)

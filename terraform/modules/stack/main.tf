@@ -40,17 +40,19 @@ locals {
   function_env = merge(
     local.function_env_file.constant,
     {
-      ENVIRONMENT             = local.environment
-      CORS_ORIGINS            = join(",", var.cors_origins)
-      ADMIN_USERS             = join(",", var.admin_users)
-      GOOGLE_CLOUD_PROJECT    = var.project_id
-      GCS_BUCKET              = module.storage.data_bucket_name
-      METADATA_BACKEND        = var.cloud_sql_enabled ? "sql" : "firestore"
-      FIRESTORE_DATABASE      = module.firestore.database_id
-      COLLECTION_PREFIX       = var.collection_prefix
-      TASKS_QUEUE             = module.tasks.queue_path
-      TASKS_TARGET_URL        = module.tasks.target_url
-      TASKS_SERVICE_ACCOUNT   = module.tasks.invoker_email
+      ENVIRONMENT           = local.environment
+      CORS_ORIGINS          = join(",", var.cors_origins)
+      ADMIN_USERS           = join(",", var.admin_users)
+      GOOGLE_CLOUD_PROJECT  = var.project_id
+      GCS_BUCKET            = module.storage.data_bucket_name
+      METADATA_BACKEND      = var.cloud_sql_enabled ? "sql" : "firestore"
+      FIRESTORE_DATABASE    = module.firestore.database_id
+      COLLECTION_PREFIX     = var.collection_prefix
+      TASKS_QUEUE           = module.tasks.queue_path
+      TASKS_TARGET_URL      = module.tasks.target_url
+      TASKS_SERVICE_ACCOUNT = module.tasks.invoker_email
+      # The queue's own retry count: a stage's last delivery ends its question if it cannot record a result.
+      TASKS_MAX_ATTEMPTS      = tostring(module.tasks.max_attempts)
       CACHE_BACKEND           = var.redis_enabled || var.redis_url != "" ? "redis" : "memory"
       MAX_UPLOAD_BYTES        = tostring(var.max_upload_bytes)
       DIRECT_UPLOAD_MAX_BYTES = tostring(var.direct_upload_max_bytes)

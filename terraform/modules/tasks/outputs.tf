@@ -16,6 +16,11 @@ output "target_url" {
   value       = var.target_url
 }
 
+output "max_attempts" {
+  description = "Deliveries of one stage before the queue drops it: the agents function must know which is its last (TASKS_MAX_ATTEMPTS)."
+  value       = var.max_attempts
+}
+
 output "invoker_email" {
   description = "Email of the service account named in each task's OIDC token."
   value       = google_service_account.invoker.email
