@@ -7,9 +7,19 @@ import urllib.parse
 BLOBS, METADATA, CACHE, TASKS = "blobs", "metadata", "cache", "tasks"
 
 
-def model_deployment(model_id: str, api_base: str | None) -> str:
-    """Name one model deployment: the model id (provider included) at its endpoint (the provider's own: default)."""
-    return f"model:{model_id}@{_endpoint(api_base) if api_base else 'default'}"
+def model_deployment(model_id: str, api_base: str | None, scope: str = "") -> str:
+    """Name one model deployment: the model id (provider included) at its endpoint (the provider's own: default),
+    as the tenant ``scope`` calls it (a tenant's failures open only that tenant's breaker)."""
+    where = _endpoint(api_base) if api_base else "default"
+    return f"model:{model_id}@{where}" + (f" for {scope}" if scope else "")
+
+
+def public_name(name: str) -> str:
+    """What anyone may see of a breaker's name (the readiness report): no tenant, endpoint or connection name."""
+    kind, _, rest = name.partition(":")
+    if kind == "model":
+        return f"model:{rest.split('@')[0]}"
+    return kind if kind == "postgres" else name
 
 
 def postgres_connection(user_id: str, connection: str) -> str:

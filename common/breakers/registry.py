@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import pybreaker
 
-from common.breakers import storage
+from common.breakers import names, storage
 from common.breakers.guard import Guard
 
 if TYPE_CHECKING:
@@ -66,16 +66,21 @@ class BreakerRegistry:
                              None)
         del self._guards[oldest_closed if oldest_closed is not None else next(iter(self._guards))]
 
-    def open_breakers(self) -> list[dict[str, Any]]:
-        """Each breaker of this instance that is open now: its dependency and the seconds until its probe."""
+    def open_breakers(self, *, public: bool = False) -> list[dict[str, Any]]:
+        """Each breaker of this instance that is open now: its dependency and the seconds until its probe.
+
+        ``public``: named as anyone may see them (``names.public_name``: no tenant, endpoint or connection), those
+        that then share a name given once, with the soonest probe.
+        """
         with self._lock:
             guards = list(self._guards.values())
-        found = []
+        found: dict[str, int] = {}
         for guard in guards:
             wait = guard.retry_after()
             if guard.state == pybreaker.STATE_OPEN:
-                found.append({"dependency": guard.name, "retry_after": wait or 0})
-        return sorted(found, key=lambda entry: entry["dependency"])
+                name = names.public_name(guard.name) if public else guard.name
+                found[name] = min(found.get(name, wait or 0), wait or 0)
+        return [{"dependency": name, "retry_after": found[name]} for name in sorted(found)]
 
 
 # One registry per Settings object: the context and the Postgres engines (which get only the settings) share

@@ -349,7 +349,7 @@ class LlmClient:
         """The breaker of the deployment this attempt goes to (None without ``breakers``)."""
         if self._breakers is None:
             return None
-        return self._breakers.guard(names.model_deployment(model, credentials.api_base))
+        return self._breakers.guard(names.model_deployment(model, credentials.api_base, credentials.breaker_scope))
 
     def _pinned_endpoint(self, credentials: Credentials) -> contextlib.AbstractContextManager:
         """Check a user's endpoint against LLM_ALLOWED_HOSTS now, and keep the call on the addresses checked.

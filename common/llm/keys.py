@@ -48,6 +48,9 @@ class Credentials:
     # The endpoint came from a user (the request or a saved key), not from LLM_API_BASE: every call to it is
     # held to LLM_ALLOWED_HOSTS, at the addresses that were checked (LlmClient pins them).
     user_api_base: bool = False
+    # Whose circuit breaker the call counts against (the tenant): one tenant's requests that time out or fail
+    # (a crafted prompt, say) open that tenant's breaker for the deployment, never everyone's.
+    breaker_scope: str = ""
 
     def __repr__(self) -> str:
         # Keep keys out of logs and tracebacks that print this object.

@@ -36,7 +36,7 @@ def ready(request: flask.Request):
             checks[name] = {"ok": False, "error": getattr(exc, "message", None) or type(exc).__name__}
             failed.append(name)
     body = {"status": "unavailable" if failed else "ready", "checks": checks, "failed": failed,
-            "open_breakers": context.breakers.open_breakers()}
+            "open_breakers": context.breakers.open_breakers(public=True)}
     return json_response(body, 503 if failed else 200)
 
 

@@ -148,7 +148,8 @@ def _save(tenant: Tenant, request: flask.Request, provider: str, body: dict[str,
             else:
                 # The endpoint is the caller's: held to LLM_ALLOWED_HOSTS like every call to a user's endpoint.
                 client = ctx.llm.one_shot(timeout_seconds=VERIFY_TIMEOUT_SECONDS)
-                view["verified_with"] = stored_keys.verify_key(client, provider, api_key, api_base, model)
+                view["verified_with"] = stored_keys.verify_key(client, provider, api_key, api_base, model,
+                                                                 tenant=tenant)
             test.details["verified_with"] = view["verified_with"]
     with audit.audited(ctx, tenant.user_id, "llm_key.save", resource, details={"provider": provider}) as saved:
         saved.status = 201 if mode == "create" else 200

@@ -99,3 +99,20 @@ def test_a_refused_connection_counts_as_an_outage(breakers):
     assert first.value.code == "LLM_UNAVAILABLE"
     with pytest.raises(DependencyUnavailable):
         llm.complete(MESSAGES, model_id=PRIMARY, credentials=gone)
+
+
+def test_one_tenants_failures_open_only_that_tenants_breaker(server, breakers):
+    """A tenant whose own calls fail (a crafted request that times out, say) must not stop everyone's questions."""
+    import dataclasses
+
+    llm = client(breakers)
+    server.down.add("primary")
+    mallory = dataclasses.replace(credentials(server), breaker_scope="mallory")
+    with pytest.raises(LlmFailed):
+        llm.complete(MESSAGES, model_id=PRIMARY, credentials=mallory)
+    with pytest.raises(DependencyUnavailable):
+        llm.complete(MESSAGES, model_id=PRIMARY, credentials=mallory)  # open for mallory
+    server.down.discard("primary")
+    alice = dataclasses.replace(credentials(server), breaker_scope="alice")
+    assert llm.complete(MESSAGES, model_id=PRIMARY, credentials=alice).text == "answer from primary"
+    assert breakers.guard(f"model:{PRIMARY}@{server.url} for mallory").state == "open"

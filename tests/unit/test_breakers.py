@@ -11,7 +11,7 @@ import pytest
 
 from common.breakers import BreakerRegistry, registry_for
 from common.breakers.failures import is_backend_outage, is_postgres_outage
-from common.breakers.names import model_deployment, postgres_connection
+from common.breakers.names import model_deployment, postgres_connection, public_name
 from common.breakers.port import BackendUnavailable, GuardedPort
 from common.config import Settings
 from common.errors import (
@@ -162,9 +162,13 @@ def test_dependency_unavailable_is_a_503_with_retry_after():
 
 def test_names_keep_credentials_out():
     assert model_deployment("openai/gpt-4o", None) == "model:openai/gpt-4o@default"
+    assert model_deployment("openai/gpt-4o", None, "alice") == "model:openai/gpt-4o@default for alice"
     assert model_deployment("openai/m", "https://user:secret@llm.example.com:8443/v1/?key=k") == \
         "model:openai/m@https://llm.example.com:8443/v1"
     assert postgres_connection("alice", "sales") == "postgres:alice/sales"
+    # What the unauthenticated readiness report shows: the kind and model, no tenant, endpoint or connection.
+    assert public_name("model:openai/m@https://llm.example.com:8443/v1 for alice") == "model:openai/m"
+    assert (public_name("postgres:alice/sales"), public_name("metadata")) == ("postgres", "metadata")
 
 
 def test_one_registry_per_settings_and_settings_validated():

@@ -116,14 +116,15 @@ def handle(tenant: Tenant, provider: str) -> str:
 
 
 def verify_key(llm: LlmClient, provider: str, api_key: str | None, api_base: str | None,
-               model: str | None = None) -> str:
+               model: str | None = None, *, tenant: Tenant | None = None) -> str:
     """Make one minimal call with the key (1 output token); return the model used, or raise 400/502."""
     require_credentials(provider, api_key, api_base)
     model_id = model or registry.registry().test_model(provider)
     if model_id is None:
         raise errors.BadRequest(f"{provider} has no known chat model to test the key with: send 'model'",
                                 code="MISSING_FIELD")
-    credentials = Credentials(api_key=api_key, api_base=api_base, source="request", user_api_base=bool(api_base))
+    credentials = Credentials(api_key=api_key, api_base=api_base, source="request", user_api_base=bool(api_base),
+                              breaker_scope=tenant.user_id if tenant else "")
     try:
         llm.complete([{"role": "user", "content": "ping"}], model_id=model_id, credentials=credentials,
                      params={"max_tokens": 1})

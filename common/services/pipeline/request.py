@@ -181,10 +181,11 @@ def credentials_for(deps: QuestionPorts, tenant: Tenant, model_id: str, *, reque
             check_api_base_host(deps.settings, key.api_base)
         return key
 
-    return resolve_credentials(model_id, request_key=request_key, request_api_base=request_api_base,
-                               stored_key_lookup=saved_key,
-                               server_default_key=lambda provider: defaults.get(provider),
-                               default_api_base=deps.settings.llm_api_base or None)
+    resolved = resolve_credentials(model_id, request_key=request_key, request_api_base=request_api_base,
+                                   stored_key_lookup=saved_key,
+                                   server_default_key=lambda provider: defaults.get(provider),
+                                   default_api_base=deps.settings.llm_api_base or None)
+    return dataclasses.replace(resolved, breaker_scope=tenant.user_id)
 
 
 def check_saved_api_base(settings: Settings, api_base: str | None) -> None:
